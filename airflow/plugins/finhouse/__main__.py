@@ -1,0 +1,3 @@
+from finhouse.cli import main
+
+main()

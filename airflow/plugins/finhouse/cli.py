@@ -1,0 +1,193 @@
+"""The ``finhouse`` command line (contracts.md §3).
+
+Operators use it outside Airflow; tests and benchmarks use it; the DAG tasks call the same
+library functions. Every user error is one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import NoReturn
+
+import click
+import psycopg
+
+from finhouse import __version__, config
+from finhouse.errors import FinhouseError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"finhouse: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="finhouse")
+def cli() -> None:
+    """finhouse: the analytics platform of a microfinance institution.
+
+    \b
+    Connections come from the environment: FINHOUSE_OLTP_DSN and FINHOUSE_WAREHOUSE_DSN.
+    Without them, the embedded PostgreSQL started by `finhouse db up` is used.
+    """
+
+
+# ---------------------------------------------------------------------------- db
+@cli.group(context_settings=CONTEXT)
+def db() -> None:
+    """Start, stop and describe the embedded PostgreSQL (databases oltp, warehouse, airflow)."""
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the embedded PostgreSQL, creating its databases and roles on first use.
+
+    Starting twice is harmless. With FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN set, the
+    servers they name are used instead and nothing is started.
+    """
+    if config.uses_external_servers():
+        click.echo("using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN; "
+                   "nothing to start")
+        return
+    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+
+    cluster = default_cluster()
+    started = cluster.up()
+    state = "started" if started else "already running"
+    click.echo(f"embedded PostgreSQL {state} on {cluster.host}:{cluster.port} "
+               f"(data in {cluster.data_dir})")
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the embedded PostgreSQL (its data is kept; `make clean` deletes it)."""
+    if config.uses_external_servers():
+        click.echo("using external servers; nothing to stop")
+        return
+    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+
+    stopped = default_cluster().down()
+    click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+@db.command("status")
+@click.option("--role", default=None,
+              help="print DSNs for this role instead of the administrator "
+                   "(e.g. oltp_extract, loader, transformer, reporter)")
+def db_status(role: str | None) -> None:
+    """Print one `NAME DSN` line per database; exit 1 when the server is not running."""
+    if config.uses_external_servers():
+        for name, dsn in (("oltp", config.external_oltp_dsn()),
+                          ("warehouse", config.external_warehouse_dsn())):
+            if dsn:
+                click.echo(f"{name} {dsn}")
+        return
+    from finhouse.embedded.cluster import DATABASES, default_cluster  # noqa: PLC0415
+
+    cluster = default_cluster()
+    if not cluster.status().running:
+        _fail(f"embedded PostgreSQL is not running on {cluster.host}:{cluster.port} "
+              "(start it with `finhouse db up`)")
+    for name in DATABASES:
+        click.echo(f"{name} {cluster.dsn(name, role)}")
+
+
+# ---------------------------------------------------------------------------- oltp
+@cli.group(context_settings=CONTEXT)
+def oltp() -> None:
+    """The OLTP stand-in: the institution's Django app (schema, synthetic data, live activity)."""
+
+
+@oltp.command("init")
+@click.option("--drop", is_flag=True, help="drop the six tables first (destroys their data)")
+def oltp_init(drop: bool) -> None:
+    """Create the OLTP schema (users, accounts, loans, payments, transactions, investments)."""
+    from finhouse.oltp import schema  # noqa: PLC0415, TID251 - the CLI drives the stand-in
+
+    dsn = config.oltp_dsn("app")
+    schema.init(dsn, drop=drop)
+    click.echo("OLTP schema ready: " + ", ".join(schema.TABLES))
+
+
+def _positive_scale(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if value <= 0:
+        raise click.BadParameter(f"must be greater than 0, got {value:g}")
+    return value
+
+
+@oltp.command("seed")
+@click.option("--scale", type=float, default=1.0, show_default=True, callback=_positive_scale,
+              help="1 = ~2,000 users, ~3,000 loans, ~100,000 ledger rows; grows linearly")
+@click.option("--seed", "seed", type=int, default=42, show_default=True,
+              help="random seed: the same seed and as-of date give identical data")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="history ends before this date (YYYY-MM-DD)  [default: today, UTC]")
+@click.option("--replace", is_flag=True,
+              help="empty the tables first if they already hold data")
+def oltp_seed(scale: float, seed: int, as_of: dt.datetime | None, replace: bool) -> None:
+    """Fill the OLTP with ~3 years of realistic, deterministic synthetic history."""
+    from finhouse.oltp import seed as seeding  # noqa: PLC0415, TID251
+
+    as_of_date = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    summary = seeding.seed(config.oltp_dsn("app"), scale=scale, seed=seed, as_of=as_of_date,
+                           replace=replace, progress=True)
+    click.echo(summary.describe())
+
+
+@oltp.command("simulate")
+@click.option("--ticks", type=click.IntRange(min=1), default=10, show_default=True,
+              help="rounds of application activity")
+@click.option("--seed", "seed", type=int, default=None,
+              help="random seed for reproducible activity [default: random]")
+@click.option("--interval", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="seconds to sleep between ticks")
+@click.option("--hold-open", "hold_open", type=click.FloatRange(min=0), default=0.0,
+              help="also run one long transaction that writes rows stamped at its start and "
+                   "commits after this many seconds (reproduces late commits)")
+def oltp_simulate(ticks: int, seed: int | None, interval: float, hold_open: float) -> None:
+    """Mutate the OLTP like the live app: sign-ups, loans, payments, deposits, deletes."""
+    from finhouse.oltp import simulate as simulation  # noqa: PLC0415, TID251
+
+    stats = simulation.simulate(config.oltp_dsn("app"), ticks=ticks, seed=seed,
+                                interval=interval, hold_open=hold_open, progress=True)
+    click.echo(stats.describe())
+
+
+# ---------------------------------------------------------------------------- airflow
+@cli.command("airflow", context_settings={**CONTEXT, "ignore_unknown_options": True,
+                                           "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def airflow_cmd(args: tuple[str, ...]) -> None:
+    """Run the `airflow` command configured for this project (AIRFLOW_HOME, metadata DB, DAGs)."""
+    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+
+    env = airflow_environment()
+    exe = os.path.join(os.path.dirname(sys.executable), "airflow")  # noqa: PTH118
+    os.execve(exe, [exe, *args], {**os.environ, **env})  # noqa: S606
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False, prog_name="finhouse")
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _fail(exc.format_message().replace("\n", " ") + hint, 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except FinhouseError as exc:
+        _fail(str(exc))
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        _fail(f"database unreachable: {first}")
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Opening database connections with errors an operator can act on (and no secrets in them)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from finhouse.errors import DatabaseUnavailableError
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, fit for messages and logs."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else netloc))
+
+
+def connect(dsn: str, *, connect_timeout: int = 10, **kwargs: Any) -> psycopg.Connection:
+    """``psycopg.connect`` that turns "does not answer" into one clear ``FinhouseError``."""
+    try:
+        return psycopg.connect(dsn, connect_timeout=connect_timeout, **kwargs)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(f"cannot connect to {redact(dsn)}: {reason}") from None

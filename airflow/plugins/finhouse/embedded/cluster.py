@@ -1,0 +1,403 @@
+"""A private PostgreSQL cluster for the laptop, CI and the tests (``finhouse db up|down|status``).
+
+It lives under the repository's ignored state folder, listens on 127.0.0.1 at a private port
+with its own socket directory, and holds the databases ``oltp``, ``warehouse``, ``airflow``
+and ``superset`` with the roles of architecture.md's role matrix. The machine's PostgreSQL
+binaries are used when present, the ``pgserver`` wheel's otherwise. ``initdb`` refuses to run
+as root, so under root the server runs as an unprivileged system user.
+
+Passwords are generated per cluster and kept in ``credentials.json`` (mode 0600) beside the
+data directory, never in code or committed files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from finhouse import config
+from finhouse.errors import ClusterError
+
+SERVICE_USERS = ("postgres", "finhousepg")
+DATABASES = ("oltp", "warehouse", "airflow", "superset")
+#: login roles and the database each one owns (None: owns no database)
+LOGIN_ROLES = {
+    config.ROLES.app: "oltp",
+    config.ROLES.extract: None,
+    "loader": None,
+    "transformer": None,
+    "reporter": None,
+    "airflow": "airflow",
+    "superset": "superset",
+}
+#: warehouse schemas and their owners (architecture.md, role matrix)
+WAREHOUSE_SCHEMAS = {
+    "raw": "loader",
+    "finhouse_meta": "loader",
+    "staging": "transformer",
+    "intermediate": "transformer",
+    "marts": "transformer",
+}
+EXTRACT_STATEMENT_TIMEOUT = "30min"
+
+
+def _find_bindir() -> Path:
+    """The machine's PostgreSQL binaries, else the ones inside the pgserver wheel."""
+    candidates: list[Path] = []
+    if env := os.environ.get("FINHOUSE_PG_BINDIR"):
+        candidates.append(Path(env))
+    if pg_config := shutil.which("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0:
+            candidates.append(Path(out.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+                         reverse=True)
+    if initdb := shutil.which("initdb"):
+        candidates.append(Path(initdb).resolve().parent)
+    for candidate in candidates:
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    try:
+        import pgserver  # noqa: PLC0415 - optional fallback
+    except ImportError:
+        raise ClusterError(
+            "no PostgreSQL server binaries found (looked for initdb/pg_ctl) and the pgserver "
+            "wheel is not installed: install PostgreSQL or `pip install pgserver`"
+        ) from None
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    uid: int
+    gid: int
+    name: str
+
+
+def _service_user() -> ServiceUser | None:
+    """The unprivileged user the server runs as when we are root (None when not root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in SERVICE_USERS:
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return ServiceUser(entry.pw_uid, entry.pw_gid, name)
+    name = SERVICE_USERS[-1]
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True)
+    entry = pwd.getpwnam(name)
+    return ServiceUser(entry.pw_uid, entry.pw_gid, name)
+
+
+@dataclass
+class Status:
+    running: bool
+    pid: int | None
+    port: int
+    data_dir: Path
+
+
+class Cluster:
+    """One private cluster rooted at ``root`` (data, socket dir, log, credentials)."""
+
+    def __init__(self, root: Path, port: int, *, durable: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self.port = port
+        self.durable = durable
+        self.host = "127.0.0.1"
+        self.data_dir = self.root / "data"
+        self.socket_dir = self.root / "run"
+        self.log_file = self.root / "postgres.log"
+        self.credentials_file = self.root / "credentials.json"
+
+    # ------------------------------------------------------------------ credentials
+    def credentials(self) -> dict[str, str]:
+        try:
+            return json.loads(self.credentials_file.read_text())
+        except FileNotFoundError:
+            raise ClusterError(
+                f"the embedded PostgreSQL has not been created yet ({self.root}): "
+                "run `finhouse db up`"
+            ) from None
+
+    def _ensure_credentials(self) -> dict[str, str]:
+        if self.credentials_file.exists():
+            creds = self.credentials()
+        else:
+            creds = {}
+        wanted = [config.ROLES.admin, *LOGIN_ROLES]
+        if missing := [role for role in wanted if role not in creds]:
+            for role in missing:
+                creds[role] = secrets.token_urlsafe(18)
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = self.credentials_file.with_suffix(".tmp")
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                json.dump(creds, f, indent=2)
+            tmp.replace(self.credentials_file)
+        return creds
+
+    def dsn(self, database: str, role: str | None = None) -> str:
+        role = role or config.ROLES.admin
+        creds = self.credentials()
+        if role not in creds:
+            raise ClusterError(f"unknown role {role!r} in the embedded PostgreSQL")
+        return f"postgresql://{role}:{creds[role]}@{self.host}:{self.port}/{database}"
+
+    # ------------------------------------------------------------------ process control
+    def _run(self, args: list[str], user: ServiceUser | None, **kwargs: object) -> \
+            subprocess.CompletedProcess[str]:
+        kw: dict[str, object] = {"capture_output": True, "text": True, "check": False}
+        kw.update(kwargs)
+        if user is not None:
+            kw.update(user=user.uid, group=user.gid, extra_groups=[])
+            kw["env"] = {**os.environ, "HOME": str(self.root), "USER": user.name}
+        return subprocess.run(args, **kw)  # type: ignore[call-overload,no-any-return]  # noqa: S603
+
+    def _pg_ctl_status(self, bindir: Path, user: ServiceUser | None) -> int | None:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return None
+        out = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "status"], user)
+        if out.returncode != 0:
+            return None
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    def status(self) -> Status:
+        pid = self._pg_ctl_status(_find_bindir(), _service_user())
+        return Status(pid is not None, pid, self.port, self.data_dir)
+
+    def _port_in_use(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            return s.connect_ex((self.host, self.port)) == 0
+
+    def _prepare_dirs(self, user: ServiceUser | None) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        if user is not None:
+            for path in (self.root, self.socket_dir):
+                os.chown(path, user.uid, user.gid)
+            probe = self._run(["test", "-w", str(self.root)], user)
+            if probe.returncode != 0:
+                raise ClusterError(
+                    f"the PostgreSQL service user {user.name!r} cannot reach {self.root} "
+                    "(a parent folder is not traversable); set FINHOUSE_STATE_DIR to a folder "
+                    "under /work, /srv or /var/tmp"
+                )
+
+    def _initdb(self, bindir: Path, user: ServiceUser | None, creds: dict[str, str]) -> None:
+        pwfile = self.root / ".pwfile"
+        pwfile.write_text(creds[config.ROLES.admin] + "\n")
+        pwfile.chmod(0o600)
+        if user is not None:
+            os.chown(pwfile, user.uid, user.gid)
+        try:
+            out = self._run(
+                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", config.ROLES.admin,
+                 f"--pwfile={pwfile}", "--auth-local=scram-sha-256",
+                 "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"]
+                + ([] if self.durable else ["--no-sync"]),
+                user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if out.returncode != 0:
+            raise ClusterError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
+        settings = {
+            "listen_addresses": f"'{self.host}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "max_connections": "200",
+            "shared_buffers": "256MB",
+            "work_mem": "32MB",
+            "maintenance_work_mem": "256MB",
+            "timezone": "'UTC'",
+            "log_timezone": "'UTC'",
+            "synchronous_commit": "off",
+            # Keep the log small: the server is a development tool here.
+            "log_min_messages": "warning",
+        }
+        if not self.durable:
+            settings |= {"fsync": "off", "full_page_writes": "off"}
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# finhouse embedded cluster\n")
+            conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+
+    def up(self) -> bool:
+        """Start (creating on first use) and bootstrap; return False if it was already up."""
+        bindir = _find_bindir()
+        user = _service_user()
+        creds = self._ensure_credentials()
+        self._prepare_dirs(user)
+        if not (self.data_dir / "PG_VERSION").exists():
+            if self.data_dir.exists():
+                shutil.rmtree(self.data_dir)  # a half-made data dir from an interrupted initdb
+            self._initdb(bindir, user, creds)
+        started = False
+        if self._pg_ctl_status(bindir, user) is None:
+            pidfile = self.data_dir / "postmaster.pid"
+            if pidfile.exists():
+                pidfile.unlink()  # pg_ctl says no server runs: the pid file is stale
+            if self._port_in_use():
+                raise ClusterError(
+                    f"port {self.port} on {self.host} is in use by another process; "
+                    "stop it or choose another port with FINHOUSE_PG_PORT"
+                )
+            if user is not None:
+                self.log_file.touch()
+                os.chown(self.log_file, user.uid, user.gid)
+            out = self._run(
+                [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                 "-o", f"-p {self.port} -k {self.socket_dir}", "-w", "-t", "60", "start"],
+                user,
+            )
+            if out.returncode != 0:
+                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-3:] \
+                    if self.log_file.exists() else []
+                raise ClusterError("PostgreSQL did not start: "
+                                   + " | ".join([out.stderr.strip(), *tail]).strip(" |"))
+            started = True
+        self.bootstrap()
+        return started
+
+    def down(self) -> bool:
+        """Stop the server; return False if it was not running."""
+        bindir = _find_bindir()
+        user = _service_user()
+        if self._pg_ctl_status(bindir, user) is None:
+            return False
+        out = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
+                         "-t", "60", "stop"], user)
+        if out.returncode != 0:
+            raise ClusterError(f"PostgreSQL did not stop: {out.stderr.strip()}")
+        return True
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster (data, credentials, log)."""
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ roles and databases
+    @contextlib.contextmanager
+    def admin_connection(self, database: str = "postgres") -> Iterator[psycopg.Connection]:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = psycopg.connect(self.dsn(database), autocommit=True, connect_timeout=5)
+                break
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"cannot connect to the embedded PostgreSQL: {exc}") \
+                        from None
+                time.sleep(0.2)
+        with conn:
+            yield conn
+
+    def bootstrap(self) -> None:
+        """Create the roles and databases if missing (idempotent)."""
+        creds = self._ensure_credentials()
+        with self.admin_connection() as conn:
+            for role in LOGIN_ROLES:
+                exists = conn.execute("select 1 from pg_roles where rolname = %s",
+                                      (role,)).fetchone()
+                verb = "alter" if exists else "create"
+                conn.execute(sql.SQL(verb + " role {} login password {}").format(
+                    sql.Identifier(role), sql.Literal(creds[role])))
+            extract = sql.Identifier(config.ROLES.extract)
+            conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
+            conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
+                extract, sql.Literal(EXTRACT_STATEMENT_TIMEOUT)))
+            conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on")
+                         .format(extract))
+            for role in ("loader", "transformer", "reporter"):
+                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(
+                    sql.Identifier(role)))
+        self.create_database("oltp", "oltp")
+        self.create_database("warehouse", "warehouse")
+        self.create_database("airflow", "plain", owner="airflow")
+        self.create_database("superset", "plain", owner="superset")
+
+    def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
+        """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
+        with self.admin_connection() as conn:
+            if not conn.execute("select 1 from pg_database where datname = %s",
+                                (name,)).fetchone():
+                db_owner = owner or (config.ROLES.app if kind == "oltp" else config.ROLES.admin)
+                conn.execute(sql.SQL("create database {} owner {}").format(
+                    sql.Identifier(name), sql.Identifier(db_owner)))
+        if kind == "oltp":
+            self._setup_oltp(name)
+        elif kind == "warehouse":
+            self._setup_warehouse(name)
+
+    def drop_database(self, name: str) -> None:
+        with self.admin_connection() as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(name)))
+
+    def _setup_oltp(self, name: str) -> None:
+        app, extract = sql.Identifier(config.ROLES.app), sql.Identifier(config.ROLES.extract)
+        with self.admin_connection(name) as conn:
+            conn.execute(sql.SQL("revoke all on database {} from public").format(
+                sql.Identifier(name)))
+            conn.execute(sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(name), extract))
+            conn.execute(sql.SQL("alter schema public owner to {}").format(app))
+            conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
+            conn.execute(sql.SQL("grant select on all tables in schema public to {}").format(
+                extract))
+            conn.execute(sql.SQL("alter default privileges for role {} in schema public "
+                                 "grant select on tables to {}").format(app, extract))
+
+    def _setup_warehouse(self, name: str) -> None:
+        ident = sql.Identifier
+        with self.admin_connection(name) as conn:
+            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
+            conn.execute(sql.SQL("revoke all on schema public from public"))
+            for role in ("loader", "transformer", "reporter"):
+                conn.execute(sql.SQL("grant connect on database {} to {}").format(
+                    ident(name), ident(role)))
+            conn.execute(sql.SQL("grant create, temporary on database {} to loader, transformer")
+                         .format(ident(name)))
+            for schema, owner in WAREHOUSE_SCHEMAS.items():
+                conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(
+                    ident(schema), ident(owner)))
+                conn.execute(sql.SQL("alter schema {} owner to {}").format(
+                    ident(schema), ident(owner)))
+            # transformer reads what loader writes (role matrix); reporter gets USAGE on marts
+            # here and SELECT on each mart from dbt's grants config.
+            for schema in ("raw", "finhouse_meta"):
+                conn.execute(sql.SQL("grant usage on schema {} to transformer").format(
+                    ident(schema)))
+                conn.execute(sql.SQL("grant select on all tables in schema {} to transformer")
+                             .format(ident(schema)))
+                conn.execute(sql.SQL("alter default privileges for role loader in schema {} "
+                                     "grant select on tables to transformer").format(
+                                         ident(schema)))
+            conn.execute(sql.SQL("grant usage on schema marts to reporter"))
+
+
+def default_cluster() -> Cluster:
+    return Cluster(config.cluster_dir(), config.cluster_port())
+
+
+def service_user_name() -> str | None:
+    user = _service_user()
+    return None if user is None else f"{user.name} ({grp.getgrgid(user.gid).gr_name})"

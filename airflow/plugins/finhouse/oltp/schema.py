@@ -1,0 +1,24 @@
+"""Create (or re-create) the OLTP schema of contracts.md §1."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from psycopg import sql
+
+from finhouse.connections import connect
+
+#: in foreign-key order (parents first)
+TABLES = ("users", "accounts", "loans", "payments", "transactions", "investments")
+
+
+def ddl() -> str:
+    return resources.files(__package__).joinpath("schema.sql").read_text()
+
+
+def init(dsn: str, *, drop: bool = False) -> None:
+    with connect(dsn) as conn:
+        if drop:
+            conn.execute(sql.SQL("drop table if exists {} cascade").format(
+                sql.SQL(", ").join(sql.Identifier(t) for t in reversed(TABLES))))
+        conn.execute(ddl())
