@@ -113,6 +113,22 @@ def oltp_init(drop: bool) -> None:
     click.echo("OLTP schema ready: " + ", ".join(schema.TABLES))
 
 
+@oltp.command("summary")
+@click.option("--require-data", is_flag=True,
+              help="exit with status 3 when the tables are empty (for scripts)")
+def oltp_summary(require_data: bool) -> None:
+    """Print the row count and latest change of each OLTP table."""
+    from finhouse.oltp import schema  # noqa: PLC0415, TID251
+
+    rows = schema.summary(config.oltp_dsn("app"))
+    click.echo(f"{'table':<14}{'rows':>12}  latest change (UTC)")
+    for table, count, latest in rows:
+        stamp = latest.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if latest else "-"
+        click.echo(f"{table:<14}{count:>12,}  {stamp}")
+    if require_data and not any(count for _t, count, _l in rows):
+        sys.exit(3)
+
+
 def _positive_scale(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
     if value <= 0:
         raise click.BadParameter(f"must be greater than 0, got {value:g}")

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -112,7 +113,127 @@ class Status:
     data_dir: Path
 
 
-class Cluster:
+class Provisioner:
+    """Creates finhouse's roles and databases on a PostgreSQL server it administers."""
+
+    host: str
+    port: int
+    admin_user: str = config.ROLES.admin
+
+    def credentials(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _ensure_credentials(self) -> dict[str, str]:
+        return self.credentials()
+
+    def dsn(self, database: str, role: str | None = None) -> str:
+        role = role or self.admin_user
+        creds = self.credentials()
+        if role not in creds:
+            raise ClusterError(f"unknown role {role!r} in the embedded PostgreSQL")
+        return f"postgresql://{role}:{creds[role]}@{self.host}:{self.port}/{database}"
+
+    @contextlib.contextmanager
+    def admin_connection(self, database: str = "postgres") -> Iterator[psycopg.Connection]:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = psycopg.connect(self.dsn(database), autocommit=True, connect_timeout=5)
+                break
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"cannot connect to the embedded PostgreSQL: {exc}") \
+                        from None
+                time.sleep(0.2)
+        with conn:
+            yield conn
+
+    def bootstrap(self) -> None:
+        """Create the roles and databases if missing (idempotent)."""
+        creds = self._ensure_credentials()
+        with self.admin_connection() as conn:
+            for role in LOGIN_ROLES:
+                exists = conn.execute("select 1 from pg_roles where rolname = %s",
+                                      (role,)).fetchone()
+                verb = "alter" if exists else "create"
+                conn.execute(sql.SQL(verb + " role {} login password {}").format(
+                    sql.Identifier(role), sql.Literal(creds[role])))
+            extract = sql.Identifier(config.ROLES.extract)
+            conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
+            conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
+                extract, sql.Literal(EXTRACT_STATEMENT_TIMEOUT)))
+            conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on")
+                         .format(extract))
+            for role in ("loader", "transformer", "reporter"):
+                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(
+                    sql.Identifier(role)))
+        self.create_database("oltp", "oltp")
+        self.create_database("warehouse", "warehouse")
+        self.create_database("airflow", "plain", owner="airflow")
+        self.create_database("superset", "plain", owner="superset")
+
+    def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
+        """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
+        with self.admin_connection() as conn:
+            if not conn.execute("select 1 from pg_database where datname = %s",
+                                (name,)).fetchone():
+                db_owner = owner or (config.ROLES.app if kind == "oltp" else self.admin_user)
+                conn.execute(sql.SQL("create database {} owner {}").format(
+                    sql.Identifier(name), sql.Identifier(db_owner)))
+        if kind == "oltp":
+            self._setup_oltp(name)
+        elif kind == "warehouse":
+            self._setup_warehouse(name)
+
+    def drop_database(self, name: str) -> None:
+        with self.admin_connection() as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(name)))
+
+    def _setup_oltp(self, name: str) -> None:
+        app, extract = sql.Identifier(config.ROLES.app), sql.Identifier(config.ROLES.extract)
+        with self.admin_connection(name) as conn:
+            conn.execute(sql.SQL("revoke all on database {} from public").format(
+                sql.Identifier(name)))
+            conn.execute(sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(name), extract))
+            conn.execute(sql.SQL("alter schema public owner to {}").format(app))
+            conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
+            conn.execute(sql.SQL("grant select on all tables in schema public to {}").format(
+                extract))
+            conn.execute(sql.SQL("alter default privileges for role {} in schema public "
+                                 "grant select on tables to {}").format(app, extract))
+
+    def _setup_warehouse(self, name: str) -> None:
+        ident = sql.Identifier
+        with self.admin_connection(name) as conn:
+            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
+            conn.execute(sql.SQL("revoke all on schema public from public"))
+            for role in ("loader", "transformer", "reporter"):
+                conn.execute(sql.SQL("grant connect on database {} to {}").format(
+                    ident(name), ident(role)))
+            conn.execute(sql.SQL("grant create, temporary on database {} to loader, transformer")
+                         .format(ident(name)))
+            for schema, owner in WAREHOUSE_SCHEMAS.items():
+                conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(
+                    ident(schema), ident(owner)))
+                conn.execute(sql.SQL("alter schema {} owner to {}").format(
+                    ident(schema), ident(owner)))
+            # transformer reads what loader writes (role matrix); reporter gets USAGE on marts
+            # here and SELECT on each mart from dbt's grants config.
+            for schema in ("raw", "finhouse_meta"):
+                conn.execute(sql.SQL("grant usage on schema {} to transformer").format(
+                    ident(schema)))
+                conn.execute(sql.SQL("grant select on all tables in schema {} to transformer")
+                             .format(ident(schema)))
+                conn.execute(sql.SQL("alter default privileges for role loader in schema {} "
+                                     "grant select on tables to transformer").format(
+                                         ident(schema)))
+            conn.execute(sql.SQL("grant usage on schema marts to reporter"))
+
+
+
+class Cluster(Provisioner):
     """One private cluster rooted at ``root`` (data, socket dir, log, credentials)."""
 
     def __init__(self, root: Path, port: int, *, durable: bool = True) -> None:
@@ -150,13 +271,6 @@ class Cluster:
                 json.dump(creds, f, indent=2)
             tmp.replace(self.credentials_file)
         return creds
-
-    def dsn(self, database: str, role: str | None = None) -> str:
-        role = role or config.ROLES.admin
-        creds = self.credentials()
-        if role not in creds:
-            raise ClusterError(f"unknown role {role!r} in the embedded PostgreSQL")
-        return f"postgresql://{role}:{creds[role]}@{self.host}:{self.port}/{database}"
 
     # ------------------------------------------------------------------ process control
     def _run(self, args: list[str], user: ServiceUser | None, **kwargs: object) -> \
@@ -294,104 +408,21 @@ class Cluster:
         self.down()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    # ------------------------------------------------------------------ roles and databases
-    @contextlib.contextmanager
-    def admin_connection(self, database: str = "postgres") -> Iterator[psycopg.Connection]:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = psycopg.connect(self.dsn(database), autocommit=True, connect_timeout=5)
-                break
-            except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"cannot connect to the embedded PostgreSQL: {exc}") \
-                        from None
-                time.sleep(0.2)
-        with conn:
-            yield conn
 
-    def bootstrap(self) -> None:
-        """Create the roles and databases if missing (idempotent)."""
-        creds = self._ensure_credentials()
-        with self.admin_connection() as conn:
-            for role in LOGIN_ROLES:
-                exists = conn.execute("select 1 from pg_roles where rolname = %s",
-                                      (role,)).fetchone()
-                verb = "alter" if exists else "create"
-                conn.execute(sql.SQL(verb + " role {} login password {}").format(
-                    sql.Identifier(role), sql.Literal(creds[role])))
-            extract = sql.Identifier(config.ROLES.extract)
-            conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
-            conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
-                extract, sql.Literal(EXTRACT_STATEMENT_TIMEOUT)))
-            conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on")
-                         .format(extract))
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(
-                    sql.Identifier(role)))
-        self.create_database("oltp", "oltp")
-        self.create_database("warehouse", "warehouse")
-        self.create_database("airflow", "plain", owner="airflow")
-        self.create_database("superset", "plain", owner="superset")
 
-    def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
-        """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
-        with self.admin_connection() as conn:
-            if not conn.execute("select 1 from pg_database where datname = %s",
-                                (name,)).fetchone():
-                db_owner = owner or (config.ROLES.app if kind == "oltp" else config.ROLES.admin)
-                conn.execute(sql.SQL("create database {} owner {}").format(
-                    sql.Identifier(name), sql.Identifier(db_owner)))
-        if kind == "oltp":
-            self._setup_oltp(name)
-        elif kind == "warehouse":
-            self._setup_warehouse(name)
+class ServerAt(Provisioner):
+    """A running server we administer through ``admin_dsn`` (e.g. a test container)."""
 
-    def drop_database(self, name: str) -> None:
-        with self.admin_connection() as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+    def __init__(self, admin_dsn: str) -> None:
+        parts = urlsplit(admin_dsn)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 5432
+        self.admin_user = parts.username or "postgres"
+        self._creds = {self.admin_user: parts.password or ""}
+        self._creds |= {role: secrets.token_urlsafe(18) for role in LOGIN_ROLES}
 
-    def _setup_oltp(self, name: str) -> None:
-        app, extract = sql.Identifier(config.ROLES.app), sql.Identifier(config.ROLES.extract)
-        with self.admin_connection(name) as conn:
-            conn.execute(sql.SQL("revoke all on database {} from public").format(
-                sql.Identifier(name)))
-            conn.execute(sql.SQL("grant connect on database {} to {}").format(
-                sql.Identifier(name), extract))
-            conn.execute(sql.SQL("alter schema public owner to {}").format(app))
-            conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
-            conn.execute(sql.SQL("grant select on all tables in schema public to {}").format(
-                extract))
-            conn.execute(sql.SQL("alter default privileges for role {} in schema public "
-                                 "grant select on tables to {}").format(app, extract))
-
-    def _setup_warehouse(self, name: str) -> None:
-        ident = sql.Identifier
-        with self.admin_connection(name) as conn:
-            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
-            conn.execute(sql.SQL("revoke all on schema public from public"))
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(sql.SQL("grant connect on database {} to {}").format(
-                    ident(name), ident(role)))
-            conn.execute(sql.SQL("grant create, temporary on database {} to loader, transformer")
-                         .format(ident(name)))
-            for schema, owner in WAREHOUSE_SCHEMAS.items():
-                conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(
-                    ident(schema), ident(owner)))
-                conn.execute(sql.SQL("alter schema {} owner to {}").format(
-                    ident(schema), ident(owner)))
-            # transformer reads what loader writes (role matrix); reporter gets USAGE on marts
-            # here and SELECT on each mart from dbt's grants config.
-            for schema in ("raw", "finhouse_meta"):
-                conn.execute(sql.SQL("grant usage on schema {} to transformer").format(
-                    ident(schema)))
-                conn.execute(sql.SQL("grant select on all tables in schema {} to transformer")
-                             .format(ident(schema)))
-                conn.execute(sql.SQL("alter default privileges for role loader in schema {} "
-                                     "grant select on tables to transformer").format(
-                                         ident(schema)))
-            conn.execute(sql.SQL("grant usage on schema marts to reporter"))
+    def credentials(self) -> dict[str, str]:
+        return self._creds
 
 
 def default_cluster() -> Cluster:

@@ -22,3 +22,15 @@ def init(dsn: str, *, drop: bool = False) -> None:
             conn.execute(sql.SQL("drop table if exists {} cascade").format(
                 sql.SQL(", ").join(sql.Identifier(t) for t in reversed(TABLES))))
         conn.execute(ddl())
+
+
+def summary(dsn: str) -> list[tuple[str, int, object]]:
+    """(table, rows, latest change) for each table; the schema must exist."""
+    rows = []
+    with connect(dsn) as conn:
+        for table in TABLES:
+            cursor = "created_at" if table == "transactions" else "updated_at"
+            count, latest = conn.execute(sql.SQL("select count(*), max({}) from {}").format(
+                sql.Identifier(cursor), sql.Identifier(table))).fetchone()  # type: ignore[misc]
+            rows.append((table, count, latest))
+    return rows

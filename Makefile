@@ -1,0 +1,88 @@
+# finhouse — the front door. `make demo` runs the platform on the embedded default,
+# `make test` runs every test. Both install what they need first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON    ?= python3
+VENV      := .venv
+DBT_VENV  := .venv-dbt
+PIP_PIN   := pip==26.3
+SCALE     ?= 1
+SEED      ?= 42
+PYTEST_ARGS ?=
+
+# A stamp named after the requirement files' hash: a second run with nothing changed is a
+# no-op; a changed pin re-runs pip (incrementally) in the existing venv.
+AF_HASH   := $(shell cat requirements/airflow.txt pyproject.toml | sha256sum | cut -c1-16)
+DBT_HASH  := $(shell cat requirements/dbt.txt | sha256sum | cut -c1-16)
+AF_STAMP  := $(VENV)/.finhouse-$(AF_HASH)
+DBT_STAMP := $(DBT_VENV)/.finhouse-$(DBT_HASH)
+FINHOUSE  := $(VENV)/bin/finhouse
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(AF_STAMP): requirements/airflow.txt pyproject.toml
+	@echo "==> installing the Airflow environment into $(VENV) (first time: ~1 min)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(VENV)/bin/pip install -q -r requirements/airflow.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e . 2> >(grep -v "is ignored: it is neither\|BuildBackendWarning\|return '\\\\n'" >&2)
+	@rm -f $(VENV)/.finhouse-* && touch $@
+
+$(DBT_STAMP): requirements/dbt.txt
+	@echo "==> installing dbt into $(DBT_VENV) (first time: ~1 min)"
+	@test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	@$(DBT_VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(DBT_VENV)/bin/pip install -q -r requirements/dbt.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@rm -f $(DBT_VENV)/.finhouse-* && touch $@
+
+.PHONY: install
+install: $(AF_STAMP) $(DBT_STAMP) ## create .venv (Airflow, package) and .venv-dbt from the pins
+
+.PHONY: db-up db-down
+db-up: $(AF_STAMP) ## start the embedded PostgreSQL
+	@$(FINHOUSE) db up
+db-down: ## stop the embedded PostgreSQL
+	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) db down; fi
+
+.PHONY: demo
+demo: install db-up ## run the platform on the embedded default: database, OLTP, seed data
+	@$(FINHOUSE) oltp init
+	@if $(FINHOUSE) oltp summary --require-data >/dev/null 2>&1; then \
+		echo "==> OLTP already seeded: simulating live activity"; \
+		$(FINHOUSE) oltp simulate --ticks 5; \
+	else \
+		echo "==> seeding the OLTP (scale $(SCALE), seed $(SEED))"; \
+		$(FINHOUSE) oltp seed --scale $(SCALE) --seed $(SEED); \
+	fi
+	@$(FINHOUSE) oltp summary
+	@echo; $(FINHOUSE) db status
+
+.PHONY: test
+test: install ## run every test (starts and stops its own PostgreSQL)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(AF_STAMP) ## ruff and sqlfluff
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check airflow tests
+	@if [ -d dbt/finhouse/models ]; then $(VENV)/bin/sqlfluff lint dbt/finhouse; \
+		else echo "sqlfluff: no dbt models yet"; fi
+
+.PHONY: format
+format: $(AF_STAMP) ## apply ruff's formatting and fixes
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format airflow tests
+
+.PHONY: clean distclean
+clean: db-down ## stop the database and delete local state (.finhouse: data, AIRFLOW_HOME)
+	rm -rf .finhouse artifacts .pytest_cache .ruff_cache .mypy_cache
+distclean: clean ## also delete the virtual environments
+	rm -rf $(VENV) $(DBT_VENV)

@@ -1,0 +1,99 @@
+"""``finhouse db up|down|status`` on a cluster of its own (not the session's)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import free_port, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def own_state() -> Iterator[dict[str, str]]:
+    state = Path(tempfile.mkdtemp(prefix="finhouse-cluster-test-"))
+    state.chmod(0o755)
+    env = {**os.environ, "FINHOUSE_STATE_DIR": str(state), "FINHOUSE_PG_PORT": str(free_port())}
+    try:
+        yield env
+    finally:
+        run_cli("db", "down", env=env)
+
+
+def _status(env: dict[str, str]) -> dict[str, str]:
+    out = run_cli("db", "status", env=env, check=True)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines())
+
+
+def test_up_twice_status_and_down(own_state: dict[str, str]) -> None:
+    first = run_cli("db", "up", env=own_state, check=True)
+    assert "started" in first.stdout
+    again = run_cli("db", "up", env=own_state, check=True)
+    assert "already running" in again.stdout
+    dsns = _status(own_state)
+    assert set(dsns) == {"oltp", "warehouse", "airflow", "superset"}
+    assert all(d.startswith(f"postgresql://finhouse:") and f":{own_state['FINHOUSE_PG_PORT']}/"
+               in d for d in dsns.values())
+    with psycopg.connect(dsns["warehouse"]) as conn:
+        schemas = dict(conn.execute("""select nspname, pg_get_userbyid(nspowner)
+                                       from pg_namespace where nspname in
+                                       ('raw', 'finhouse_meta', 'staging', 'intermediate',
+                                        'marts')""").fetchall())
+        assert schemas == {"raw": "loader", "finhouse_meta": "loader", "staging": "transformer",
+                           "intermediate": "transformer", "marts": "transformer"}
+        roles = {r[0] for r in conn.execute(
+            "select rolname from pg_roles where rolname in ('loader', 'transformer', 'reporter',"
+            " 'oltp_app', 'oltp_extract', 'airflow')")}
+        assert len(roles) == 6
+        monitor = conn.execute("select pg_has_role('oltp_extract', 'pg_monitor', 'member')")
+        assert monitor.fetchone() == (True,)
+    # the extract role is read-only and bounded by a statement timeout
+    extract = _status({**own_state})["oltp"].replace("postgresql://finhouse:", "x")
+    assert extract  # the admin DSN; the role DSN comes from --role
+    out = run_cli("db", "status", "--role", "oltp_extract", env=own_state, check=True)
+    extract_dsn = out.stdout.splitlines()[0].split(" ", 1)[1]
+    with psycopg.connect(extract_dsn) as conn:
+        assert conn.execute("show statement_timeout").fetchone() == ("30min",)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("create table t (x int)")
+    down = run_cli("db", "down", env=own_state, check=True)
+    assert "stopped" in down.stdout
+    not_running = run_cli("db", "status", env=own_state)
+    assert not_running.returncode == 1
+    assert "not running" in not_running.stderr
+    assert run_cli("db", "down", env=own_state, check=True).stdout.strip() == \
+        "embedded PostgreSQL was not running"
+
+
+def test_data_survives_restart_and_stale_pid_is_handled(own_state: dict[str, str]) -> None:
+    run_cli("db", "up", env=own_state, check=True)
+    dsn = _status(own_state)["warehouse"]
+    with psycopg.connect(dsn) as conn:
+        conn.execute("create table public.keep (x int)")
+        conn.execute("insert into public.keep values (42)")
+    run_cli("db", "down", env=own_state, check=True)
+    pidfile = Path(own_state["FINHOUSE_STATE_DIR"]) / "pg" / "data" / "postmaster.pid"
+    pidfile.write_text("999999\n")  # a crashed server leaves its pid file behind
+    up = run_cli("db", "up", env=own_state, check=True)
+    assert "started" in up.stdout
+    with psycopg.connect(_status(own_state)["warehouse"]) as conn:
+        assert conn.execute("select x from public.keep").fetchone() == (42,)
+
+
+def test_port_in_use_gets_a_clear_message(own_state: dict[str, str]) -> None:
+    port = int(own_state["FINHOUSE_PG_PORT"])
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        out = run_cli("db", "up", env=own_state)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1
+    assert f"port {port} on 127.0.0.1 is in use" in out.stderr
+    assert "FINHOUSE_PG_PORT" in out.stderr
