@@ -28,8 +28,13 @@ from finhouse.embedded.cluster import Cluster, Provisioner, ServerAt
 REPO = Path(__file__).resolve().parents[1]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))
 # External connection settings of the developer's shell must not leak into the tests.
-for _var in ("FINHOUSE_OLTP_DSN", "FINHOUSE_WAREHOUSE_DSN", "FINHOUSE_OLTP_EXTRACT_DSN",
-             "AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+for _var in (
+    "FINHOUSE_OLTP_DSN",
+    "FINHOUSE_WAREHOUSE_DSN",
+    "FINHOUSE_OLTP_EXTRACT_DSN",
+    "AIRFLOW_HOME",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+):
     os.environ.pop(_var, None)
 
 
@@ -43,8 +48,12 @@ def _docker_answers() -> bool:
     if os.environ.get("FINHOUSE_TEST_DOCKER", "auto") == "off" or not shutil.which("docker"):
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10,
-                              check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -98,9 +107,12 @@ class Databases:
 
     def env(self) -> dict[str, str]:
         """Environment for a ``finhouse`` subprocess working on these databases."""
-        return {**os.environ, "FINHOUSE_OLTP_DSN": self.oltp_dsn,
-                "FINHOUSE_OLTP_EXTRACT_DSN": self.extract_dsn,
-                "FINHOUSE_WAREHOUSE_DSN": self.warehouse_dsn("loader")}
+        return {
+            **os.environ,
+            "FINHOUSE_OLTP_DSN": self.oltp_dsn,
+            "FINHOUSE_OLTP_EXTRACT_DSN": self.extract_dsn,
+            "FINHOUSE_WAREHOUSE_DSN": self.warehouse_dsn("loader"),
+        }
 
 
 @contextlib.contextmanager
@@ -130,12 +142,15 @@ def module_dbs(pg_server: Provisioner) -> Iterator[Databases]:
         yield fresh
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``finhouse`` command as a user would."""
-    out = subprocess.run([FINHOUSE, *args], capture_output=True, text=True, env=env,
-                         timeout=timeout, check=False)
+    out = subprocess.run(
+        [FINHOUSE, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
     if check and out.returncode != 0:
-        raise AssertionError(f"finhouse {' '.join(args)} failed ({out.returncode}):\n"
-                             f"{out.stdout}\n{out.stderr}")
+        raise AssertionError(
+            f"finhouse {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+        )
     return out

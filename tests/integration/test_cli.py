@@ -10,8 +10,18 @@ from tests.conftest import Databases, free_port, run_cli
 
 pytestmark = pytest.mark.integration
 
-COMMANDS = [[], ["db"], ["db", "up"], ["db", "down"], ["db", "status"], ["oltp"],
-            ["oltp", "init"], ["oltp", "seed"], ["oltp", "simulate"], ["oltp", "summary"]]
+COMMANDS = [
+    [],
+    ["db"],
+    ["db", "up"],
+    ["db", "down"],
+    ["db", "status"],
+    ["oltp"],
+    ["oltp", "init"],
+    ["oltp", "seed"],
+    ["oltp", "simulate"],
+    ["oltp", "summary"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "finhouse")
@@ -46,10 +56,16 @@ def test_negative_scale(dbs: Databases) -> None:
 
 
 def test_dsn_that_does_not_answer() -> None:
-    env = {**os.environ, "FINHOUSE_OLTP_DSN":
-           f"postgresql://nobody:secret@127.0.0.1:{free_port()}/oltp"}
-    for args in (["oltp", "init"], ["oltp", "summary"], ["oltp", "seed", "--scale", "0.1"],
-                 ["oltp", "simulate", "--ticks", "1"]):
+    env = {
+        **os.environ,
+        "FINHOUSE_OLTP_DSN": f"postgresql://nobody:secret@127.0.0.1:{free_port()}/oltp",
+    }
+    for args in (
+        ["oltp", "init"],
+        ["oltp", "summary"],
+        ["oltp", "seed", "--scale", "0.1"],
+        ["oltp", "simulate", "--ticks", "1"],
+    ):
         err = _one_line_error(run_cli(*args, env=env), 1)
         assert "cannot connect to postgresql://nobody:***@127.0.0.1" in err
         assert "secret" not in err

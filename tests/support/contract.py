@@ -13,8 +13,16 @@ ENUMS: dict[tuple[str, str], set[str | None]] = {
     ("loans", "status"): {"pending", "approved", "rejected", "active", "closed", "written_off"},
     ("payments", "channel"): {"cash", "mobile_money", "bank_transfer"},
     ("payments", "status"): {"pending", "completed", "reversed"},
-    ("transactions", "txn_type"): {"deposit", "withdrawal", "transfer_in", "transfer_out", "fee",
-                                   "interest", "loan_disbursement", "loan_repayment"},
+    ("transactions", "txn_type"): {
+        "deposit",
+        "withdrawal",
+        "transfer_in",
+        "transfer_out",
+        "fee",
+        "interest",
+        "loan_disbursement",
+        "loan_repayment",
+    },
     ("investments", "product"): {"fixed_deposit", "treasury_bill", "money_market", "bond"},
     ("investments", "status"): {"active", "matured", "withdrawn"},
 }

@@ -49,7 +49,8 @@ def loan_states(conn: psycopg.Connection, as_of: dt.date) -> list[LoanState]:
     """Per disbursed loan: principal paid, outstanding principal and DPD at ``as_of``."""
     paid: dict[int, Decimal] = defaultdict(Decimal)
     for loan_id, principal_paid, paid_at in conn.execute(
-            "select loan_id, principal_paid, paid_at from payments where status = 'completed'"):
+        "select loan_id, principal_paid, paid_at from payments where status = 'completed'"
+    ):
         if _utc_date(paid_at) <= as_of:
             paid[loan_id] += principal_paid
     states = []
@@ -59,12 +60,28 @@ def loan_states(conn: psycopg.Connection, as_of: dt.date) -> list[LoanState]:
                l.installments, l.first_due_date, l.disbursed_at, l.closed_at, l.written_off_at
         from loans l join users u on u.id = l.borrower_id
         where l.disbursed_at is not null""").fetchall()
-    for (loan_id, borrower, officer, branch, product, status, principal, rate, method, freq, n,
-         first_due, disbursed_at, closed_at, written_off_at) in rows:
+    for (
+        loan_id,
+        borrower,
+        officer,
+        branch,
+        product,
+        status,
+        principal,
+        rate,
+        method,
+        freq,
+        n,
+        first_due,
+        disbursed_at,
+        closed_at,
+        written_off_at,
+    ) in rows:
         if _utc_date(disbursed_at) > as_of:
             continue
-        in_portfolio = not any(ts is not None and _utc_date(ts) <= as_of
-                               for ts in (closed_at, written_off_at))
+        in_portfolio = not any(
+            ts is not None and _utc_date(ts) <= as_of for ts in (closed_at, written_off_at)
+        )
         principal_paid = paid[loan_id]
         outstanding = max(Decimal(0), principal - principal_paid) if in_portfolio else Decimal(0)
         dpd = 0
@@ -76,8 +93,21 @@ def loan_states(conn: psycopg.Connection, as_of: dt.date) -> list[LoanState]:
                     if inst.due_date < as_of:
                         dpd = (as_of - inst.due_date).days
                     break
-        states.append(LoanState(loan_id, borrower, officer, branch, product, status, principal,
-                                principal_paid, outstanding, dpd, in_portfolio))
+        states.append(
+            LoanState(
+                loan_id,
+                borrower,
+                officer,
+                branch,
+                product,
+                status,
+                principal,
+                principal_paid,
+                outstanding,
+                dpd,
+                in_portfolio,
+            )
+        )
     return states
 
 

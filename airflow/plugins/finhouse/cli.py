@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -50,16 +51,18 @@ def db_up() -> None:
     servers they name are used instead and nothing is started.
     """
     if config.uses_external_servers():
-        click.echo("using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN; "
-                   "nothing to start")
+        click.echo(
+            "using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN; nothing to start"
+        )
         return
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
 
     cluster = default_cluster()
     started = cluster.up()
     state = "started" if started else "already running"
-    click.echo(f"embedded PostgreSQL {state} on {cluster.host}:{cluster.port} "
-               f"(data in {cluster.data_dir})")
+    click.echo(
+        f"embedded PostgreSQL {state} on {cluster.host}:{cluster.port} (data in {cluster.data_dir})"
+    )
 
 
 @db.command("down")
@@ -75,14 +78,19 @@ def db_down() -> None:
 
 
 @db.command("status")
-@click.option("--role", default=None,
-              help="print DSNs for this role instead of the administrator "
-                   "(e.g. oltp_extract, loader, transformer, reporter)")
+@click.option(
+    "--role",
+    default=None,
+    help="print DSNs for this role instead of the administrator "
+    "(e.g. oltp_extract, loader, transformer, reporter)",
+)
 def db_status(role: str | None) -> None:
     """Print one `NAME DSN` line per database; exit 1 when the server is not running."""
     if config.uses_external_servers():
-        for name, dsn in (("oltp", config.external_oltp_dsn()),
-                          ("warehouse", config.external_warehouse_dsn())):
+        for name, dsn in (
+            ("oltp", config.external_oltp_dsn()),
+            ("warehouse", config.external_warehouse_dsn()),
+        ):
             if dsn:
                 click.echo(f"{name} {dsn}")
         return
@@ -90,8 +98,10 @@ def db_status(role: str | None) -> None:
 
     cluster = default_cluster()
     if not cluster.status().running:
-        _fail(f"embedded PostgreSQL is not running on {cluster.host}:{cluster.port} "
-              "(start it with `finhouse db up`)")
+        _fail(
+            f"embedded PostgreSQL is not running on {cluster.host}:{cluster.port} "
+            "(start it with `finhouse db up`)"
+        )
     for name in DATABASES:
         click.echo(f"{name} {cluster.dsn(name, role)}")
 
@@ -106,7 +116,7 @@ def oltp() -> None:
 @click.option("--drop", is_flag=True, help="drop the six tables first (destroys their data)")
 def oltp_init(drop: bool) -> None:
     """Create the OLTP schema (users, accounts, loans, payments, transactions, investments)."""
-    from finhouse.oltp import schema  # noqa: PLC0415, TID251 - the CLI drives the stand-in
+    from finhouse.oltp import schema  # noqa: PLC0415 - the CLI drives the stand-in
 
     dsn = config.oltp_dsn("app")
     schema.init(dsn, drop=drop)
@@ -114,11 +124,14 @@ def oltp_init(drop: bool) -> None:
 
 
 @oltp.command("summary")
-@click.option("--require-data", is_flag=True,
-              help="exit with status 3 when the tables are empty (for scripts)")
+@click.option(
+    "--require-data",
+    is_flag=True,
+    help="exit with status 3 when the tables are empty (for scripts)",
+)
 def oltp_summary(require_data: bool) -> None:
     """Print the row count and latest change of each OLTP table."""
-    from finhouse.oltp import schema  # noqa: PLC0415, TID251
+    from finhouse.oltp import schema  # noqa: PLC0415
 
     rows = schema.summary(config.oltp_dsn("app"))
     click.echo(f"{'table':<14}{'rows':>12}  latest change (UTC)")
@@ -136,53 +149,102 @@ def _positive_scale(_ctx: click.Context, _param: click.Parameter, value: float) 
 
 
 @oltp.command("seed")
-@click.option("--scale", type=float, default=1.0, show_default=True, callback=_positive_scale,
-              help="1 = ~2,000 users, ~3,000 loans, ~100,000 ledger rows; grows linearly")
-@click.option("--seed", "seed", type=int, default=42, show_default=True,
-              help="random seed: the same seed and as-of date give identical data")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="history ends before this date (YYYY-MM-DD)  [default: today, UTC]")
-@click.option("--replace", is_flag=True,
-              help="empty the tables first if they already hold data")
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_positive_scale,
+    help="1 = ~2,000 users, ~3,000 loans, ~100,000 ledger rows; grows linearly",
+)
+@click.option(
+    "--seed",
+    "seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="random seed: the same seed and as-of date give identical data",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="history ends before this date (YYYY-MM-DD)  [default: today, UTC]",
+)
+@click.option("--replace", is_flag=True, help="empty the tables first if they already hold data")
 def oltp_seed(scale: float, seed: int, as_of: dt.datetime | None, replace: bool) -> None:
     """Fill the OLTP with ~3 years of realistic, deterministic synthetic history."""
-    from finhouse.oltp import seed as seeding  # noqa: PLC0415, TID251
+    from finhouse.oltp import seed as seeding  # noqa: PLC0415
 
     as_of_date = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
-    summary = seeding.seed(config.oltp_dsn("app"), scale=scale, seed=seed, as_of=as_of_date,
-                           replace=replace, progress=True)
+    summary = seeding.seed(
+        config.oltp_dsn("app"),
+        scale=scale,
+        seed=seed,
+        as_of=as_of_date,
+        replace=replace,
+        progress=True,
+    )
     click.echo(summary.describe())
 
 
 @oltp.command("simulate")
-@click.option("--ticks", type=click.IntRange(min=1), default=10, show_default=True,
-              help="rounds of application activity")
-@click.option("--seed", "seed", type=int, default=None,
-              help="random seed for reproducible activity [default: random]")
-@click.option("--interval", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="seconds to sleep between ticks")
-@click.option("--hold-open", "hold_open", type=click.FloatRange(min=0), default=0.0,
-              help="also run one long transaction that writes rows stamped at its start and "
-                   "commits after this many seconds (reproduces late commits)")
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="rounds of application activity",
+)
+@click.option(
+    "--seed",
+    "seed",
+    type=int,
+    default=None,
+    help="random seed for reproducible activity [default: random]",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="seconds to sleep between ticks",
+)
+@click.option(
+    "--hold-open",
+    "hold_open",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="also run one long transaction that writes rows stamped at its start and "
+    "commits after this many seconds (reproduces late commits)",
+)
 def oltp_simulate(ticks: int, seed: int | None, interval: float, hold_open: float) -> None:
     """Mutate the OLTP like the live app: sign-ups, loans, payments, deposits, deletes."""
-    from finhouse.oltp import simulate as simulation  # noqa: PLC0415, TID251
+    from finhouse.oltp import simulate as simulation  # noqa: PLC0415
 
-    stats = simulation.simulate(config.oltp_dsn("app"), ticks=ticks, seed=seed,
-                                interval=interval, hold_open=hold_open, progress=True)
+    stats = simulation.simulate(
+        config.oltp_dsn("app"),
+        ticks=ticks,
+        seed=seed,
+        interval=interval,
+        hold_open=hold_open,
+        progress=True,
+    )
     click.echo(stats.describe())
 
 
 # ---------------------------------------------------------------------------- airflow
-@cli.command("airflow", context_settings={**CONTEXT, "ignore_unknown_options": True,
-                                           "help_option_names": []})
+@cli.command(
+    "airflow", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def airflow_cmd(args: tuple[str, ...]) -> None:
     """Run the `airflow` command configured for this project (AIRFLOW_HOME, metadata DB, DAGs)."""
     from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
 
     env = airflow_environment()
-    exe = os.path.join(os.path.dirname(sys.executable), "airflow")  # noqa: PTH118
+    exe = str(Path(sys.executable).with_name("airflow"))
     os.execve(exe, [exe, *args], {**os.environ, **env})  # noqa: S606
 
 

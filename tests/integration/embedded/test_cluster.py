@@ -39,24 +39,35 @@ def test_up_twice_status_and_down(own_state: dict[str, str]) -> None:
     assert "already running" in again.stdout
     dsns = _status(own_state)
     assert set(dsns) == {"oltp", "warehouse", "airflow", "superset"}
-    assert all(d.startswith(f"postgresql://finhouse:") and f":{own_state['FINHOUSE_PG_PORT']}/"
-               in d for d in dsns.values())
+    assert all(
+        d.startswith("postgresql://finhouse:") and f":{own_state['FINHOUSE_PG_PORT']}/" in d
+        for d in dsns.values()
+    )
     with psycopg.connect(dsns["warehouse"]) as conn:
-        schemas = dict(conn.execute("""select nspname, pg_get_userbyid(nspowner)
+        schemas = dict(
+            conn.execute("""select nspname, pg_get_userbyid(nspowner)
                                        from pg_namespace where nspname in
                                        ('raw', 'finhouse_meta', 'staging', 'intermediate',
-                                        'marts')""").fetchall())
-        assert schemas == {"raw": "loader", "finhouse_meta": "loader", "staging": "transformer",
-                           "intermediate": "transformer", "marts": "transformer"}
-        roles = {r[0] for r in conn.execute(
-            "select rolname from pg_roles where rolname in ('loader', 'transformer', 'reporter',"
-            " 'oltp_app', 'oltp_extract', 'airflow')")}
+                                        'marts')""").fetchall()
+        )
+        assert schemas == {
+            "raw": "loader",
+            "finhouse_meta": "loader",
+            "staging": "transformer",
+            "intermediate": "transformer",
+            "marts": "transformer",
+        }
+        roles = {
+            r[0]
+            for r in conn.execute(
+                "select rolname from pg_roles where rolname in "
+                "('loader', 'transformer', 'reporter', 'oltp_app', 'oltp_extract', 'airflow')"
+            )
+        }
         assert len(roles) == 6
         monitor = conn.execute("select pg_has_role('oltp_extract', 'pg_monitor', 'member')")
         assert monitor.fetchone() == (True,)
     # the extract role is read-only and bounded by a statement timeout
-    extract = _status({**own_state})["oltp"].replace("postgresql://finhouse:", "x")
-    assert extract  # the admin DSN; the role DSN comes from --role
     out = run_cli("db", "status", "--role", "oltp_extract", env=own_state, check=True)
     extract_dsn = out.stdout.splitlines()[0].split(" ", 1)[1]
     with psycopg.connect(extract_dsn) as conn:
@@ -68,8 +79,10 @@ def test_up_twice_status_and_down(own_state: dict[str, str]) -> None:
     not_running = run_cli("db", "status", env=own_state)
     assert not_running.returncode == 1
     assert "not running" in not_running.stderr
-    assert run_cli("db", "down", env=own_state, check=True).stdout.strip() == \
-        "embedded PostgreSQL was not running"
+    assert (
+        run_cli("db", "down", env=own_state, check=True).stdout.strip()
+        == "embedded PostgreSQL was not running"
+    )
 
 
 def test_data_survives_restart_and_stale_pid_is_handled(own_state: dict[str, str]) -> None:

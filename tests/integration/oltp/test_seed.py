@@ -38,7 +38,7 @@ def _one(conn: psycopg.Connection, query: str) -> object:
 
 
 def test_sizes_follow_the_scale(seeded: psycopg.Connection) -> None:
-    counts = {t: _one(seeded, f"select count(*) from {t}") for t in schema.TABLES}  # noqa: S608
+    counts = {t: _one(seeded, f"select count(*) from {t}") for t in schema.TABLES}
     assert counts["users"] == 2000
     assert 2_400 <= counts["loans"] <= 3_600
     assert 80_000 <= counts["transactions"] <= 130_000
@@ -51,50 +51,98 @@ def test_sizes_follow_the_scale(seeded: psycopg.Connection) -> None:
 
 def test_enumerations_stay_within_the_contract(seeded: psycopg.Connection) -> None:
     for (table, column), allowed in ENUMS.items():
-        seen = {r[0] for r in seeded.execute(sql.SQL("select distinct {} from {}").format(
-            sql.Identifier(column), sql.Identifier(table)))}
+        seen = {
+            r[0]
+            for r in seeded.execute(
+                sql.SQL("select distinct {} from {}").format(
+                    sql.Identifier(column), sql.Identifier(table)
+                )
+            )
+        }
         assert seen <= allowed, f"{table}.{column}: {seen - allowed}"
     # Every status of the lifecycle appears, so downstream models meet them all.
     assert {r[0] for r in seeded.execute("select distinct status from loans")} >= {
-        "active", "closed", "written_off", "rejected"}
+        "active",
+        "closed",
+        "written_off",
+        "rejected",
+    }
     assert {r[0] for r in seeded.execute("select distinct status from payments")} >= {
-        "completed", "reversed"}
+        "completed",
+        "reversed",
+    }
 
 
 def test_foreign_keys_and_roles_are_consistent(seeded: psycopg.Connection) -> None:
-    assert _one(seeded, """
+    assert (
+        _one(
+            seeded,
+            """
         select count(*) from loans l
         join users b on b.id = l.borrower_id join users o on o.id = l.loan_officer_id
         join accounts a on a.id = l.account_id
         where b.role <> 'customer' or o.role <> 'loan_officer' or a.user_id <> l.borrower_id
-           or o.branch_code <> b.branch_code""") == 0
-    assert _one(seeded, "select count(*) from accounts a left join users u on u.id = a.user_id "
-                        "where u.id is null") == 0
-    assert _one(seeded, "select count(*) from payments p left join loans l on l.id = p.loan_id "
-                        "where l.id is null or l.disbursed_at is null "
-                        "or p.paid_at < l.disbursed_at") == 0
+           or o.branch_code <> b.branch_code""",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            seeded,
+            "select count(*) from accounts a left join users u on u.id = a.user_id "
+            "where u.id is null",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            seeded,
+            "select count(*) from payments p left join loans l on l.id = p.loan_id "
+            "where l.id is null or l.disbursed_at is null "
+            "or p.paid_at < l.disbursed_at",
+        )
+        == 0
+    )
 
 
 def test_ledger_balances_are_running_sums(seeded: psycopg.Connection) -> None:
-    assert _one(seeded, """
+    assert (
+        _one(
+            seeded,
+            """
         with signed as (
             select account_id, id, balance_after,
                    sum(case when txn_type in ('deposit', 'transfer_in', 'interest',
                                               'loan_disbursement') then amount else -amount end)
                        over (partition by account_id order by id) as running
             from transactions)
-        select count(*) from signed where running <> balance_after""") == 0
-    assert _one(seeded, """
+        select count(*) from signed where running <> balance_after""",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            seeded,
+            """
         select count(*) from accounts a
         left join lateral (select balance_after from transactions t where t.account_id = a.id
                            order by id desc limit 1) last on true
-        where a.balance <> coalesce(last.balance_after, 0)""") == 0
+        where a.balance <> coalesce(last.balance_after, 0)""",
+        )
+        == 0
+    )
     assert _one(seeded, "select count(*) from transactions where balance_after < 0") == 0
     assert _one(seeded, "select count(*) from transactions where amount <= 0") == 0
     # ids follow time, as an append-only ledger's do
-    assert _one(seeded, """select count(*) from (select occurred_at, lag(occurred_at) over
+    assert (
+        _one(
+            seeded,
+            """select count(*) from (select occurred_at, lag(occurred_at) over
                            (order by id) as prev from transactions) t
-                           where occurred_at < prev""") == 0
+                           where occurred_at < prev""",
+        )
+        == 0
+    )
 
 
 def test_payments_follow_the_schedule(seeded: psycopg.Connection) -> None:
@@ -107,7 +155,7 @@ def test_payments_follow_the_schedule(seeded: psycopg.Connection) -> None:
         where l.disbursed_at is not null group by l.id""").fetchall()
     assert len(loans) > 2000
     fully_paid = 0
-    for (_id, principal, rate, method, freq, n, first_due, status, paid_p, paid_i) in loans:
+    for _id, principal, rate, method, freq, n, first_due, status, paid_p, paid_i in loans:
         plan = schedule(principal, rate, method, freq, n, first_due)
         assert sum(i.principal_due for i in plan) == principal
         assert paid_p <= principal
@@ -117,12 +165,21 @@ def test_payments_follow_the_schedule(seeded: psycopg.Connection) -> None:
             # an on-schedule flat loan pays exactly the scheduled interest
             fully_paid += paid_i == sum(i.interest_due for i in plan)
     assert fully_paid > 100
-    assert _one(seeded, "select count(*) from payments "
-                        "where amount <> principal_paid + interest_paid + penalty_paid") == 0
+    assert (
+        _one(
+            seeded,
+            "select count(*) from payments "
+            "where amount <> principal_paid + interest_paid + penalty_paid",
+        )
+        == 0
+    )
 
 
 def test_loan_lifecycle_timestamps_are_ordered(seeded: psycopg.Connection) -> None:
-    assert _one(seeded, """
+    assert (
+        _one(
+            seeded,
+            """
         select count(*) from loans where not (
             applied_at <= coalesce(approved_at, applied_at)
             and coalesce(approved_at, applied_at) <= coalesce(disbursed_at, 'infinity')
@@ -131,14 +188,17 @@ def test_loan_lifecycle_timestamps_are_ordered(seeded: psycopg.Connection) -> No
             and (status in ('active', 'closed', 'written_off')) = (disbursed_at is not null)
             and (status = 'closed') = (closed_at is not null)
             and (status = 'written_off') = (written_off_at is not null)
-            and (status = 'written_off') = (written_off_amount is not null))""") == 0
+            and (status = 'written_off') = (written_off_amount is not null))""",
+        )
+        == 0
+    )
 
 
 def test_history_ends_before_the_as_of_date(seeded: psycopg.Connection) -> None:
     cutoff = dt.datetime.combine(AS_OF, dt.time(), dt.UTC)
     for table in schema.TABLES:
         column = "created_at" if table == "transactions" else "updated_at"
-        latest = _one(seeded, f"select max({column}) from {table}")  # noqa: S608
+        latest = _one(seeded, f"select max({column}) from {table}")
         assert isinstance(latest, dt.datetime)
         assert latest < cutoff
         assert latest > cutoff - dt.timedelta(days=3), f"{table} has no recent activity"
@@ -155,19 +215,27 @@ def test_portfolio_at_risk_is_realistic(seeded: psycopg.Connection) -> None:
         assert glp > 0
         par30 = summary["par30_amount"] / glp  # type: ignore[operator]
         assert Decimal("0.03") <= par30 <= Decimal("0.15"), f"PAR30 {par30:.3f} at {as_of}"
-        assert summary["par90_amount"] <= summary["par60_amount"] <= summary["par30_amount"] \
-            <= summary["par1_amount"] <= glp  # type: ignore[operator]
+        assert (
+            summary["par90_amount"]
+            <= summary["par60_amount"]
+            <= summary["par30_amount"]
+            <= summary["par1_amount"]
+            <= glp
+        )  # type: ignore[operator]
         assert summary["active_borrowers"] <= summary["active_loans"]  # type: ignore[operator]
 
 
 def _fingerprint(dsn: str) -> dict[str, str]:
     with psycopg.connect(dsn) as conn:
-        return {t: str(_one(conn, f"select md5(string_agg(t::text, '|' order by id)) "  # noqa: S608
-                                  f"from {t} t")) for t in schema.TABLES}
+        return {
+            t: str(_one(conn, f"select md5(string_agg(t::text, '|' order by id)) from {t} t"))
+            for t in schema.TABLES
+        }
 
 
-def test_same_seed_and_date_give_identical_data(seeded: psycopg.Connection, dbs: Databases,
-                                                module_dbs: Databases) -> None:
+def test_same_seed_and_date_give_identical_data(
+    seeded: psycopg.Connection, dbs: Databases, module_dbs: Databases
+) -> None:
     assert seeded  # the module's database is seeded with SEED at AS_OF
     schema.init(dbs.oltp_dsn)
     seed(dbs.oltp_dsn, scale=1, seed=SEED, as_of=AS_OF)
@@ -177,8 +245,9 @@ def test_same_seed_and_date_give_identical_data(seeded: psycopg.Connection, dbs:
     assert all(other[t] != v for t, v in _fingerprint(module_dbs.oltp_dsn).items())
 
 
-def test_seed_refuses_a_filled_oltp_and_changes_nothing(seeded: psycopg.Connection,
-                                                        module_dbs: Databases) -> None:
+def test_seed_refuses_a_filled_oltp_and_changes_nothing(
+    seeded: psycopg.Connection, module_dbs: Databases
+) -> None:
     before = _fingerprint(module_dbs.oltp_dsn)
     env = {**module_dbs.env()}
     out = run_cli("oltp", "seed", "--scale", "0.1", "--as-of", "2026-01-01", env=env)
@@ -186,14 +255,25 @@ def test_seed_refuses_a_filled_oltp_and_changes_nothing(seeded: psycopg.Connecti
     assert out.stderr.count("\n") == 1
     assert "already holds data" in out.stderr
     assert _fingerprint(module_dbs.oltp_dsn) == before
-    assert seeded.execute("select count(*) from pg_tables where tablename like '_seed_%'"
-                          ).fetchone() == (0,)
+    assert seeded.execute(
+        "select count(*) from pg_tables where tablename like '_seed_%'"
+    ).fetchone() == (0,)
 
 
 def test_seed_via_cli_shows_progress_and_summary(dbs: Databases) -> None:
     run_cli("oltp", "init", env=dbs.env(), check=True)
-    out = run_cli("oltp", "seed", "--scale", "0.1", "--seed", "3", "--as-of", "2026-01-15",
-                  env=dbs.env(), check=True)
+    out = run_cli(
+        "oltp",
+        "seed",
+        "--scale",
+        "0.1",
+        "--seed",
+        "3",
+        "--as-of",
+        "2026-01-15",
+        env=dbs.env(),
+        check=True,
+    )
     assert "customers" in out.stderr  # the progress bar
     assert "seeded scale 0.1" in out.stdout
     assert "200 users" in out.stdout

@@ -26,12 +26,18 @@ def _golden_cases() -> list[list[dict[str, str]]]:
 @pytest.mark.parametrize("rows", _golden_cases(), ids=lambda rows: f"case{rows[0]['case']}")
 def test_reproduces_golden_schedule_to_the_cent(rows: list[dict[str, str]]) -> None:
     first = rows[0]
-    got = schedule(Decimal(first["principal"]), Decimal(first["annual_interest_rate"]),
-                   first["interest_method"], first["repayment_frequency"],
-                   int(first["installments"]), dt.date.fromisoformat(first["first_due_date"]))
-    assert [(str(i.number), i.due_date.isoformat(), str(i.principal_due), str(i.interest_due))
-            for i in got] == [(r["installment_no"], r["due_date"], r["principal_due"],
-                               r["interest_due"]) for r in rows]
+    got = schedule(
+        Decimal(first["principal"]),
+        Decimal(first["annual_interest_rate"]),
+        first["interest_method"],
+        first["repayment_frequency"],
+        int(first["installments"]),
+        dt.date.fromisoformat(first["first_due_date"]),
+    )
+    assert [
+        (str(i.number), i.due_date.isoformat(), str(i.principal_due), str(i.interest_due))
+        for i in got
+    ] == [(r["installment_no"], r["due_date"], r["principal_due"], r["interest_due"]) for r in rows]
 
 
 def test_golden_file_matches_the_shared_design_copy() -> None:
@@ -41,13 +47,16 @@ def test_golden_file_matches_the_shared_design_copy() -> None:
     assert shared.read_text() == GOLDEN.read_text()
 
 
-@pytest.mark.parametrize(("day", "months", "expected"), [
-    (dt.date(2024, 1, 31), 1, dt.date(2024, 2, 29)),   # leap-year clamp
-    (dt.date(2023, 1, 31), 1, dt.date(2023, 2, 28)),
-    (dt.date(2024, 8, 31), 1, dt.date(2024, 9, 30)),
-    (dt.date(2024, 1, 31), 2, dt.date(2024, 3, 31)),   # from the first due date, not chained
-    (dt.date(2024, 11, 15), 3, dt.date(2025, 2, 15)),  # year rollover
-])
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (dt.date(2024, 1, 31), 1, dt.date(2024, 2, 29)),  # leap-year clamp
+        (dt.date(2023, 1, 31), 1, dt.date(2023, 2, 28)),
+        (dt.date(2024, 8, 31), 1, dt.date(2024, 9, 30)),
+        (dt.date(2024, 1, 31), 2, dt.date(2024, 3, 31)),  # from the first due date, not chained
+        (dt.date(2024, 11, 15), 3, dt.date(2025, 2, 15)),  # year rollover
+    ],
+)
 def test_add_months_clamps_like_postgresql(day: dt.date, months: int, expected: dt.date) -> None:
     assert add_months(day, months) == expected
 
@@ -73,8 +82,10 @@ def test_zero_rate_declining_is_equal_principal_parts() -> None:
     assert all(r.interest_due == 0 for r in rows)
 
 
-@pytest.mark.parametrize(("method", "frequency", "n"), [
-    ("simple", "monthly", 3), ("flat", "daily", 3), ("flat", "monthly", 0)])
+@pytest.mark.parametrize(
+    ("method", "frequency", "n"),
+    [("simple", "monthly", 3), ("flat", "daily", 3), ("flat", "monthly", 0)],
+)
 def test_rejects_unknown_terms(method: str, frequency: str, n: int) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies by field
         schedule(Decimal(100), Decimal("0.1"), method, frequency, n, dt.date(2025, 1, 1))

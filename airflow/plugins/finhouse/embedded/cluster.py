@@ -65,9 +65,11 @@ def _find_bindir() -> Path:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         if out.returncode == 0:
             candidates.append(Path(out.stdout.strip()))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-                         reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     if initdb := shutil.which("initdb"):
         candidates.append(Path(initdb).resolve().parent)
     for candidate in candidates:
@@ -99,8 +101,11 @@ def _service_user() -> ServiceUser | None:
             entry = pwd.getpwnam(name)
             return ServiceUser(entry.pw_uid, entry.pw_gid, name)
     name = SERVICE_USERS[-1]
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    name], check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
     entry = pwd.getpwnam(name)
     return ServiceUser(entry.pw_uid, entry.pw_gid, name)
 
@@ -142,8 +147,9 @@ class Provisioner:
                 break
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise ClusterError(f"cannot connect to the embedded PostgreSQL: {exc}") \
-                        from None
+                    raise ClusterError(
+                        f"cannot connect to the embedded PostgreSQL: {exc}"
+                    ) from None
                 time.sleep(0.2)
         with conn:
             yield conn
@@ -153,20 +159,29 @@ class Provisioner:
         creds = self._ensure_credentials()
         with self.admin_connection() as conn:
             for role in LOGIN_ROLES:
-                exists = conn.execute("select 1 from pg_roles where rolname = %s",
-                                      (role,)).fetchone()
+                exists = conn.execute(
+                    "select 1 from pg_roles where rolname = %s", (role,)
+                ).fetchone()
                 verb = "alter" if exists else "create"
-                conn.execute(sql.SQL(verb + " role {} login password {}").format(
-                    sql.Identifier(role), sql.Literal(creds[role])))
+                conn.execute(
+                    sql.SQL(verb + " role {} login password {}").format(
+                        sql.Identifier(role), sql.Literal(creds[role])
+                    )
+                )
             extract = sql.Identifier(config.ROLES.extract)
             conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
-            conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
-                extract, sql.Literal(EXTRACT_STATEMENT_TIMEOUT)))
-            conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on")
-                         .format(extract))
+            conn.execute(
+                sql.SQL("alter role {} set statement_timeout = {}").format(
+                    extract, sql.Literal(EXTRACT_STATEMENT_TIMEOUT)
+                )
+            )
+            conn.execute(
+                sql.SQL("alter role {} set default_transaction_read_only = on").format(extract)
+            )
             for role in ("loader", "transformer", "reporter"):
-                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(
-                    sql.Identifier(role)))
+                conn.execute(
+                    sql.SQL("alter role {} set timezone = 'UTC'").format(sql.Identifier(role))
+                )
         self.create_database("oltp", "oltp")
         self.create_database("warehouse", "warehouse")
         self.create_database("airflow", "plain", owner="airflow")
@@ -175,11 +190,13 @@ class Provisioner:
     def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
         """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
         with self.admin_connection() as conn:
-            if not conn.execute("select 1 from pg_database where datname = %s",
-                                (name,)).fetchone():
+            if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
                 db_owner = owner or (config.ROLES.app if kind == "oltp" else self.admin_user)
-                conn.execute(sql.SQL("create database {} owner {}").format(
-                    sql.Identifier(name), sql.Identifier(db_owner)))
+                conn.execute(
+                    sql.SQL("create database {} owner {}").format(
+                        sql.Identifier(name), sql.Identifier(db_owner)
+                    )
+                )
         if kind == "oltp":
             self._setup_oltp(name)
         elif kind == "warehouse":
@@ -187,22 +204,30 @@ class Provisioner:
 
     def drop_database(self, name: str) -> None:
         with self.admin_connection() as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
     def _setup_oltp(self, name: str) -> None:
         app, extract = sql.Identifier(config.ROLES.app), sql.Identifier(config.ROLES.extract)
         with self.admin_connection(name) as conn:
-            conn.execute(sql.SQL("revoke all on database {} from public").format(
-                sql.Identifier(name)))
-            conn.execute(sql.SQL("grant connect on database {} to {}").format(
-                sql.Identifier(name), extract))
+            conn.execute(
+                sql.SQL("revoke all on database {} from public").format(sql.Identifier(name))
+            )
+            conn.execute(
+                sql.SQL("grant connect on database {} to {}").format(sql.Identifier(name), extract)
+            )
             conn.execute(sql.SQL("alter schema public owner to {}").format(app))
             conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
-            conn.execute(sql.SQL("grant select on all tables in schema public to {}").format(
-                extract))
-            conn.execute(sql.SQL("alter default privileges for role {} in schema public "
-                                 "grant select on tables to {}").format(app, extract))
+            conn.execute(
+                sql.SQL("grant select on all tables in schema public to {}").format(extract)
+            )
+            conn.execute(
+                sql.SQL(
+                    "alter default privileges for role {} in schema public "
+                    "grant select on tables to {}"
+                ).format(app, extract)
+            )
 
     def _setup_warehouse(self, name: str) -> None:
         ident = sql.Identifier
@@ -210,27 +235,41 @@ class Provisioner:
             conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
             conn.execute(sql.SQL("revoke all on schema public from public"))
             for role in ("loader", "transformer", "reporter"):
-                conn.execute(sql.SQL("grant connect on database {} to {}").format(
-                    ident(name), ident(role)))
-            conn.execute(sql.SQL("grant create, temporary on database {} to loader, transformer")
-                         .format(ident(name)))
+                conn.execute(
+                    sql.SQL("grant connect on database {} to {}").format(ident(name), ident(role))
+                )
+            conn.execute(
+                sql.SQL("grant create, temporary on database {} to loader, transformer").format(
+                    ident(name)
+                )
+            )
             for schema, owner in WAREHOUSE_SCHEMAS.items():
-                conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(
-                    ident(schema), ident(owner)))
-                conn.execute(sql.SQL("alter schema {} owner to {}").format(
-                    ident(schema), ident(owner)))
+                conn.execute(
+                    sql.SQL("create schema if not exists {} authorization {}").format(
+                        ident(schema), ident(owner)
+                    )
+                )
+                conn.execute(
+                    sql.SQL("alter schema {} owner to {}").format(ident(schema), ident(owner))
+                )
             # transformer reads what loader writes (role matrix); reporter gets USAGE on marts
             # here and SELECT on each mart from dbt's grants config.
             for schema in ("raw", "finhouse_meta"):
-                conn.execute(sql.SQL("grant usage on schema {} to transformer").format(
-                    ident(schema)))
-                conn.execute(sql.SQL("grant select on all tables in schema {} to transformer")
-                             .format(ident(schema)))
-                conn.execute(sql.SQL("alter default privileges for role loader in schema {} "
-                                     "grant select on tables to transformer").format(
-                                         ident(schema)))
+                conn.execute(
+                    sql.SQL("grant usage on schema {} to transformer").format(ident(schema))
+                )
+                conn.execute(
+                    sql.SQL("grant select on all tables in schema {} to transformer").format(
+                        ident(schema)
+                    )
+                )
+                conn.execute(
+                    sql.SQL(
+                        "alter default privileges for role loader in schema {} "
+                        "grant select on tables to transformer"
+                    ).format(ident(schema))
+                )
             conn.execute(sql.SQL("grant usage on schema marts to reporter"))
-
 
 
 class Cluster(Provisioner):
@@ -257,10 +296,7 @@ class Cluster(Provisioner):
             ) from None
 
     def _ensure_credentials(self) -> dict[str, str]:
-        if self.credentials_file.exists():
-            creds = self.credentials()
-        else:
-            creds = {}
+        creds = self.credentials() if self.credentials_file.exists() else {}
         wanted = [config.ROLES.admin, *LOGIN_ROLES]
         if missing := [role for role in wanted if role not in creds]:
             for role in missing:
@@ -273,14 +309,14 @@ class Cluster(Provisioner):
         return creds
 
     # ------------------------------------------------------------------ process control
-    def _run(self, args: list[str], user: ServiceUser | None, **kwargs: object) -> \
-            subprocess.CompletedProcess[str]:
-        kw: dict[str, object] = {"capture_output": True, "text": True, "check": False}
-        kw.update(kwargs)
+    def _run(
+        self, args: list[str], user: ServiceUser | None, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        kw: dict[str, object] = {"capture_output": True, "text": True, **kwargs}
         if user is not None:
             kw.update(user=user.uid, group=user.gid, extra_groups=[])
             kw["env"] = {**os.environ, "HOME": str(self.root), "USER": user.name}
-        return subprocess.run(args, **kw)  # type: ignore[call-overload,no-any-return]  # noqa: S603
+        return subprocess.run(args, check=False, **kw)  # type: ignore[call-overload]
 
     def _pg_ctl_status(self, bindir: Path, user: ServiceUser | None) -> int | None:
         if not (self.data_dir / "PG_VERSION").exists():
@@ -324,9 +360,18 @@ class Cluster(Provisioner):
             os.chown(pwfile, user.uid, user.gid)
         try:
             out = self._run(
-                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", config.ROLES.admin,
-                 f"--pwfile={pwfile}", "--auth-local=scram-sha-256",
-                 "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C"]
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    config.ROLES.admin,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
                 + ([] if self.durable else ["--no-sync"]),
                 user,
             )
@@ -378,15 +423,31 @@ class Cluster(Provisioner):
                 self.log_file.touch()
                 os.chown(self.log_file, user.uid, user.gid)
             out = self._run(
-                [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                 "-o", f"-p {self.port} -k {self.socket_dir}", "-w", "-t", "60", "start"],
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    f"-p {self.port} -k {self.socket_dir}",
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
                 user,
             )
             if out.returncode != 0:
-                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-3:] \
-                    if self.log_file.exists() else []
-                raise ClusterError("PostgreSQL did not start: "
-                                   + " | ".join([out.stderr.strip(), *tail]).strip(" |"))
+                tail = (
+                    self.log_file.read_text(errors="replace").strip().splitlines()[-3:]
+                    if self.log_file.exists()
+                    else []
+                )
+                raise ClusterError(
+                    "PostgreSQL did not start: "
+                    + " | ".join([out.stderr.strip(), *tail]).strip(" |")
+                )
             started = True
         self.bootstrap()
         return started
@@ -397,8 +458,20 @@ class Cluster(Provisioner):
         user = _service_user()
         if self._pg_ctl_status(bindir, user) is None:
             return False
-        out = self._run([str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-                         "-t", "60", "stop"], user)
+        out = self._run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ],
+            user,
+        )
         if out.returncode != 0:
             raise ClusterError(f"PostgreSQL did not stop: {out.stderr.strip()}")
         return True
@@ -407,7 +480,6 @@ class Cluster(Provisioner):
         """Stop and delete the cluster (data, credentials, log)."""
         self.down()
         shutil.rmtree(self.root, ignore_errors=True)
-
 
 
 class ServerAt(Provisioner):

@@ -80,8 +80,9 @@ def schedule(
                 part = principal - paid if k == n else principal_part
                 paid += part
                 rows.append(
-                    Installment(k, due_date(first_due_date, repayment_frequency, k), part,
-                                interest_part)
+                    Installment(
+                        k, due_date(first_due_date, repayment_frequency, k), part, interest_part
+                    )
                 )
         elif interest_method == "declining":
             if rate == 0:
@@ -94,8 +95,7 @@ def schedule(
                 part = outstanding if k == n else payment - interest
                 outstanding -= part
                 rows.append(
-                    Installment(k, due_date(first_due_date, repayment_frequency, k), part,
-                                interest)
+                    Installment(k, due_date(first_due_date, repayment_frequency, k), part, interest)
                 )
         else:
             raise ValueError(f"unknown interest method {interest_method!r}")

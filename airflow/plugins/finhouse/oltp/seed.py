@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import random
+import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from faker import Faker
@@ -55,30 +55,63 @@ USERS_PER_SCALE = 2000
 
 # (code, name, region): branches are taken from the top of this list as the scale grows.
 BRANCHES = [
-    ("NBO01", "Nairobi Central", "Central"), ("MSA01", "Mombasa Old Town", "Coast"),
-    ("KSM01", "Kisumu", "Western"), ("NKR01", "Nakuru", "Rift Valley"),
-    ("ELD01", "Eldoret", "Rift Valley"), ("NYR01", "Nyeri", "Central"),
-    ("MLD01", "Malindi", "Coast"), ("KKG01", "Kakamega", "Western"),
-    ("MCK01", "Machakos", "Eastern"), ("EMB01", "Embu", "Eastern"),
-    ("NBO02", "Nairobi Eastleigh", "Central"), ("THK01", "Thika", "Central"),
-    ("KTL01", "Kitale", "Rift Valley"), ("GRS01", "Garissa", "North Eastern"),
-    ("KRC01", "Kericho", "Rift Valley"), ("BSA01", "Busia", "Western"),
-    ("MRU01", "Meru", "Eastern"), ("LAM01", "Lamu", "Coast"),
-    ("NBO03", "Nairobi Kibera", "Central"), ("WJR01", "Wajir", "North Eastern"),
+    ("NBO01", "Nairobi Central", "Central"),
+    ("MSA01", "Mombasa Old Town", "Coast"),
+    ("KSM01", "Kisumu", "Western"),
+    ("NKR01", "Nakuru", "Rift Valley"),
+    ("ELD01", "Eldoret", "Rift Valley"),
+    ("NYR01", "Nyeri", "Central"),
+    ("MLD01", "Malindi", "Coast"),
+    ("KKG01", "Kakamega", "Western"),
+    ("MCK01", "Machakos", "Eastern"),
+    ("EMB01", "Embu", "Eastern"),
+    ("NBO02", "Nairobi Eastleigh", "Central"),
+    ("THK01", "Thika", "Central"),
+    ("KTL01", "Kitale", "Rift Valley"),
+    ("GRS01", "Garissa", "North Eastern"),
+    ("KRC01", "Kericho", "Rift Valley"),
+    ("BSA01", "Busia", "Western"),
+    ("MRU01", "Meru", "Eastern"),
+    ("LAM01", "Lamu", "Coast"),
+    ("NBO03", "Nairobi Kibera", "Central"),
+    ("WJR01", "Wajir", "North Eastern"),
 ]
 
 PRODUCTS = {
     # product: (weight, principal range, rate range, method weights, frequency, installments)
-    "group": (30, (200, 1_500), (0.24, 0.36), {"flat": 0.8, "declining": 0.2}, "weekly",
-              (16, 24, 26)),
-    "individual": (30, (500, 5_000), (0.20, 0.30), {"flat": 0.3, "declining": 0.7}, "monthly",
-                   (6, 9, 12, 18)),
-    "sme": (12, (3_000, 25_000), (0.16, 0.26), {"flat": 0.1, "declining": 0.9}, "monthly",
-            (12, 18, 24)),
-    "agriculture": (18, (500, 8_000), (0.15, 0.24), {"flat": 0.4, "declining": 0.6},
-                    "monthly", (6, 9, 12)),
-    "emergency": (10, (100, 800), (0.30, 0.48), {"flat": 1.0, "declining": 0.0}, "weekly",
-                  (8, 12)),
+    "group": (
+        30,
+        (200, 1_500),
+        (0.24, 0.36),
+        {"flat": 0.8, "declining": 0.2},
+        "weekly",
+        (16, 24, 26),
+    ),
+    "individual": (
+        30,
+        (500, 5_000),
+        (0.20, 0.30),
+        {"flat": 0.3, "declining": 0.7},
+        "monthly",
+        (6, 9, 12, 18),
+    ),
+    "sme": (
+        12,
+        (3_000, 25_000),
+        (0.16, 0.26),
+        {"flat": 0.1, "declining": 0.9},
+        "monthly",
+        (12, 18, 24),
+    ),
+    "agriculture": (
+        18,
+        (500, 8_000),
+        (0.15, 0.24),
+        {"flat": 0.4, "declining": 0.6},
+        "monthly",
+        (6, 9, 12),
+    ),
+    "emergency": (10, (100, 800), (0.30, 0.48), {"flat": 1.0, "declining": 0.0}, "weekly", (8, 12)),
 }
 PROFILES = {"on_time": 0.60, "late": 0.20, "early": 0.05, "default": 0.15}
 CHANNELS = {"cash": 0.45, "mobile_money": 0.40, "bank_transfer": 0.15}
@@ -92,10 +125,20 @@ INVESTMENTS = {
     "bond": (10, (24, 36, 60), (0.10, 0.14)),
 }
 DESCRIPTIONS = {
-    "deposit": ["Cash deposit at branch", "Dépôt en agence", "M-Pesa deposit ✓",
-                "Deposit — market day", "入金 (mobile)", "Amana ya akiba"],
-    "withdrawal": ["Cash withdrawal", "Retrait au guichet", "Agent withdrawal",
-                   "School fees withdrawal"],
+    "deposit": [
+        "Cash deposit at branch",
+        "Dépôt en agence",
+        "M-Pesa deposit ✓",
+        "Deposit — market day",
+        "入金 (mobile)",
+        "Amana ya akiba",
+    ],
+    "withdrawal": [
+        "Cash withdrawal",
+        "Retrait au guichet",
+        "Agent withdrawal",
+        "School fees withdrawal",
+    ],
     "fee": ["Monthly account fee", "SMS alerts fee"],
     "interest": ["Savings interest"],
     "loan_disbursement": ["Loan disbursement"],
@@ -142,8 +185,10 @@ class SeedSummary:
 
     def describe(self) -> str:
         parts = ", ".join(f"{self.counts.get(t, 0):,} {t}" for t in TABLES)
-        return (f"seeded scale {self.scale:g} (seed {self.seed}, history before "
-                f"{self.as_of.isoformat()}): {parts} in {self.seconds:.1f} s")
+        return (
+            f"seeded scale {self.scale:g} (seed {self.seed}, history before "
+            f"{self.as_of.isoformat()}): {parts} in {self.seconds:.1f} s"
+        )
 
 
 @dataclass
@@ -155,8 +200,9 @@ class _Account:
     events: list[tuple[dt.datetime, int, str, int, dict[str, Any]]] = field(default_factory=list)
     closed: dt.datetime | None = None
 
-    def add(self, at: dt.datetime, txn_type: str, cents: int, meta: dict[str, Any],
-            order: int = 1) -> None:
+    def add(
+        self, at: dt.datetime, txn_type: str, cents: int, meta: dict[str, Any], order: int = 1
+    ) -> None:
         if cents > 0:
             self.events.append((at, order, txn_type, cents, meta))
 
@@ -164,26 +210,102 @@ class _Account:
 class _Writers:
     """One COPY stream per staging table, each on its own connection."""
 
-    COLUMNS = {
-        "users": ("id", "username", "email", "first_name", "last_name", "phone", "national_id",
-                  "gender", "date_of_birth", "role", "branch_code", "region", "kyc_status",
-                  "monthly_income", "risk_appetite", "is_active", "date_joined", "updated_at"),
-        "accounts": ("id", "user_id", "account_number", "account_type", "currency", "status",
-                     "balance", "interest_rate", "opened_at", "closed_at", "created_at",
-                     "updated_at"),
-        "loans": ("id", "borrower_id", "loan_officer_id", "account_id", "product", "principal",
-                  "annual_interest_rate", "interest_method", "repayment_frequency",
-                  "installments", "first_due_date", "status", "applied_at", "approved_at",
-                  "disbursed_at", "closed_at", "written_off_at", "written_off_amount",
-                  "created_at", "updated_at"),
-        "payments": ("id", "loan_id", "amount", "principal_paid", "interest_paid",
-                     "penalty_paid", "channel", "status", "paid_at", "reference", "created_at",
-                     "updated_at"),
-        "transactions": ("id", "account_id", "txn_type", "amount", "balance_after",
-                         "reference", "description", "metadata", "occurred_at", "created_at"),
-        "investments": ("id", "user_id", "product", "principal", "annual_rate", "start_date",
-                        "maturity_date", "status", "current_value", "created_at",
-                        "updated_at"),
+    COLUMNS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "users": (
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "national_id",
+            "gender",
+            "date_of_birth",
+            "role",
+            "branch_code",
+            "region",
+            "kyc_status",
+            "monthly_income",
+            "risk_appetite",
+            "is_active",
+            "date_joined",
+            "updated_at",
+        ),
+        "accounts": (
+            "id",
+            "user_id",
+            "account_number",
+            "account_type",
+            "currency",
+            "status",
+            "balance",
+            "interest_rate",
+            "opened_at",
+            "closed_at",
+            "created_at",
+            "updated_at",
+        ),
+        "loans": (
+            "id",
+            "borrower_id",
+            "loan_officer_id",
+            "account_id",
+            "product",
+            "principal",
+            "annual_interest_rate",
+            "interest_method",
+            "repayment_frequency",
+            "installments",
+            "first_due_date",
+            "status",
+            "applied_at",
+            "approved_at",
+            "disbursed_at",
+            "closed_at",
+            "written_off_at",
+            "written_off_amount",
+            "created_at",
+            "updated_at",
+        ),
+        "payments": (
+            "id",
+            "loan_id",
+            "amount",
+            "principal_paid",
+            "interest_paid",
+            "penalty_paid",
+            "channel",
+            "status",
+            "paid_at",
+            "reference",
+            "created_at",
+            "updated_at",
+        ),
+        "transactions": (
+            "id",
+            "account_id",
+            "txn_type",
+            "amount",
+            "balance_after",
+            "reference",
+            "description",
+            "metadata",
+            "occurred_at",
+            "created_at",
+        ),
+        "investments": (
+            "id",
+            "user_id",
+            "product",
+            "principal",
+            "annual_rate",
+            "start_date",
+            "maturity_date",
+            "status",
+            "current_value",
+            "created_at",
+            "updated_at",
+        ),
     }
 
     def __init__(self, dsn: str, stack: ExitStack) -> None:
@@ -194,7 +316,8 @@ class _Writers:
             cur = stack.enter_context(conn.cursor())
             stmt = sql.SQL("copy {} ({}) from stdin").format(
                 sql.Identifier(f"_seed_{table}"),
-                sql.SQL(", ").join(map(sql.Identifier, self.COLUMNS[table])))
+                sql.SQL(", ").join(map(sql.Identifier, self.COLUMNS[table])),
+            )
             self.copies[table] = stack.enter_context(cur.copy(stmt))
 
     def row(self, table: str, values: tuple[Any, ...]) -> None:
@@ -206,12 +329,14 @@ class _Writers:
 def _business_time(rng: random.Random, day: dt.date) -> dt.datetime:
     seconds = rng.randint(8 * 3600, 18 * 3600 - 1)
     return dt.datetime.combine(day, dt.time(), UTC) + dt.timedelta(
-        seconds=seconds, microseconds=rng.randint(0, 999_999))
+        seconds=seconds, microseconds=rng.randint(0, 999_999)
+    )
 
 
 def _later(rng: random.Random, at: dt.datetime, lo_min: int, hi_min: int) -> dt.datetime:
-    return at + dt.timedelta(minutes=rng.randint(lo_min, hi_min),
-                             microseconds=rng.randint(0, 999_999))
+    return at + dt.timedelta(
+        minutes=rng.randint(lo_min, hi_min), microseconds=rng.randint(0, 999_999)
+    )
 
 
 def _month_ends(start: dt.datetime, end: dt.datetime) -> Iterator[dt.datetime]:
@@ -251,68 +376,119 @@ class _Generator:
             hq = self.branches[0]
             staff.append(("admin", hq[0], hq[2], self._staff_joined(rng)))
         for code, _name, region in self.branches:
-            staff.extend(("loan_officer", code, region, self._staff_joined(rng))
-                         for _ in range(n_officers))
+            staff.extend(
+                ("loan_officer", code, region, self._staff_joined(rng)) for _ in range(n_officers)
+            )
         staff.sort(key=lambda s: s[3])
         uid = 0
         for role, code, region, joined in staff:
             uid += 1
-            self._write_user(out, rng, uid, role, code, region, joined, "verified", None, None,
-                             joined)
+            self._write_user(
+                out, rng, uid, role, code, region, joined, "verified", None, None, joined
+            )
             if role == "loan_officer":
                 self.officers.setdefault(code, []).append(uid)
         # Customers join over the history (plus a year before it), growing over time.
         n_customers = self.n_users - len(staff)
         span = (self.end - self.start).total_seconds() + 365 * 86400
-        joins = sorted(self.end - dt.timedelta(seconds=span * (1 - math.sqrt(rng.random())))
-                       for _ in range(n_customers))
+        joins = sorted(
+            self.end - dt.timedelta(seconds=span * (1 - math.sqrt(rng.random())))
+            for _ in range(n_customers)
+        )
         for joined in joins:
             uid += 1
-            code, _name, region = self.branches[min(int(rng.paretovariate(1.3)) - 1,
-                                                    self.n_branches - 1)
-                                                if rng.random() < 0.3
-                                                else rng.randrange(self.n_branches)]
+            code, _name, region = self.branches[
+                min(int(rng.paretovariate(1.3)) - 1, self.n_branches - 1)
+                if rng.random() < 0.3
+                else rng.randrange(self.n_branches)
+            ]
             age = (self.end - joined).days
-            kyc = ("pending" if age < 14 or rng.random() < 0.02
-                   else "rejected" if rng.random() < 0.02 else "verified")
+            kyc = (
+                "pending"
+                if age < 14 or rng.random() < 0.02
+                else "rejected"
+                if rng.random() < 0.02
+                else "verified"
+            )
             income = None if rng.random() < 0.15 else round(rng.lognormvariate(6.4, 0.6)) * 100
-            risk = None if rng.random() < 0.2 else pick(rng, {"low": 0.45, "medium": 0.4,
-                                                               "high": 0.15})
+            risk = (
+                None
+                if rng.random() < 0.2
+                else pick(rng, {"low": 0.45, "medium": 0.4, "high": 0.15})
+            )
             updated = joined
             if kyc != "pending":
-                updated = min(_later(rng, joined, 60, 10 * 24 * 60),
-                              self.end - dt.timedelta(seconds=1))
+                updated = min(
+                    _later(rng, joined, 60, 10 * 24 * 60), self.end - dt.timedelta(seconds=1)
+                )
             if rng.random() < 0.1:  # a later profile edit (phone, income)
                 updated = max(updated, joined + (self.end - joined) * rng.random())
-            self._write_user(out, rng, uid, "customer", code, region, joined, kyc, income, risk,
-                             updated)
+            self._write_user(
+                out, rng, uid, "customer", code, region, joined, kyc, income, risk, updated
+            )
             self.customers.append(Customer(uid, code, region, joined, kyc, income, risk))
 
     def _staff_joined(self, rng: random.Random) -> dt.datetime:
         return self.start - dt.timedelta(days=rng.randint(30, 900), seconds=rng.randint(0, 86399))
 
-    def _write_user(self, out: _Writers, rng: random.Random, uid: int, role: str, code: str,
-                    region: str, joined: dt.datetime, kyc: str, income: int | None,
-                    risk: str | None, updated: dt.datetime) -> None:
+    def _write_user(
+        self,
+        out: _Writers,
+        rng: random.Random,
+        uid: int,
+        role: str,
+        code: str,
+        region: str,
+        joined: dt.datetime,
+        kyc: str,
+        income: int | None,
+        risk: str | None,
+        updated: dt.datetime,
+    ) -> None:
         gender = pick(rng, {"F": 0.58, "M": 0.38, "X": 0.01, "": 0.03}) or None
-        first = (self.faker.first_name_female() if gender == "F"
-                 else self.faker.first_name_male() if gender == "M" else self.faker.first_name())
+        first = (
+            self.faker.first_name_female()
+            if gender == "F"
+            else self.faker.first_name_male()
+            if gender == "M"
+            else self.faker.first_name()
+        )
         last = self.faker.last_name()
         handle = re.sub(r"[^a-z0-9]", "", f"{first}.{last}".lower())
         dob = (joined - dt.timedelta(days=rng.randint(19 * 365, 68 * 365))).date()
-        out.row("users", (
-            uid, f"{handle}{uid}", f"{handle}{uid}@"
-            + rng.choice(("example.com", "mail.example.org", "example.net")),
-            first, last, f"+2547{rng.randint(0, 99_999_999):08d}",
-            f"{rng.randint(10_000_000, 39_999_999)}{uid % 10}", gender, dob, role, code, region,
-            kyc, None if income is None else money(income), risk,
-            not (role == "customer" and rng.random() < 0.03), joined, updated))
+        out.row(
+            "users",
+            (
+                uid,
+                f"{handle}{uid}",
+                f"{handle}{uid}@" + rng.choice(("example.com", "mail.example.org", "example.net")),
+                first,
+                last,
+                f"+2547{rng.randint(0, 99_999_999):08d}",
+                f"{rng.randint(10_000_000, 39_999_999)}{uid % 10}",
+                gender,
+                dob,
+                role,
+                code,
+                region,
+                kyc,
+                None if income is None else money(income),
+                risk,
+                not (role == "customer" and rng.random() < 0.03),
+                joined,
+                updated,
+            ),
+        )
 
     # ---------------------------------------------------------------- per customer
     def customer_history(self, out: _Writers, c: Customer) -> None:
         rng = random.Random(f"{self.seed}/customer/{c.id}")
-        savings = _Account(c.id * 8 + 1, "savings", _later(rng, c.joined, 5, 120),
-                           rng.choice((300, 350, 400, 450, 500)))
+        savings = _Account(
+            c.id * 8 + 1,
+            "savings",
+            _later(rng, c.joined, 5, 120),
+            rng.choice((300, 350, 400, 450, 500)),
+        )
         accounts = [savings]
         if savings.opened >= self.end:
             savings.opened = c.joined
@@ -320,12 +496,14 @@ class _Generator:
             wallet_open = c.joined + (self.end - c.joined) * rng.random() * 0.5
             accounts.append(_Account(c.id * 8 + 2, "wallet", wallet_open, 0))
         if rng.random() < 0.08:
-            accounts.append(_Account(c.id * 8 + 3, "current",
-                                     _later(rng, c.joined, 60, 30 * 24 * 60), 0))
+            accounts.append(
+                _Account(c.id * 8 + 3, "current", _later(rng, c.joined, 60, 30 * 24 * 60), 0)
+            )
         accounts = [a for a in accounts if a.opened < self.end]
         saver_activity = rng.choice((0.3, 0.6, 1.0, 1.0, 1.5))
-        dormant_after = (c.joined + (self.end - c.joined) * rng.uniform(0.2, 0.7)
-                         if rng.random() < 0.1 else None)
+        dormant_after = (
+            c.joined + (self.end - c.joined) * rng.uniform(0.2, 0.7) if rng.random() < 0.1 else None
+        )
         for account in accounts:
             self._savings_activity(rng, c, account, saver_activity, dormant_after)
         if c.kyc == "verified" and rng.random() < 0.75:
@@ -338,11 +516,22 @@ class _Generator:
         for account in accounts:
             self._post_ledger(out, rng, c, account)
 
-    def _savings_activity(self, rng: random.Random, c: Customer, account: _Account,
-                          activity: float, dormant_after: dt.datetime | None) -> None:
+    def _savings_activity(
+        self,
+        rng: random.Random,
+        c: Customer,
+        account: _Account,
+        activity: float,
+        dormant_after: dt.datetime | None,
+    ) -> None:
         income = c.income_cents or 30_000
-        account.add(account.opened, "deposit", round(income * rng.uniform(0.05, 0.5) / 100)
-                    * 100, {"channel": "cash", "kind": "opening"}, order=0)
+        account.add(
+            account.opened,
+            "deposit",
+            round(income * rng.uniform(0.05, 0.5) / 100) * 100,
+            {"channel": "cash", "kind": "opening"},
+            order=0,
+        )
         if account.kind == "wallet" and rng.random() < 0.2:
             account.closed = account.opened + (self.end - account.opened) * rng.uniform(0.3, 0.9)
         stop = min(x for x in (self.end, account.closed, dormant_after) if x is not None)
@@ -350,13 +539,21 @@ class _Generator:
         rate = {"savings": 0.6, "wallet": 1.4, "current": 2.0}[account.kind] * activity
         for _ in range(_poisson(rng, months * rate)):
             at = account.opened + (stop - account.opened) * rng.random()
-            account.add(at, "deposit", round(income * rng.uniform(0.05, 0.4) / 100) * 100,
-                        {"channel": pick(rng, CHANNELS)})
+            account.add(
+                at,
+                "deposit",
+                round(income * rng.uniform(0.05, 0.4) / 100) * 100,
+                {"channel": pick(rng, CHANNELS)},
+            )
         for _ in range(_poisson(rng, months * rate * 0.6)):
             at = account.opened + (stop - account.opened) * rng.random()
             # the amount is capped at the balance when the ledger is posted
-            account.add(at, "withdrawal", round(income * rng.uniform(0.05, 0.5) / 100) * 100,
-                        {"channel": pick(rng, CHANNELS)})
+            account.add(
+                at,
+                "withdrawal",
+                round(income * rng.uniform(0.05, 0.5) / 100) * 100,
+                {"channel": pick(rng, CHANNELS)},
+            )
         if account.kind == "current":
             for at in _month_ends(account.opened, stop):
                 account.add(at, "fee", 150, {"kind": "monthly"}, order=2)
@@ -365,8 +562,9 @@ class _Generator:
             account.add(account.closed, "withdrawal", 1, {"kind": "closing"}, order=3)
 
     # ---------------------------------------------------------------- loans
-    def _loan_cycles(self, out: _Writers, rng: random.Random, c: Customer,
-                     account: _Account, track: int) -> None:
+    def _loan_cycles(
+        self, out: _Writers, rng: random.Random, c: Customer, account: _Account, track: int
+    ) -> None:
         at = max(account.opened, self.start) + dt.timedelta(days=rng.randint(3, 240 + 300 * track))
         cycle = 0
         max_cycles = rng.choice((1, 2, 3, 3, 4, 5, 6, 8))
@@ -382,9 +580,18 @@ class _Generator:
             if profile == "late" and rng.random() < 0.3:
                 profile = "on_time"
 
-    def _loan(self, out: _Writers, rng: random.Random, c: Customer, account: _Account,
-              tmp_id: int, officer: int, applied: dt.datetime, profile: str, cycle: int) -> \
-            dt.datetime | None:
+    def _loan(
+        self,
+        out: _Writers,
+        rng: random.Random,
+        c: Customer,
+        account: _Account,
+        tmp_id: int,
+        officer: int,
+        applied: dt.datetime,
+        profile: str,
+        cycle: int,
+    ) -> dt.datetime | None:
         """Write one loan with its payments; return when the next application may come."""
         product = pick(rng, {p: spec[0] for p, spec in PRODUCTS.items()})
         _w, (lo, hi), (rlo, rhi), methods, frequency, terms = PRODUCTS[product]
@@ -394,8 +601,13 @@ class _Generator:
         method = pick(rng, methods)
         n = rng.choice(terms)
         loan: dict[str, Any] = {
-            "status": "pending", "approved": None, "disbursed": None, "first_due": None,
-            "closed": None, "written_off": None, "written_off_amount": None,
+            "status": "pending",
+            "approved": None,
+            "disbursed": None,
+            "first_due": None,
+            "closed": None,
+            "written_off": None,
+            "written_off_amount": None,
             "updated": applied,
         }
         decided = _later(rng, applied, 4 * 60, 5 * 24 * 60)
@@ -408,25 +620,69 @@ class _Generator:
                 loan.update(status="approved", approved=decided, updated=decided)
                 disbursed = _later(rng, decided, 30, 3 * 24 * 60)
                 if disbursed < self.end:
-                    first_due = (disbursed.date() + dt.timedelta(weeks=1) if frequency == "weekly"
-                                 else add_months(disbursed.date(), 1))
-                    loan.update(status="active", disbursed=disbursed, first_due=first_due,
-                                updated=disbursed)
-                    account.add(disbursed, "loan_disbursement", principal,
-                                {"loan_ref": tmp_id})
-                    next_at = self._repay(out, rng, tmp_id, account, loan, principal, rate,
-                                          method, frequency, n, profile)
-        out.row("loans", (
-            tmp_id, c.id, officer, account.tmp_id, product, money(principal), rate, method,
-            frequency, n, loan["first_due"], loan["status"], applied, loan["approved"],
-            loan["disbursed"], loan["closed"], loan["written_off"],
-            None if loan["written_off_amount"] is None else money(loan["written_off_amount"]),
-            applied, loan["updated"]))
+                    first_due = (
+                        disbursed.date() + dt.timedelta(weeks=1)
+                        if frequency == "weekly"
+                        else add_months(disbursed.date(), 1)
+                    )
+                    loan.update(
+                        status="active", disbursed=disbursed, first_due=first_due, updated=disbursed
+                    )
+                    account.add(disbursed, "loan_disbursement", principal, {"loan_ref": tmp_id})
+                    next_at = self._repay(
+                        out,
+                        rng,
+                        tmp_id,
+                        account,
+                        loan,
+                        principal,
+                        rate,
+                        method,
+                        frequency,
+                        n,
+                        profile,
+                    )
+        out.row(
+            "loans",
+            (
+                tmp_id,
+                c.id,
+                officer,
+                account.tmp_id,
+                product,
+                money(principal),
+                rate,
+                method,
+                frequency,
+                n,
+                loan["first_due"],
+                loan["status"],
+                applied,
+                loan["approved"],
+                loan["disbursed"],
+                loan["closed"],
+                loan["written_off"],
+                None if loan["written_off_amount"] is None else money(loan["written_off_amount"]),
+                applied,
+                loan["updated"],
+            ),
+        )
         return next_at
 
-    def _repay(self, out: _Writers, rng: random.Random, tmp_id: int, account: _Account,
-               loan: dict[str, Any], principal: int, rate: Decimal, method: str,
-               frequency: str, n: int, profile: str) -> dt.datetime | None:
+    def _repay(
+        self,
+        out: _Writers,
+        rng: random.Random,
+        tmp_id: int,
+        account: _Account,
+        loan: dict[str, Any],
+        principal: int,
+        rate: Decimal,
+        method: str,
+        frequency: str,
+        n: int,
+        profile: str,
+    ) -> dt.datetime | None:
         plan = schedule(Decimal(principal) / 100, rate, method, frequency, n, loan["first_due"])
         paid_principal = 0
         last_paid = loan["disbursed"]
@@ -442,19 +698,23 @@ class _Generator:
                 delay = rng.randint(0, 20)
             else:
                 delay = -rng.randint(0, 2)
-            paid_at = max(_business_time(rng, (due + dt.timedelta(days=delay)).date()),
-                          last_paid + dt.timedelta(hours=1))
+            paid_at = max(
+                _business_time(rng, (due + dt.timedelta(days=delay)).date()),
+                last_paid + dt.timedelta(hours=1),
+            )
             principal_part = to_cents(inst.principal_due)
             interest_part = to_cents(inst.interest_due)
             if inst.number == payoff_at and inst.number < n:
                 principal_part = principal - paid_principal  # early payoff: the whole rest
             days_late = (paid_at.date() - inst.due_date).days
-            penalty = (round((principal_part + interest_part) * 0.02) if days_late > 3 else 0)
+            penalty = round((principal_part + interest_part) * 0.02) if days_late > 3 else 0
             parts = [(principal_part, interest_part, penalty)]
             if profile == "late" and days_late > 0 and rng.random() < 0.2:
                 half_p, half_i = principal_part // 2, interest_part // 2
-                parts = [(half_p, half_i, 0),
-                         (principal_part - half_p, interest_part - half_i, penalty)]
+                parts = [
+                    (half_p, half_i, 0),
+                    (principal_part - half_p, interest_part - half_i, penalty),
+                ]
             for k, (p_cents, i_cents, pen) in enumerate(parts):
                 at = paid_at if k == 0 else paid_at + dt.timedelta(days=rng.randint(3, 20))
                 if at >= self.end:
@@ -468,18 +728,39 @@ class _Generator:
                 loan.update(status="closed", closed=settled, updated=settled)
                 return settled
         # stopped paying: written off once the oldest unpaid installment is 180+ days late
-        unpaid = next((i for i in plan if sum(to_cents(x.principal_due) for x in plan
-                                               if x.number <= i.number) > paid_principal), None)
+        unpaid = next(
+            (
+                i
+                for i in plan
+                if sum(to_cents(x.principal_due) for x in plan if x.number <= i.number)
+                > paid_principal
+            ),
+            None,
+        )
         if unpaid is not None:
-            write_off = _business_time(rng, unpaid.due_date + dt.timedelta(days=rng.randint(181,
-                                                                                             200)))
+            write_off = _business_time(
+                rng, unpaid.due_date + dt.timedelta(days=rng.randint(181, 200))
+            )
             if write_off < self.end:
-                loan.update(status="written_off", written_off=write_off,
-                            written_off_amount=principal - paid_principal, updated=write_off)
+                loan.update(
+                    status="written_off",
+                    written_off=write_off,
+                    written_off_amount=principal - paid_principal,
+                    updated=write_off,
+                )
         return None
 
-    def _payment(self, out: _Writers, rng: random.Random, loan_tmp: int, account: _Account,
-                 at: dt.datetime, p_cents: int, i_cents: int, pen: int) -> dt.datetime | None:
+    def _payment(
+        self,
+        out: _Writers,
+        rng: random.Random,
+        loan_tmp: int,
+        account: _Account,
+        at: dt.datetime,
+        p_cents: int,
+        i_cents: int,
+        pen: int,
+    ) -> dt.datetime | None:
         """Write a payment (a reversed attempt first, now and then); None if not settled."""
         channel = pick(rng, CHANNELS)
         amount = p_cents + i_cents + pen
@@ -488,40 +769,93 @@ class _Generator:
         if rng.random() < 0.015:  # a bounced attempt, reversed the next day
             reversed_at = _later(rng, at, 20 * 60, 30 * 60)
             if reversed_at < self.end:
-                self._payment_row(out, rng, loan_tmp, amount, p_cents, i_cents, pen, channel,
-                                  "reversed", at, reversed_at)
+                self._payment_row(
+                    out,
+                    rng,
+                    loan_tmp,
+                    amount,
+                    p_cents,
+                    i_cents,
+                    pen,
+                    channel,
+                    "reversed",
+                    at,
+                    reversed_at,
+                )
                 if channel in LEDGER_CHANNELS:
-                    account.add(_later(rng, at, 1, 10), "loan_repayment", amount,
-                                {"loan_ref": loan_tmp})
-                    account.add(reversed_at, "transfer_in", amount,
-                                {"loan_ref": loan_tmp, "kind": "reversal"})
+                    account.add(
+                        _later(rng, at, 1, 10), "loan_repayment", amount, {"loan_ref": loan_tmp}
+                    )
+                    account.add(
+                        reversed_at,
+                        "transfer_in",
+                        amount,
+                        {"loan_ref": loan_tmp, "kind": "reversal"},
+                    )
                 at = _later(rng, reversed_at, 60, 48 * 60)
                 if at >= self.end:
                     return None
         # bank transfers clear in up to two days; cash and mobile money within minutes
-        settled = _later(rng, at, 60, 48 * 60) if channel == "bank_transfer" else \
-            _later(rng, at, 1, 10)
+        settled = (
+            _later(rng, at, 60, 48 * 60) if channel == "bank_transfer" else _later(rng, at, 1, 10)
+        )
         status = "completed" if settled < self.end else "pending"
-        self._payment_row(out, rng, loan_tmp, amount, p_cents, i_cents, pen, channel, status,
-                          at, settled if status == "completed" else at)
+        self._payment_row(
+            out,
+            rng,
+            loan_tmp,
+            amount,
+            p_cents,
+            i_cents,
+            pen,
+            channel,
+            status,
+            at,
+            settled if status == "completed" else at,
+        )
         if status == "pending":
             return None
         if channel in LEDGER_CHANNELS:
             account.add(settled, "loan_repayment", amount, {"loan_ref": loan_tmp})
         return settled
 
-    def _payment_row(self, out: _Writers, rng: random.Random, loan_tmp: int, amount: int,
-                     p_cents: int, i_cents: int, pen: int, channel: str, status: str,
-                     at: dt.datetime, updated: dt.datetime) -> None:
+    def _payment_row(
+        self,
+        out: _Writers,
+        rng: random.Random,
+        loan_tmp: int,
+        amount: int,
+        p_cents: int,
+        i_cents: int,
+        pen: int,
+        channel: str,
+        status: str,
+        at: dt.datetime,
+        updated: dt.datetime,
+    ) -> None:
         self.pay_seq += 1
-        out.row("payments", (
-            self.pay_seq, loan_tmp, money(amount), money(p_cents), money(i_cents), money(pen),
-            channel, status, at, f"PAY{self.seed:04d}{self.pay_seq:09d}{rng.randint(0, 99):02d}",
-            at, updated))
+        out.row(
+            "payments",
+            (
+                self.pay_seq,
+                loan_tmp,
+                money(amount),
+                money(p_cents),
+                money(i_cents),
+                money(pen),
+                channel,
+                status,
+                at,
+                f"PAY{self.seed:04d}{self.pay_seq:09d}{rng.randint(0, 99):02d}",
+                at,
+                updated,
+            ),
+        )
 
     # ---------------------------------------------------------------- investments
-    def _investment(self, out: _Writers, rng: random.Random, c: Customer,
-                    account: _Account, tmp_id: int) -> None:
+    def _investment(
+        self, out: _Writers, rng: random.Random, c: Customer, account: _Account, tmp_id: int
+    ) -> None:
         product = pick(rng, {p: spec[0] for p, spec in INVESTMENTS.items()})
         _w, terms, (rlo, rhi) = INVESTMENTS[product]
         created = account.opened + (self.end - account.opened) * rng.random()
@@ -537,9 +871,9 @@ class _Generator:
             updated = _business_time(rng, maturity)
         elif rng.random() < 0.08 and (end_day - start).days > 30:
             status = "withdrawn"
-            valued_to = start + dt.timedelta(days=rng.randint(15, min((end_day - start).days,
-                                                                      (maturity - start).days)
-                                                           - 1))
+            valued_to = start + dt.timedelta(
+                days=rng.randint(15, min((end_day - start).days, (maturity - start).days) - 1)
+            )
             updated = _business_time(rng, valued_to)
             if updated >= self.end:
                 status, valued_to, updated = "active", end_day, created
@@ -552,20 +886,36 @@ class _Generator:
             if updated >= self.end:
                 updated = created
         days = (valued_to - start).days
-        value = to_cents((Decimal(principal) / 100 * (1 + rate * days / Decimal(365)))
-                         .quantize(Decimal("0.01")))
+        value = to_cents(
+            (Decimal(principal) / 100 * (1 + rate * days / Decimal(365))).quantize(Decimal("0.01"))
+        )
         if status != "active":
             account.add(updated, "transfer_in", value, {"product": product, "kind": status})
-        out.row("investments", (
-            tmp_id, c.id, product,
-            money(principal), rate, start, maturity, status, money(value), created, updated))
+        out.row(
+            "investments",
+            (
+                tmp_id,
+                c.id,
+                product,
+                money(principal),
+                rate,
+                start,
+                maturity,
+                status,
+                money(value),
+                created,
+                updated,
+            ),
+        )
 
     # ---------------------------------------------------------------- the ledger
-    def _post_ledger(self, out: _Writers, rng: random.Random, c: Customer,
-                     account: _Account) -> None:
+    def _post_ledger(
+        self, out: _Writers, rng: random.Random, c: Customer, account: _Account
+    ) -> None:
         events = sorted(account.events, key=lambda e: (e[0], e[1]))
-        interest_at = list(_month_ends(account.opened, account.closed or self.end)) \
-            if account.rate_e4 else []
+        interest_at = (
+            list(_month_ends(account.opened, account.closed or self.end)) if account.rate_e4 else []
+        )
         balance = 0
         last = account.opened
         ref = f"{self.seed:04d}{account.tmp_id:09d}"
@@ -577,13 +927,26 @@ class _Generator:
             seq += 1
             self.txn_seq += 1
             desc = rng.choice(DESCRIPTIONS[txn_type])
-            out.row("transactions", (
-                self.txn_seq, account.tmp_id, txn_type, money(cents), money(balance),
-                f"TX{ref}{seq:05d}", desc, Jsonb(meta), at, at))
+            out.row(
+                "transactions",
+                (
+                    self.txn_seq,
+                    account.tmp_id,
+                    txn_type,
+                    money(cents),
+                    money(balance),
+                    f"TX{ref}{seq:05d}",
+                    desc,
+                    Jsonb(meta),
+                    at,
+                    at,
+                ),
+            )
             last = at
 
         i = 0
-        for at, _order, txn_type, cents, meta in events:
+        for at, _order, txn_type, wanted, meta in events:
+            cents = wanted
             while i < len(interest_at) and interest_at[i] < at:
                 accrued = _interest(balance, account.rate_e4)
                 if accrued > 0:
@@ -598,8 +961,12 @@ class _Generator:
                 if cents <= 0:
                     continue
             elif txn_type in ("loan_repayment", "transfer_out") and cents > balance:
-                post(at - dt.timedelta(minutes=rng.randint(2, 30)), "deposit", cents - balance,
-                     {"channel": "mobile_money", "kind": "top_up"})
+                post(
+                    at - dt.timedelta(minutes=rng.randint(2, 30)),
+                    "deposit",
+                    cents - balance,
+                    {"channel": "mobile_money", "kind": "top_up"},
+                )
             post(at, txn_type, cents, meta)
         for month_end in interest_at[i:]:
             accrued = _interest(balance, account.rate_e4)
@@ -612,14 +979,27 @@ class _Generator:
         else:
             status, updated = "active", last
         rate = Decimal(account.rate_e4) / 10_000
-        out.row("accounts", (
-            account.tmp_id, c.id, f"ACC{account.tmp_id:010d}", account.kind, CURRENCY, status,
-            money(balance), rate.quantize(Decimal("0.0001")), account.opened, account.closed,
-            account.opened, updated))
+        out.row(
+            "accounts",
+            (
+                account.tmp_id,
+                c.id,
+                f"ACC{account.tmp_id:010d}",
+                account.kind,
+                CURRENCY,
+                status,
+                money(balance),
+                rate.quantize(Decimal("0.0001")),
+                account.opened,
+                account.closed,
+                account.opened,
+                updated,
+            ),
+        )
 
 
 def _interest(balance_cents: int, rate_e4: int) -> int:
-    """A month's savings interest in cents: balance × rate / 12, half up."""
+    """A month's savings interest in cents: balance * rate / 12, half up."""
     if balance_cents <= 0:
         return 0
     return (balance_cents * rate_e4 * 2 + 120_000) // 240_000
@@ -693,8 +1073,9 @@ def _staging(conn: psycopg.Connection, create: bool) -> None:
         staged = sql.Identifier(f"_seed_{table}")
         conn.execute(sql.SQL("drop table if exists {}").format(staged))
         if create:
-            conn.execute(sql.SQL("create unlogged table {} (like {})").format(
-                staged, sql.Identifier(table)))
+            conn.execute(
+                sql.SQL("create unlogged table {} (like {})").format(staged, sql.Identifier(table))
+            )
 
 
 @contextmanager
@@ -702,6 +1083,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     if not enabled:
         yield lambda _n=1: None
         return
+    from rich.console import Console  # noqa: PLC0415
     from rich.progress import (  # noqa: PLC0415 - only for interactive runs
         BarColumn,
         MofNCompleteColumn,
@@ -710,27 +1092,46 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from rich.console import Console  # noqa: PLC0415
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
         task = bar.add_task("customers", total=total)
         yield lambda n=1: bar.advance(task, n)
 
 
 def _existing_rows(conn: psycopg.Connection) -> dict[str, int]:
-    missing = [t for t in TABLES if conn.execute("select to_regclass(%s)", (t,)).fetchone()
-               == (None,)]
+    missing = [
+        t for t in TABLES if conn.execute("select to_regclass(%s)", (t,)).fetchone() == (None,)
+    ]
     if missing:
-        raise FinhouseError("the OLTP schema is missing (tables " + ", ".join(missing)
-                            + "): run `finhouse oltp init` first")
-    return {t: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(t)))
-            .fetchone()[0] for t in TABLES}  # type: ignore[index]
+        raise FinhouseError(
+            "the OLTP schema is missing (tables "
+            + ", ".join(missing)
+            + "): run `finhouse oltp init` first"
+        )
+    counts = {}
+    for table in TABLES:
+        row = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
+        counts[table] = int(row.fetchone()[0])  # type: ignore[index]
+    return counts
 
 
-def seed(dsn: str, *, scale: float, seed: int, as_of: dt.date, replace: bool = False,
-         progress: bool = False) -> SeedSummary:
+def seed(
+    dsn: str,
+    *,
+    scale: float,
+    seed: int,
+    as_of: dt.date,
+    replace: bool = False,
+    progress: bool = False,
+) -> SeedSummary:
     """Fill the OLTP with synthetic history ending before ``as_of`` (see the module doc)."""
     if not scale > 0:
         raise ConfigError(f"scale must be greater than 0, got {scale:g}")
@@ -740,8 +1141,11 @@ def seed(dsn: str, *, scale: float, seed: int, as_of: dt.date, replace: bool = F
     with connect(dsn, autocommit=True) as conn:
         existing = _existing_rows(conn)
         if any(existing.values()) and not replace:
-            raise FinhouseError("the OLTP already holds data (" + ", ".join(
-                f"{n:,} {t}" for t, n in existing.items() if n) + "); use --replace to reseed")
+            raise FinhouseError(
+                "the OLTP already holds data ("
+                + ", ".join(f"{n:,} {t}" for t, n in existing.items() if n)
+                + "); use --replace to reseed"
+            )
         _staging(conn, create=True)
         try:
             with ExitStack() as stack:
@@ -754,14 +1158,19 @@ def seed(dsn: str, *, scale: float, seed: int, as_of: dt.date, replace: bool = F
             summary.counts = dict(out.counts)
             with conn.transaction():
                 if replace:
-                    conn.execute(sql.SQL("truncate {} restart identity cascade").format(
-                        sql.SQL(", ").join(map(sql.Identifier, TABLES))))
+                    conn.execute(
+                        sql.SQL("truncate {} restart identity cascade").format(
+                            sql.SQL(", ").join(map(sql.Identifier, TABLES))
+                        )
+                    )
                 conn.execute(_PUBLISH)
                 for table in TABLES:
-                    conn.execute(sql.SQL(
-                        "select setval(pg_get_serial_sequence({t}, 'id'), "
-                        "coalesce((select max(id) from {i}), 0) + 1, false)").format(
-                            t=sql.Literal(table), i=sql.Identifier(table)))
+                    conn.execute(
+                        sql.SQL(
+                            "select setval(pg_get_serial_sequence({t}, 'id'), "
+                            "coalesce((select max(id) from {i}), 0) + 1, false)"
+                        ).format(t=sql.Literal(table), i=sql.Identifier(table))
+                    )
         finally:
             _staging(conn, create=False)
         for table in TABLES:

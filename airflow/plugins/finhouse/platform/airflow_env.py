@@ -42,5 +42,6 @@ def airflow_environment() -> dict[str, str]:
             from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
 
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _sqlalchemy_url(
-                default_cluster().dsn("airflow", "airflow"))
+                default_cluster().dsn("airflow", "airflow")
+            )
     return env
