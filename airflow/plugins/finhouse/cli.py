@@ -7,6 +7,7 @@ library functions. Every user error is one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from pathlib import Path
@@ -234,6 +235,122 @@ def oltp_simulate(ticks: int, seed: int | None, interval: float, hold_open: floa
     click.echo(stats.describe())
 
 
+# ---------------------------------------------------------------------------- ingest
+def _tables(names: tuple[str, ...], all_tables: bool) -> list[str]:
+    from finhouse.tables import TABLES, get_table  # noqa: PLC0415
+
+    if all_tables and names:
+        raise click.UsageError("name tables or use --all, not both")
+    if not all_tables and not names:
+        raise click.UsageError("name at least one table, or use --all")
+    chosen = list(TABLES) if all_tables else list(dict.fromkeys(names))
+    for name in chosen:
+        get_table(name)  # every name is checked before anything runs
+    return chosen
+
+
+def _instant(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) \
+            from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} needs a time zone (e.g. {value}Z)",
+                                 param_hint=option)
+    return parsed
+
+
+@cli.command("ingest")
+@click.argument("tables", nargs=-1)
+@click.option("--all", "all_tables", is_flag=True, help="every configured table")
+@click.option("--full-refresh", is_flag=True,
+              help="re-extract the whole table and merge it into RAW (history kept, "
+                   "deletions marked)")
+@click.option("--since", help="reprocess the window starting here (ISO 8601 with time zone)")
+@click.option("--until", help="... and ending here (exclusive); never moves the watermark")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=600, show_default=True,
+              help="seconds to wait for another run of the same table")
+def ingest_cmd(tables: tuple[str, ...], all_tables: bool, full_refresh: bool,
+               since: str | None, until: str | None, lock_wait: float) -> None:
+    """Extract-load TABLES from the OLTP into the warehouse's RAW schema.
+
+    \b
+    Without options: incremental, from the stored watermark to the newest safely readable
+    time. Tables: users, accounts, loans, payments, transactions, investments.
+    """
+    from finhouse import endpoints, pipeline  # noqa: PLC0415
+    from finhouse.tables import get_table  # noqa: PLC0415
+
+    names = _tables(tables, all_tables)
+    start, end = _instant(since, "--since"), _instant(until, "--until")
+    if full_refresh and (start or end):
+        raise click.UsageError("--full-refresh reloads everything; it takes no window")
+    if (start is None) != (end is None):
+        raise click.UsageError("--since and --until go together")
+    mode = "full" if full_refresh else "window" if start else "incremental"
+    source, target = endpoints.source(), endpoints.target()
+    failed = []
+    for name in names:
+        spec = get_table(name)
+        try:
+            if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source):
+                summary = _parallel_full_refresh(spec, source, target, lock_wait)
+            else:
+                summary = pipeline.ingest(spec, source, target, mode=mode,  # type: ignore[arg-type]
+                                          since=start, until=end, lock_wait=lock_wait)
+        except FinhouseError as exc:
+            if len(names) == 1:
+                raise
+            click.echo(f"finhouse: error: {name}: {exc}", err=True)
+            failed.append(name)
+            continue
+        click.echo(summary.describe())
+    if failed:
+        _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
+
+
+def _parallel_full_refresh(spec: object, source: object, target: object,
+                           lock_wait: float) -> object:
+    """The staged full refresh, with the key ranges extracted by threads."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from finhouse import pipeline  # noqa: PLC0415
+
+    run_id = pipeline.new_run_id("full")
+    plan = pipeline.plan_full_refresh(spec, source, target, run_id)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=len(plan.ranges) or 1) as pool:
+        list(pool.map(lambda r: pipeline.extract_range(spec, source, target, plan,  # type: ignore[arg-type]
+                                                       (r[0], r[1])), plan.ranges))
+    return pipeline.publish_full_refresh(spec, target, plan, lock_wait)  # type: ignore[arg-type]
+
+
+@cli.command("reconcile")
+@click.argument("tables", nargs=-1)
+@click.option("--all", "all_tables", is_flag=True, help="every configured table")
+@click.option("--no-mark", is_flag=True, help="report only; do not mark hard deletes in RAW")
+def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> None:
+    """Compare source and RAW (keys, counts, sums) and mark hard deletes.
+
+    Exits 1 when rows up to the watermark are missing or stale in RAW, or sums differ.
+    """
+    from finhouse import endpoints, pipeline  # noqa: PLC0415
+    from finhouse.tables import get_table  # noqa: PLC0415
+
+    names = _tables(tables, all_tables)
+    source, target = endpoints.source(), endpoints.target()
+    dirty = []
+    for name in names:
+        report = pipeline.reconcile(get_table(name), source, target, mark_deleted=not no_mark)
+        click.echo(report.describe())
+        if not report.clean:
+            dirty.append(name)
+    if dirty:
+        _fail("differences found in " + ", ".join(dirty))
+
+
 # ---------------------------------------------------------------------------- airflow
 @cli.command(
     "airflow", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}
@@ -249,6 +366,7 @@ def airflow_cmd(args: tuple[str, ...]) -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="finhouse: %(levelname)s: %(message)s")
     try:
         cli.main(standalone_mode=False, prog_name="finhouse")
     except click.exceptions.Abort:

@@ -16,3 +16,15 @@ class DatabaseUnavailableError(FinhouseError):
 
 class ClusterError(FinhouseError):
     """The embedded PostgreSQL cannot be started, stopped or described."""
+
+
+class SchemaDriftError(FinhouseError):
+    """The source changed in a way RAW cannot follow (narrowed type, dropped needed column)."""
+
+
+class WindowError(FinhouseError):
+    """An impossible extract window (empty, reversed, or beyond what is safe to read)."""
+
+
+class LockTimeoutError(FinhouseError):
+    """Another run of the same table held its lock for longer than we may wait."""
