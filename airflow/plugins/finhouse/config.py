@@ -14,6 +14,7 @@ warehouse).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,3 +110,27 @@ def warehouse_dsn(role: WarehouseRole = "loader") -> str:
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
 
     return default_cluster().dsn("warehouse", ROLES.admin if role == "admin" else role)
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def extract_margins() -> tuple[dt.timedelta, dt.timedelta]:
+    """(lag, skew) of the extract window's upper bound (see finhouse.extract.postgres).
+
+    ``FINHOUSE_EXTRACT_LAG_SECONDS`` (default 30) must exceed the worst app-to-database clock
+    skew plus statement latency; ``FINHOUSE_EXTRACT_SKEW_SECONDS`` (default 5) is the worst
+    skew of the application servers' clocks behind the database's.
+    """
+    return (dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_LAG_SECONDS", 30.0)),
+            dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_SKEW_SECONDS", 5.0)))

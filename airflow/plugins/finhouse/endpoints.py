@@ -11,7 +11,8 @@ from finhouse.targets.postgres import PostgresTarget
 
 
 def source(dsn: str | None = None) -> PostgresSource:
-    return PostgresSource(dsn or config.oltp_dsn("extract"))
+    lag, skew = config.extract_margins()
+    return PostgresSource(dsn or config.oltp_dsn("extract"), lag=lag, skew=skew)
 
 
 def target(dsn: str | None = None) -> Target:
