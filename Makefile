@@ -70,9 +70,10 @@ test: install ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(AF_STAMP) ## ruff and sqlfluff
+lint: $(AF_STAMP) ## ruff, mypy and sqlfluff
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check airflow tests
+	@$(VENV)/bin/mypy
 	@if [ -d dbt/finhouse/models ]; then $(VENV)/bin/sqlfluff lint dbt/finhouse; \
 		else echo "sqlfluff: no dbt models yet"; fi
 

@@ -11,13 +11,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import psycopg
 
 from finhouse import __version__, config
 from finhouse.errors import FinhouseError
+
+if TYPE_CHECKING:
+    from finhouse.extract.postgres import PostgresSource
+    from finhouse.pipeline import RunSummary
+    from finhouse.tables import TableSpec
+    from finhouse.targets.base import Target
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -255,26 +261,37 @@ def _instant(value: str | None, option: str) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) \
-            from None
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
     if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a time zone (e.g. {value}Z)",
-                                 param_hint=option)
+        raise click.BadParameter(f"{value!r} needs a time zone (e.g. {value}Z)", param_hint=option)
     return parsed
 
 
 @cli.command("ingest")
 @click.argument("tables", nargs=-1)
 @click.option("--all", "all_tables", is_flag=True, help="every configured table")
-@click.option("--full-refresh", is_flag=True,
-              help="re-extract the whole table and merge it into RAW (history kept, "
-                   "deletions marked)")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="re-extract the whole table and merge it into RAW (history kept, deletions marked)",
+)
 @click.option("--since", help="reprocess the window starting here (ISO 8601 with time zone)")
 @click.option("--until", help="... and ending here (exclusive); never moves the watermark")
-@click.option("--lock-wait", type=click.FloatRange(min=0), default=600, show_default=True,
-              help="seconds to wait for another run of the same table")
-def ingest_cmd(tables: tuple[str, ...], all_tables: bool, full_refresh: bool,
-               since: str | None, until: str | None, lock_wait: float) -> None:
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=600,
+    show_default=True,
+    help="seconds to wait for another run of the same table",
+)
+def ingest_cmd(
+    tables: tuple[str, ...],
+    all_tables: bool,
+    full_refresh: bool,
+    since: str | None,
+    until: str | None,
+    lock_wait: float,
+) -> None:
     """Extract-load TABLES from the OLTP into the warehouse's RAW schema.
 
     \b
@@ -299,8 +316,15 @@ def ingest_cmd(tables: tuple[str, ...], all_tables: bool, full_refresh: bool,
             if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source):
                 summary = _parallel_full_refresh(spec, source, target, lock_wait)
             else:
-                summary = pipeline.ingest(spec, source, target, mode=mode,  # type: ignore[arg-type]
-                                          since=start, until=end, lock_wait=lock_wait)
+                summary = pipeline.ingest(
+                    spec,
+                    source,
+                    target,
+                    mode=mode,  # type: ignore[arg-type]
+                    since=start,
+                    until=end,
+                    lock_wait=lock_wait,
+                )
         except FinhouseError as exc:
             if len(names) == 1:
                 raise
@@ -312,19 +336,23 @@ def ingest_cmd(tables: tuple[str, ...], all_tables: bool, full_refresh: bool,
         _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
 
 
-def _parallel_full_refresh(spec: object, source: object, target: object,
-                           lock_wait: float) -> object:
+def _parallel_full_refresh(
+    spec: TableSpec, source: PostgresSource, target: Target, lock_wait: float
+) -> RunSummary:
     """The staged full refresh, with the key ranges extracted by threads."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     from finhouse import pipeline  # noqa: PLC0415
 
-    run_id = pipeline.new_run_id("full")
-    plan = pipeline.plan_full_refresh(spec, source, target, run_id)  # type: ignore[arg-type]
+    plan = pipeline.plan_full_refresh(spec, source, target, pipeline.new_run_id("full"))
     with ThreadPoolExecutor(max_workers=len(plan.ranges) or 1) as pool:
-        list(pool.map(lambda r: pipeline.extract_range(spec, source, target, plan,  # type: ignore[arg-type]
-                                                       (r[0], r[1])), plan.ranges))
-    return pipeline.publish_full_refresh(spec, target, plan, lock_wait)  # type: ignore[arg-type]
+        list(
+            pool.map(
+                lambda r: pipeline.extract_range(spec, source, target, plan, (r[0], r[1])),
+                plan.ranges,
+            )
+        )
+    return pipeline.publish_full_refresh(spec, target, plan, lock_wait)
 
 
 @cli.command("reconcile")

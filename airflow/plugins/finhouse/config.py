@@ -132,5 +132,7 @@ def extract_margins() -> tuple[dt.timedelta, dt.timedelta]:
     skew plus statement latency; ``FINHOUSE_EXTRACT_SKEW_SECONDS`` (default 5) is the worst
     skew of the application servers' clocks behind the database's.
     """
-    return (dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_LAG_SECONDS", 30.0)),
-            dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_SKEW_SECONDS", 5.0)))
+    return (
+        dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_LAG_SECONDS", 30.0)),
+        dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_SKEW_SECONDS", 5.0)),
+    )

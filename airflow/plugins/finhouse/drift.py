@@ -77,8 +77,9 @@ def is_widening(old: str, new: str) -> bool:
     return False
 
 
-def plan_drift(table: str, source: list[Column], recorded: list[Column],
-               required: tuple[str, ...]) -> DriftPlan:
+def plan_drift(
+    table: str, source: list[Column], recorded: list[Column], required: tuple[str, ...]
+) -> DriftPlan:
     """Compare the source's columns with RAW's record; raise on incompatible changes."""
     plan = DriftPlan()
     known = {c.name: c for c in recorded}
@@ -87,7 +88,8 @@ def plan_drift(table: str, source: list[Column], recorded: list[Column],
         if name not in current:
             raise SchemaDriftError(
                 f"incompatible schema change in {table}: column {name!r} was dropped from the "
-                "source, and RAW needs it (a contract column); nothing was loaded")
+                "source, and RAW needs it (a contract column); nothing was loaded"
+            )
     for column in source:
         before = known.get(column.name)
         if before is None:
@@ -96,7 +98,8 @@ def plan_drift(table: str, source: list[Column], recorded: list[Column],
             if not is_widening(before.type, column.type):
                 raise SchemaDriftError(
                     f"incompatible schema change in {table}: column {column.name!r} changed "
-                    f"type from {before.type} to {column.type}; nothing was loaded")
+                    f"type from {before.type} to {column.type}; nothing was loaded"
+                )
             plan.widen.append(column)
     plan.missing = [c for c in recorded if c.name not in current]
     return plan

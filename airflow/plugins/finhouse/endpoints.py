@@ -20,5 +20,5 @@ def target(dsn: str | None = None) -> Target:
     if urlsplit(dsn).scheme == "snowflake":
         from finhouse.targets.snowflake import SnowflakeTarget  # noqa: PLC0415
 
-        return SnowflakeTarget.from_url(dsn)  # type: ignore[no-any-return]
+        return SnowflakeTarget.from_url(dsn)
     return PostgresTarget(dsn)

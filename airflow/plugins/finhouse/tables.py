@@ -29,8 +29,10 @@ Kind = Literal["updatable", "append_only"]
 def checked_identifier(value: str, what: str) -> str:
     """A plain lower-case SQL identifier, or a ``ConfigError`` naming what was wrong."""
     if not isinstance(value, str) or not IDENTIFIER.match(value):
-        raise ConfigError(f"{what} {value!r} is not a valid identifier "
-                          "(lower-case letters, digits and _; at most 63 characters)")
+        raise ConfigError(
+            f"{what} {value!r} is not a valid identifier "
+            "(lower-case letters, digits and _; at most 63 characters)"
+        )
     return value
 
 
@@ -53,16 +55,21 @@ class TableSpec:
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for what, value in (("table", self.name), ("cursor", self.cursor),
-                            ("primary key", self.primary_key),
-                            ("source schema", self.source_schema)):
+        for what, value in (
+            ("table", self.name),
+            ("cursor", self.cursor),
+            ("primary key", self.primary_key),
+            ("source schema", self.source_schema),
+        ):
             checked_identifier(value, f"{what} of table {self.name!r}:")
         for column in (*self.required_columns, *self.sum_columns):
             checked_identifier(column, f"column of table {self.name!r}:")
         if self.kind not in ("updatable", "append_only"):
             raise ConfigError(f"table {self.name!r}: kind must be updatable or append_only")
-        if self.cursor not in self.required_columns or \
-                self.primary_key not in self.required_columns:
+        if (
+            self.cursor not in self.required_columns
+            or self.primary_key not in self.required_columns
+        ):
             raise ConfigError(f"table {self.name!r}: the key and cursor must be contract columns")
 
     @property
@@ -82,7 +89,10 @@ def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> T
     if not threshold.isdigit():
         raise ConfigError(f"FINHOUSE_{name.upper()}_PARALLEL_THRESHOLD must be a whole number")
     return TableSpec(
-        name=name, kind=kind, cursor=cursor, required_columns=tuple(columns.split()),
+        name=name,
+        kind=kind,
+        cursor=cursor,
+        required_columns=tuple(columns.split()),
         sum_columns=tuple(sums.split()),
         schedule=_env(name, "SCHEDULE", "*/15 * * * *"),
         reconcile_schedule=_env(name, "RECONCILE_SCHEDULE", "7 * * * *"),
@@ -93,28 +103,57 @@ def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> T
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
-        _spec("users", "updatable", "updated_at",
-              "id username email first_name last_name phone national_id gender date_of_birth "
-              "role branch_code region kyc_status monthly_income risk_appetite is_active "
-              "date_joined updated_at", "monthly_income"),
-        _spec("accounts", "updatable", "updated_at",
-              "id user_id account_number account_type currency status balance interest_rate "
-              "opened_at closed_at created_at updated_at", "balance"),
-        _spec("loans", "updatable", "updated_at",
-              "id borrower_id loan_officer_id account_id product principal annual_interest_rate "
-              "interest_method repayment_frequency installments first_due_date status "
-              "applied_at approved_at disbursed_at closed_at written_off_at written_off_amount "
-              "created_at updated_at", "principal written_off_amount"),
-        _spec("payments", "updatable", "updated_at",
-              "id loan_id amount principal_paid interest_paid penalty_paid channel status "
-              "paid_at reference created_at updated_at",
-              "amount principal_paid interest_paid penalty_paid"),
-        _spec("transactions", "append_only", "created_at",
-              "id account_id txn_type amount balance_after reference description metadata "
-              "occurred_at created_at", "amount balance_after"),
-        _spec("investments", "updatable", "updated_at",
-              "id user_id product principal annual_rate start_date maturity_date status "
-              "current_value created_at updated_at", "principal current_value"),
+        _spec(
+            "users",
+            "updatable",
+            "updated_at",
+            "id username email first_name last_name phone national_id gender date_of_birth "
+            "role branch_code region kyc_status monthly_income risk_appetite is_active "
+            "date_joined updated_at",
+            "monthly_income",
+        ),
+        _spec(
+            "accounts",
+            "updatable",
+            "updated_at",
+            "id user_id account_number account_type currency status balance interest_rate "
+            "opened_at closed_at created_at updated_at",
+            "balance",
+        ),
+        _spec(
+            "loans",
+            "updatable",
+            "updated_at",
+            "id borrower_id loan_officer_id account_id product principal annual_interest_rate "
+            "interest_method repayment_frequency installments first_due_date status "
+            "applied_at approved_at disbursed_at closed_at written_off_at written_off_amount "
+            "created_at updated_at",
+            "principal written_off_amount",
+        ),
+        _spec(
+            "payments",
+            "updatable",
+            "updated_at",
+            "id loan_id amount principal_paid interest_paid penalty_paid channel status "
+            "paid_at reference created_at updated_at",
+            "amount principal_paid interest_paid penalty_paid",
+        ),
+        _spec(
+            "transactions",
+            "append_only",
+            "created_at",
+            "id account_id txn_type amount balance_after reference description metadata "
+            "occurred_at created_at",
+            "amount balance_after",
+        ),
+        _spec(
+            "investments",
+            "updatable",
+            "updated_at",
+            "id user_id product principal annual_rate start_date maturity_date status "
+            "current_value created_at updated_at",
+            "principal current_value",
+        ),
     )
 }
 

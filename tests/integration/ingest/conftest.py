@@ -44,8 +44,11 @@ class Pipeline:
         return psycopg.connect(self.dbs.warehouse_dsn("admin"), autocommit=True)
 
     def env(self) -> dict[str, str]:
-        return {**self.dbs.env(), "FINHOUSE_EXTRACT_LAG_SECONDS": str(LAG.total_seconds()),
-                "FINHOUSE_EXTRACT_SKEW_SECONDS": str(SKEW.total_seconds())}
+        return {
+            **self.dbs.env(),
+            "FINHOUSE_EXTRACT_LAG_SECONDS": str(LAG.total_seconds()),
+            "FINHOUSE_EXTRACT_SKEW_SECONDS": str(SKEW.total_seconds()),
+        }
 
 
 @pytest.fixture
@@ -54,5 +57,8 @@ def pipe(dbs: Databases) -> Iterator[Pipeline]:
     warehouse, with source and target as the ingestion runs them."""
     schema.init(dbs.oltp_dsn)
     seed(dbs.oltp_dsn, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
-    yield Pipeline(dbs, PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW),
-                   PostgresTarget(dbs.warehouse_dsn("loader")))
+    return Pipeline(
+        dbs,
+        PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW),
+        PostgresTarget(dbs.warehouse_dsn("loader")),
+    )

@@ -46,16 +46,19 @@ def test_updates_add_versions_and_keep_history(pipe: Pipeline) -> None:
     _settle()
     pipe.ingest("loans")
     with pipe.oltp() as oltp:
-        oltp.execute("update loans set status = 'closed', closed_at = now(), "
-                      "updated_at = clock_timestamp() where id = (select min(id) from loans "
-                      "where status = 'active')")
+        oltp.execute(
+            "update loans set status = 'closed', closed_at = now(), "
+            "updated_at = clock_timestamp() where id = (select min(id) from loans "
+            "where status = 'active')"
+        )
     _settle()
     run = pipe.ingest("loans")
     assert (run.rows_extracted, run.rows_loaded) == (1, 1)
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh, ["loans"])
-        history = wh.execute("select count(*) from raw.loans group by id order by 1 desc "
-                             "limit 1").fetchone()
+        history = wh.execute(
+            "select count(*) from raw.loans group by id order by 1 desc limit 1"
+        ).fetchone()
         assert history == (2,)
 
 
@@ -66,25 +69,32 @@ def test_ties_at_the_window_boundary_are_neither_lost_nor_duplicated(pipe: Pipel
     assert watermark is not None
     with pipe.oltp() as oltp:
         # a row stamped exactly at the watermark belongs to the next window [W, ...)
-        oltp.execute("update users set phone = '+254700000001', updated_at = %s "
-                     "where id = (select min(id) from users)", (watermark,))
+        oltp.execute(
+            "update users set phone = '+254700000001', updated_at = %s "
+            "where id = (select min(id) from users)",
+            (watermark,),
+        )
     _settle()
     run = pipe.ingest("users")
     assert run.rows_extracted == 1
     with pipe.warehouse() as wh:
-        assert wh.execute("select count(*) from raw.users where updated_at = %s",
-                          (watermark,)).fetchone() == (1,)
+        assert wh.execute(
+            "select count(*) from raw.users where updated_at = %s", (watermark,)
+        ).fetchone() == (1,)
     # adjacent backfill windows [a, W) and [W, b): the row at W is in exactly one of them
-    first = pipe.ingest("users", mode="window", since=watermark - dt.timedelta(days=3650),
-                        until=watermark)
-    second = pipe.ingest("users", mode="window", since=watermark,
-                         until=watermark + dt.timedelta(microseconds=1))
+    first = pipe.ingest(
+        "users", mode="window", since=watermark - dt.timedelta(days=3650), until=watermark
+    )
+    second = pipe.ingest(
+        "users", mode="window", since=watermark, until=watermark + dt.timedelta(microseconds=1)
+    )
     assert second.rows_extracted == 1
     assert first.rows_loaded == second.rows_loaded == 0
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh, ["users"])
-        assert wh.execute("select count(*) from raw.users where updated_at = %s",
-                          (watermark,)).fetchone() == (1,)
+        assert wh.execute(
+            "select count(*) from raw.users where updated_at = %s", (watermark,)
+        ).fetchone() == (1,)
 
 
 def test_late_committing_long_transaction_is_loaded_by_the_next_run(pipe: Pipeline) -> None:
@@ -94,13 +104,17 @@ def test_late_committing_long_transaction_is_loaded_by_the_next_run(pipe: Pipeli
     with pipe.oltp() as app, pipe.oltp() as late:
         late.autocommit = False
         stamp = dt.datetime.now(dt.UTC)  # the app's clock at save time, as Django does
-        late.execute("update payments set status = 'reversed', updated_at = %s "
-                     "where id = (select min(id) from payments where status = 'completed')",
-                     (stamp,))
+        late.execute(
+            "update payments set status = 'reversed', updated_at = %s "
+            "where id = (select min(id) from payments where status = 'completed')",
+            (stamp,),
+        )
         # meanwhile the app commits newer rows
         time.sleep(0.2)
-        app.execute("update payments set updated_at = clock_timestamp() "
-                    "where id = (select max(id) from payments)")
+        app.execute(
+            "update payments set updated_at = clock_timestamp() "
+            "where id = (select max(id) from payments)"
+        )
         _settle()
         held = pipe.ingest("payments")
         assert held.held_back_by is not None
@@ -112,8 +126,11 @@ def test_late_committing_long_transaction_is_loaded_by_the_next_run(pipe: Pipeli
     assert caught.rows_extracted == 2
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh, ["payments"])
-        audit = wh.execute("select held_back_by, held_back_seconds > 0 from "
-                           "finhouse_meta.load_runs where run_id = %s", (held.run_id,))
+        audit = wh.execute(
+            "select held_back_by, held_back_seconds > 0 from "
+            "finhouse_meta.load_runs where run_id = %s",
+            (held.run_id,),
+        )
         by, positive = audit.fetchone()  # type: ignore[misc]
         assert "pid" in by
         assert positive
@@ -123,37 +140,46 @@ def test_hard_deletes_are_marked(pipe: Pipeline) -> None:
     _settle()
     pipe.ingest_all()
     with pipe.oltp() as oltp:
-        gone_payment = oltp.execute("delete from payments where id = (select max(id) from "
-                                    "payments) returning id").fetchone()[0]  # type: ignore[index]
+        gone_payment = oltp.execute(
+            "delete from payments where id = (select max(id) from payments) returning id"
+        ).fetchone()[0]  # type: ignore[index]
         gone_loan = oltp.execute(
             "delete from loans where status in ('pending', 'rejected') and not exists "
             "(select 1 from payments p where p.loan_id = loans.id) "
             "and id = (select min(id) from loans where status in ('pending', 'rejected')) "
-            "returning id").fetchone()[0]  # type: ignore[index]
+            "returning id"
+        ).fetchone()[0]  # type: ignore[index]
     report = pipe.reconcile("payments")
     assert report.deleted_marked == 1  # type: ignore[attr-defined]
     assert pipe.reconcile("loans").deleted_marked == 1  # type: ignore[attr-defined]
     assert pipe.reconcile("loans").deleted_marked == 0  # type: ignore[attr-defined]
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh)
-        marked = wh.execute("select count(*) filter (where _deleted_at is null) from "
-                            "raw.payments where id = %s", (gone_payment,)).fetchone()
+        marked = wh.execute(
+            "select count(*) filter (where _deleted_at is null) from raw.payments where id = %s",
+            (gone_payment,),
+        ).fetchone()
         assert marked == (0,)
-        assert wh.execute("select _deleted_at is not null from raw.loans where id = %s",
-                          (gone_loan,)).fetchone() == (True,)
+        assert wh.execute(
+            "select _deleted_at is not null from raw.loans where id = %s", (gone_loan,)
+        ).fetchone() == (True,)
 
 
 def test_full_refresh_marks_deletes_keeps_history_and_versions_once(pipe: Pipeline) -> None:
     _settle()
     pipe.ingest("accounts")
     with pipe.oltp() as oltp:
-        oltp.execute("update accounts set status = 'dormant', updated_at = clock_timestamp() "
-                     "where id = (select min(id) from accounts)")
+        oltp.execute(
+            "update accounts set status = 'dormant', updated_at = clock_timestamp() "
+            "where id = (select min(id) from accounts)"
+        )
         # an account with no ledger rows and no loans can be deleted
-        oltp.execute("insert into accounts (user_id, account_number, account_type, currency, "
-                     "status, balance, interest_rate, opened_at, created_at, updated_at) "
-                     "select min(id), 'ACCTEMP', 'wallet', 'KES', 'active', 0, 0, now(), now(), "
-                     "clock_timestamp() from users")
+        oltp.execute(
+            "insert into accounts (user_id, account_number, account_type, currency, "
+            "status, balance, interest_rate, opened_at, created_at, updated_at) "
+            "select min(id), 'ACCTEMP', 'wallet', 'KES', 'active', 0, 0, now(), now(), "
+            "clock_timestamp() from users"
+        )
     _settle()
     pipe.ingest("accounts")
     with pipe.oltp() as oltp:
@@ -176,9 +202,11 @@ def test_new_source_column_arrives_in_raw(pipe: Pipeline) -> None:
     with pipe.oltp() as oltp:
         oltp.execute("alter table users add column preferred_language varchar(8)")
         oltp.execute('alter table users add column "Odd; drop table raw.users --" text')
-        oltp.execute("update users set preferred_language = 'sw', "
-                     "\"Odd; drop table raw.users --\" = 'x', updated_at = clock_timestamp() "
-                     "where id = (select min(id) from users)")
+        oltp.execute(
+            "update users set preferred_language = 'sw', "
+            "\"Odd; drop table raw.users --\" = 'x', updated_at = clock_timestamp() "
+            "where id = (select min(id) from users)"
+        )
     _settle()
     run = pipe.ingest("users")
     assert run.rows_loaded == 1
@@ -188,20 +216,25 @@ def test_new_source_column_arrives_in_raw(pipe: Pipeline) -> None:
         assert counts.fetchone() == (1, 101)
 
 
-@pytest.mark.parametrize(("ddl", "column"), [
-    ("alter table loans alter column installments type smallint", "installments"),
-    ("alter table loans alter column product type varchar(12)", "product"),
-    ("alter table loans drop column written_off_amount", "written_off_amount"),
-])
-def test_incompatible_change_fails_cleanly_and_loads_nothing(pipe: Pipeline, ddl: str,
-                                                             column: str) -> None:
+@pytest.mark.parametrize(
+    ("ddl", "column"),
+    [
+        ("alter table loans alter column installments type smallint", "installments"),
+        ("alter table loans alter column product type varchar(12)", "product"),
+        ("alter table loans drop column written_off_amount", "written_off_amount"),
+    ],
+)
+def test_incompatible_change_fails_cleanly_and_loads_nothing(
+    pipe: Pipeline, ddl: str, column: str
+) -> None:
     _settle()
     pipe.ingest("loans")
     watermark = _watermark(pipe, "loans")
     with pipe.oltp() as oltp:
         oltp.execute(ddl)
-        oltp.execute("update loans set updated_at = clock_timestamp() "
-                     "where id = (select min(id) from loans)")
+        oltp.execute(
+            "update loans set updated_at = clock_timestamp() where id = (select min(id) from loans)"
+        )
     _settle()
     with pipe.warehouse() as wh:
         before = versions(wh, "loans")
@@ -210,18 +243,22 @@ def test_incompatible_change_fails_cleanly_and_loads_nothing(pipe: Pipeline, ddl
     with pipe.warehouse() as wh:
         assert versions(wh, "loans") == before
         assert _watermark(pipe, "loans") == watermark
-        status = wh.execute("select status, error from finhouse_meta.load_runs "
-                            "order by load_id desc limit 1").fetchone()
+        status = wh.execute(
+            "select status, error from finhouse_meta.load_runs order by load_id desc limit 1"
+        ).fetchone()
         assert status is not None
         assert status[0] == "failed"
         assert column in status[1]
 
 
 def test_values_round_trip_exactly(pipe: Pipeline) -> None:
-    weird = ("Ledger «ñandú» — 入金 ✓ 🧾\n2nd line, \"quoted\", tab\there, back\\slash, "
-             "comma, ;semi")
-    meta = {"ünïcode": "値", "nested": {"list": [1, 2.5, None, True], "empty": ""},
-            "quote": "\"'", "big": 12345678901234567890}
+    weird = 'Ledger «ñandú» — 入金 ✓ 🧾\n2nd line, "quoted", tab\there, back\\slash, comma, ;semi'
+    meta = {
+        "ünïcode": "値",
+        "nested": {"list": [1, 2.5, None, True], "empty": ""},
+        "quote": "\"'",
+        "big": 12345678901234567890,
+    }
     with pipe.oltp() as oltp:
         account = oltp.execute("select id, balance from accounts order by id limit 1").fetchone()
         assert account is not None
@@ -231,30 +268,40 @@ def test_values_round_trip_exactly(pipe: Pipeline) -> None:
             "(%s, 'deposit', 9999999999999999.99, -0.01, 'REF-ÆØÅ', %s, %s, "
             "'2024-02-29 23:59:59.999999+03:00', clock_timestamp()),"
             "(%s, 'fee', 0.01, 0, '', '', '{}', '1970-01-01 00:00:00+00', clock_timestamp())",
-            (account[0], weird, Jsonb(meta), account[0]))
-        oltp.execute("update users set monthly_income = null, risk_appetite = null, "
-                     "gender = null, email = '', updated_at = clock_timestamp() "
-                     "where id = (select min(id) from users)")
+            (account[0], weird, Jsonb(meta), account[0]),
+        )
+        oltp.execute(
+            "update users set monthly_income = null, risk_appetite = null, "
+            "gender = null, email = '', updated_at = clock_timestamp() "
+            "where id = (select min(id) from users)"
+        )
     _settle()
     pipe.ingest_all()
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh)
-        row = wh.execute("select amount, balance_after, description, metadata, occurred_at "
-                         "from raw.transactions where reference = 'REF-ÆØÅ'").fetchone()
+        row = wh.execute(
+            "select amount, balance_after, description, metadata, occurred_at "
+            "from raw.transactions where reference = 'REF-ÆØÅ'"
+        ).fetchone()
         assert row is not None
         assert row[0] == Decimal("9999999999999999.99")
         assert row[1] == Decimal("-0.01")
         assert row[2] == weird
         assert row[3] == meta
         assert row[4] == dt.datetime(2024, 2, 29, 20, 59, 59, 999999, tzinfo=dt.UTC)
-        types = dict(wh.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'raw' and table_name = 'transactions'").fetchall())
+        types = dict(
+            wh.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'transactions'"
+            ).fetchall()
+        )
         assert types["amount"] == "numeric"
         assert types["occurred_at"] == "timestamp with time zone"
         assert types["metadata"] == "jsonb"
-        nulls = wh.execute("select monthly_income, risk_appetite, gender, email from raw.users "
-                           "order by id, updated_at desc limit 1").fetchone()
+        nulls = wh.execute(
+            "select monthly_income, risk_appetite, gender, email from raw.users "
+            "order by id, updated_at desc limit 1"
+        ).fetchone()
         assert nulls == (None, None, None, "")
 
 
@@ -264,12 +311,17 @@ def test_rerunning_any_window_or_the_whole_history_changes_nothing(pipe: Pipelin
 
     def snapshot() -> dict[str, str]:
         with pipe.warehouse() as wh:
-            return {t: wh.execute(
-                f"select md5(string_agg(r::text, '|' order by r::text)) from "  # noqa: S608
-                f"(select {cols} from raw.{t}) r").fetchone()[0]
-                for t, cols in (("users", "id, updated_at, email, _deleted_at"),
-                                ("payments", "id, updated_at, amount, status, _deleted_at"),
-                                ("transactions", "id, created_at, amount, description"))}
+            return {
+                t: wh.execute(
+                    f"select md5(string_agg(r::text, '|' order by r::text)) from "
+                    f"(select {cols} from raw.{t}) r"
+                ).fetchone()[0]
+                for t, cols in (
+                    ("users", "id, updated_at, email, _deleted_at"),
+                    ("payments", "id, updated_at, amount, status, _deleted_at"),
+                    ("transactions", "id, created_at, amount, description"),
+                )
+            }
 
     before = snapshot()
     now = dt.datetime.now(dt.UTC)
@@ -285,11 +337,19 @@ def test_window_runs_never_move_the_watermark(pipe: Pipeline) -> None:
     pipe.ingest("loans")
     watermark = _watermark(pipe, "loans")
     assert watermark is not None
-    pipe.ingest("loans", mode="window", since=watermark - dt.timedelta(days=400),
-                until=watermark - dt.timedelta(days=300))
+    pipe.ingest(
+        "loans",
+        mode="window",
+        since=watermark - dt.timedelta(days=400),
+        until=watermark - dt.timedelta(days=300),
+    )
     assert _watermark(pipe, "loans") == watermark
-    later = pipe.ingest("loans", mode="window", since=watermark - dt.timedelta(days=1),
-                        until=watermark + dt.timedelta(days=1))
+    later = pipe.ingest(
+        "loans",
+        mode="window",
+        since=watermark - dt.timedelta(days=1),
+        until=watermark + dt.timedelta(days=1),
+    )
     assert later.window_end < watermark + dt.timedelta(days=1)  # capped at the safe bound
     assert _watermark(pipe, "loans") == watermark
 
@@ -301,9 +361,10 @@ def test_impossible_windows_are_refused_and_change_nothing(pipe: Pipeline) -> No
     with pipe.warehouse() as wh:
         runs = wh.execute("select count(*) from finhouse_meta.load_runs").fetchone()
     for since, until, message in (
-            (now, now - dt.timedelta(hours=1), "is not before"),
-            (now, now, "is not before"),
-            (now + dt.timedelta(days=1), now + dt.timedelta(days=2), "after the newest")):
+        (now, now - dt.timedelta(hours=1), "is not before"),
+        (now, now, "is not before"),
+        (now + dt.timedelta(days=1), now + dt.timedelta(days=2), "after the newest"),
+    ):
         with pytest.raises(WindowError, match=message):
             pipe.ingest("users", mode="window", since=since, until=until)
     with pipe.warehouse() as wh:
@@ -312,8 +373,13 @@ def test_impossible_windows_are_refused_and_change_nothing(pipe: Pipeline) -> No
 
 @pytest.mark.parametrize("field", ["name", "cursor", "primary_key", "source_schema"])
 def test_hostile_identifiers_in_the_table_config_are_refused(field: str) -> None:
-    values = {"name": "loans", "cursor": "updated_at", "primary_key": "id",
-              "source_schema": "public", field: 'loans"; drop table raw.loans; --'}
+    values = {
+        "name": "loans",
+        "cursor": "updated_at",
+        "primary_key": "id",
+        "source_schema": "public",
+        field: 'loans"; drop table raw.loans; --',
+    }
     with pytest.raises(ConfigError, match="is not a valid identifier"):
         TableSpec(kind="updatable", required_columns=("id", "updated_at"), **values)  # type: ignore[arg-type]
 
@@ -328,6 +394,8 @@ def test_extract_user_without_pg_monitor_is_refused(pipe: Pipeline) -> None:
 
 def test_loader_cannot_be_pointed_at_marts(pipe: Pipeline) -> None:
     """The role matrix holds for what ingestion connects as."""
-    with psycopg.connect(pipe.dbs.warehouse_dsn("loader")) as conn, \
-            pytest.raises(psycopg.errors.InsufficientPrivilege):
+    with (
+        psycopg.connect(pipe.dbs.warehouse_dsn("loader")) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
         conn.execute("create table marts.nope (x int)")

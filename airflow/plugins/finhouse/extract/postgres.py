@@ -67,8 +67,10 @@ class Blocker:
     state: str | None
 
     def describe(self) -> str:
-        return (f"pid {self.pid} (user {self.user}, application {self.application or '-'}, "
-                f"{self.state}) open since {self.xact_start.isoformat()}")
+        return (
+            f"pid {self.pid} (user {self.user}, application {self.application or '-'}, "
+            f"{self.state}) open since {self.xact_start.isoformat()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,15 @@ class Bounds:
 class PostgresSource:
     """The OLTP, read through a read-only extract account."""
 
-    def __init__(self, dsn: str, *, lag: dt.timedelta = DEFAULT_LAG,
-                 skew: dt.timedelta = DEFAULT_SKEW, chunk_bytes: int = CHUNK_BYTES,
-                 statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        lag: dt.timedelta = DEFAULT_LAG,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        chunk_bytes: int = CHUNK_BYTES,
+        statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    ) -> None:
         self.dsn = dsn
         self.lag = lag
         self.skew = skew
@@ -99,15 +107,20 @@ class PostgresSource:
 
     @contextmanager
     def _connect(self, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
-        conn = connect(self.dsn, autocommit=autocommit, application_name="finhouse-extract",
-                       options=f"-c statement_timeout={self.statement_timeout_ms} "
-                               "-c TimeZone=UTC -c DateStyle=ISO")
+        conn = connect(
+            self.dsn,
+            autocommit=autocommit,
+            application_name="finhouse-extract",
+            options=f"-c statement_timeout={self.statement_timeout_ms} "
+            "-c TimeZone=UTC -c DateStyle=ISO",
+        )
         with conn:
             yield conn
 
     def _relation(self, spec: TableSpec) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(spec.source_schema),
-                                       sql.Identifier(spec.name))
+        return sql.SQL("{}.{}").format(
+            sql.Identifier(spec.source_schema), sql.Identifier(spec.name)
+        )
 
     def columns(self, spec: TableSpec) -> list[Column]:
         """The source table's columns in order, with ``format_type`` spellings."""
@@ -117,10 +130,14 @@ class PostgresSource:
                    from pg_attribute a
                    where a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
                      and a.attnum > 0 and not a.attisdropped
-                   order by a.attnum""", (spec.source_schema, spec.name)).fetchall()
+                   order by a.attnum""",
+                (spec.source_schema, spec.name),
+            ).fetchall()
         if not rows:
-            raise ConfigError(f"source table {spec.source_schema}.{spec.name} does not exist "
-                              "or the extract user cannot see it")
+            raise ConfigError(
+                f"source table {spec.source_schema}.{spec.name} does not exist "
+                "or the extract user cannot see it"
+            )
         return [Column(name, type_) for name, type_ in rows]
 
     def bounds(self) -> Bounds:
@@ -128,11 +145,13 @@ class PostgresSource:
         with self._connect() as conn:
             allowed = conn.execute(
                 "select pg_has_role(current_user, 'pg_read_all_stats', 'member') "
-                "or (select rolsuper from pg_roles where rolname = current_user)").fetchone()
+                "or (select rolsuper from pg_roles where rolname = current_user)"
+            ).fetchone()
             if not (allowed and allowed[0]):
                 raise ConfigError(
                     "the extract user cannot see other sessions' transactions: grant it "
-                    "pg_monitor (or pg_read_all_stats), or late-committing rows could be lost")
+                    "pg_monitor (or pg_read_all_stats), or late-committing rows could be lost"
+                )
             row = conn.execute(
                 """select now(), a.pid, a.usename, a.application_name, a.xact_start, a.state,
                           (select min(prepared) from pg_prepared_xacts
@@ -143,7 +162,8 @@ class PostgresSource:
                        from pg_stat_activity
                        where datname = current_database() and backend_xid is not null
                          and pid <> pg_backend_pid() and xact_start is not null
-                       order by xact_start limit 1) a on true""").fetchone()
+                       order by xact_start limit 1) a on true"""
+            ).fetchone()
         assert row is not None  # noqa: S101 - a select of constants returns a row
         db_now, pid, user, app, xact_start, state, prepared = row
         upper = db_now - self.lag
@@ -158,17 +178,20 @@ class PostgresSource:
 
     def row_estimate(self, spec: TableSpec) -> int:
         with self._connect() as conn:
-            row = conn.execute("select greatest(reltuples, 0)::bigint from pg_class "
-                               "where oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
-                               (spec.source_schema, spec.name)).fetchone()
+            row = conn.execute(
+                "select greatest(reltuples, 0)::bigint from pg_class "
+                "where oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                (spec.source_schema, spec.name),
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def key_ranges(self, spec: TableSpec, parts: int) -> list[tuple[int, int]]:
         """Split the key space into ``parts`` contiguous, inclusive ranges of similar size."""
         key = sql.Identifier(spec.primary_key)
         with self._connect() as conn:
-            row = conn.execute(sql.SQL("select min({k}), max({k}) from {t}").format(
-                k=key, t=self._relation(spec))).fetchone()
+            row = conn.execute(
+                sql.SQL("select min({k}), max({k}) from {t}").format(k=key, t=self._relation(spec))
+            ).fetchone()
         if not row or row[0] is None:
             return []
         low, high = int(row[0]), int(row[1])
@@ -185,9 +208,15 @@ class PostgresSource:
             finally:
                 conn.rollback()
 
-    def copy_out(self, conn: psycopg.Connection, spec: TableSpec, columns: list[Column],
-                 lower: dt.datetime | None = None, upper: dt.datetime | None = None,
-                 key_range: tuple[int, int] | None = None) -> Iterator[bytes]:
+    def copy_out(
+        self,
+        conn: psycopg.Connection,
+        spec: TableSpec,
+        columns: list[Column],
+        lower: dt.datetime | None = None,
+        upper: dt.datetime | None = None,
+        key_range: tuple[int, int] | None = None,
+    ) -> Iterator[bytes]:
         """Stream ``[lower, upper)`` (and a key range) as CSV, in chunks of bounded size."""
         cursor = sql.Identifier(spec.cursor)
         where: list[sql.Composable] = []
@@ -199,13 +228,13 @@ class PostgresSource:
             where.append(sql.SQL("{} < %s").format(cursor))
             params.append(upper)
         if key_range is not None:
-            where.append(sql.SQL("{} between %s and %s").format(
-                sql.Identifier(spec.primary_key)))
+            where.append(sql.SQL("{} between %s and %s").format(sql.Identifier(spec.primary_key)))
             params += list(key_range)
         query = sql.SQL("copy (select {cols} from {rel}{where}) to stdout (format csv)").format(
             cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
             rel=self._relation(spec),
-            where=sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""))
+            where=sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
+        )
         buffer = bytearray()
         with conn.cursor() as cur, cur.copy(query, params or None) as copy:
             for data in copy:
@@ -216,12 +245,14 @@ class PostgresSource:
         if buffer:
             yield bytes(buffer)
 
-    def copy_keys(self, conn: psycopg.Connection, spec: TableSpec,
-                  extra: tuple[str, ...] = ()) -> Iterator[bytes]:
+    def copy_keys(
+        self, conn: psycopg.Connection, spec: TableSpec, extra: tuple[str, ...] = ()
+    ) -> Iterator[bytes]:
         """Stream the key (and cursor, and ``extra`` columns) of every row, as CSV."""
         cols = [spec.primary_key, spec.cursor, *extra]
         query = sql.SQL("copy (select {} from {}) to stdout (format csv)").format(
-            sql.SQL(", ").join(map(sql.Identifier, cols)), self._relation(spec))
+            sql.SQL(", ").join(map(sql.Identifier, cols)), self._relation(spec)
+        )
         buffer = bytearray()
         with conn.cursor() as cur, cur.copy(query) as copy:
             for data in copy:

@@ -45,7 +45,7 @@ from psycopg.types.json import Jsonb
 from finhouse.connections import connect
 from finhouse.errors import ConfigError, FinhouseError
 
-from .schedule import add_months, schedule
+from .schedule import add_months, cents, schedule
 from .schema import TABLES
 
 UTC = dt.UTC
@@ -886,9 +886,7 @@ class _Generator:
             if updated >= self.end:
                 updated = created
         days = (valued_to - start).days
-        value = to_cents(
-            (Decimal(principal) / 100 * (1 + rate * days / Decimal(365))).quantize(Decimal("0.01"))
-        )
+        value = to_cents(cents(Decimal(principal) / 100 * (1 + rate * days / Decimal(365))))
         if status != "active":
             account.add(updated, "transfer_in", value, {"product": product, "kind": status})
         out.row(

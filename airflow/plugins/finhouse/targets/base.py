@@ -74,11 +74,13 @@ class ReconcileReport:
 
     def describe(self) -> str:
         sums = ", ".join(f"{k} differs by {v}" for k, v in self.sum_differences.items())
-        return (f"{self.table}: source {self.source_rows:,} rows, RAW current "
-                f"{self.raw_current_rows:,}; {self.deleted_marked:,} newly marked deleted; "
-                f"up to the watermark {self.watermark.isoformat() if self.watermark else '-'}: "
-                f"{self.missing_in_raw:,} missing, {self.stale_in_raw:,} stale"
-                + (f"; {sums}" if sums else "; sums agree"))
+        return (
+            f"{self.table}: source {self.source_rows:,} rows, RAW current "
+            f"{self.raw_current_rows:,}; {self.deleted_marked:,} newly marked deleted; "
+            f"up to the watermark {self.watermark.isoformat() if self.watermark else '-'}: "
+            f"{self.missing_in_raw:,} missing, {self.stale_in_raw:,} stale"
+            + (f"; {sums}" if sums else "; sums agree")
+        )
 
 
 class Writer(Protocol):
@@ -92,8 +94,9 @@ class Target(Protocol):
 
     def setup(self) -> None: ...
 
-    def lock(self, table: str, run_id: str, wait_seconds: float) -> \
-        AbstractContextManager[None]: ...
+    def lock(
+        self, table: str, run_id: str, wait_seconds: float
+    ) -> AbstractContextManager[None]: ...
 
     def watermark(self, table: str) -> dt.datetime | None: ...
 
@@ -105,16 +108,22 @@ class Target(Protocol):
 
     def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None: ...
 
-    def load(self, request: LoadRequest, drift: DriftPlan) -> \
-        AbstractContextManager[Writer]: ...
+    def load(self, request: LoadRequest, drift: DriftPlan) -> AbstractContextManager[Writer]: ...
 
-    def stage_range(self, request: LoadRequest, key_range: tuple[int, int],
-                    chunks: Iterable[bytes]) -> int: ...
+    def stage_range(
+        self, request: LoadRequest, key_range: tuple[int, int], chunks: Iterable[bytes]
+    ) -> int: ...
 
     def drop_stage(self, request: LoadRequest) -> None: ...
 
-    def reconcile(self, spec: TableSpec, run_id: str, columns: list[Column],
-                  chunks: Iterable[bytes], mark_deleted: bool) -> ReconcileReport: ...
+    def reconcile(
+        self,
+        spec: TableSpec,
+        run_id: str,
+        columns: list[Column],
+        chunks: Iterable[bytes],
+        mark_deleted: bool,
+    ) -> ReconcileReport: ...
 
 
 def chunks_counted(chunks: Iterable[bytes], counter: LoadResult) -> Iterator[bytes]:

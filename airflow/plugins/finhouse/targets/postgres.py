@@ -16,10 +16,12 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from finhouse.connections import connect
 from finhouse.drift import Column, DriftPlan
@@ -118,15 +120,21 @@ class PostgresTarget:
     def __init__(self, dsn: str, *, database_label: str | None = None) -> None:
         self.dsn = dsn
         parts = urlsplit(dsn)
-        self._asset_base = (f"postgres://{parts.hostname or 'localhost'}:{parts.port or 5432}/"
-                            f"{database_label or parts.path.lstrip('/') or 'warehouse'}")
+        self._asset_base = (
+            f"postgres://{parts.hostname or 'localhost'}:{parts.port or 5432}/"
+            f"{database_label or parts.path.lstrip('/') or 'warehouse'}"
+        )
         self._setup_done = False
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
     def _connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        conn = connect(self.dsn, autocommit=autocommit, application_name="finhouse-load",
-                       options="-c TimeZone=UTC -c DateStyle=ISO")
+        conn = connect(
+            self.dsn,
+            autocommit=autocommit,
+            application_name="finhouse-load",
+            options="-c TimeZone=UTC -c DateStyle=ISO",
+        )
         with conn:
             yield conn
 
@@ -156,38 +164,49 @@ class PostgresTarget:
                 if time.monotonic() >= deadline:
                     holder = conn.execute(
                         f"select run_id, acquired_at from {META}.locks where table_name = %s",
-                        (table,)).fetchone()
-                    who = f"run {holder[0]} since {holder[1].isoformat()}" if holder else \
-                        "another run"
+                        (table,),
+                    ).fetchone()
+                    who = (
+                        f"run {holder[0]} since {holder[1].isoformat()}"
+                        if holder
+                        else "another run"
+                    )
                     raise LockTimeoutError(
                         f"{table} is being loaded by {who}; gave up after waiting "
-                        f"{wait_seconds:g} s (runs of one table never overlap)")
+                        f"{wait_seconds:g} s (runs of one table never overlap)"
+                    )
                 time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
             try:
                 conn.execute(
                     f"insert into {META}.locks (table_name, run_id, holder) "
                     "values (%s, %s, %s) on conflict (table_name) do update set "
                     "run_id = excluded.run_id, acquired_at = now(), holder = excluded.holder",
-                    (table, run_id, f"postgres backend {conn.info.backend_pid}"))
+                    (table, run_id, f"postgres backend {conn.info.backend_pid}"),
+                )
                 yield
             finally:
                 if not conn.closed:
-                    conn.execute(f"delete from {META}.locks where table_name = %s and run_id = %s",
-                                 (table, run_id))
+                    conn.execute(
+                        f"delete from {META}.locks where table_name = %s and run_id = %s",
+                        (table, run_id),
+                    )
                     conn.execute("select pg_advisory_unlock(%s, %s)", key)
 
     # ------------------------------------------------------------------ state
     def watermark(self, table: str) -> dt.datetime | None:
         with self._connect(autocommit=True) as conn:
-            row = conn.execute(f"select watermark from {META}.watermarks where table_name = %s",
-                               (table,)).fetchone()
+            row = conn.execute(
+                f"select watermark from {META}.watermarks where table_name = %s", (table,)
+            ).fetchone()
         return row[0] if row else None
 
     def recorded_columns(self, table: str) -> list[Column]:
         with self._connect(autocommit=True) as conn:
             rows = conn.execute(
                 f"select column_name, source_type from {META}.source_columns "
-                "where table_name = %s order by ordinal", (table,)).fetchall()
+                "where table_name = %s order by ordinal",
+                (table,),
+            ).fetchall()
         return [Column(name, type_) for name, type_ in rows]
 
     def raw_row_count(self, table: str) -> int:
@@ -203,13 +222,23 @@ class PostgresTarget:
             conn.execute(
                 f"update {META}.load_runs set status = 'abandoned', finished_at = now(), "
                 "error = 'the run ended without finishing (killed or lost its connection)' "
-                "where table_name = %s and status = 'running'", (request.spec.name,))
+                "where table_name = %s and status = 'running'",
+                (request.spec.name,),
+            )
             conn.execute(
                 f"insert into {META}.load_runs (run_id, table_name, mode, window_start, "
                 "window_end, status, held_back_by, held_back_seconds, target) "
                 "values (%s, %s, %s, %s, %s, 'running', %s, %s, 'postgres')",
-                (request.run_id, request.spec.name, request.mode, request.window_start,
-                 request.window_end, request.held_back_by, request.held_back_seconds))
+                (
+                    request.run_id,
+                    request.spec.name,
+                    request.mode,
+                    request.window_start,
+                    request.window_end,
+                    request.held_back_by,
+                    request.held_back_seconds,
+                ),
+            )
 
     def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None:
         with self._connect(autocommit=True) as conn:
@@ -217,41 +246,64 @@ class PostgresTarget:
                 f"update {META}.load_runs set status = 'failed', error = %s, seconds = %s, "
                 "finished_at = now() where run_id = %s and table_name = %s "
                 "and status = 'running'",
-                (error[:4000], round(seconds, 3), request.run_id, request.spec.name))
+                (error[:4000], round(seconds, 3), request.run_id, request.spec.name),
+            )
 
     # ------------------------------------------------------------------ RAW DDL
-    def _ensure_raw(self, conn: psycopg.Connection, request: LoadRequest,
-                    drift: DriftPlan) -> None:
+    def _ensure_raw(self, conn: psycopg.Connection, request: LoadRequest, drift: DriftPlan) -> None:
         spec = request.spec
         raw = self._raw(spec.name)
-        exists = conn.execute("select to_regclass(%s)", (f"{RAW}.{spec.name}",)).fetchone() \
-            != (None,)
+        exists = conn.execute("select to_regclass(%s)", (f"{RAW}.{spec.name}",)).fetchone() != (
+            None,
+        )
         if not exists:
-            cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_pg_type(c.type)))
-                    for c in request.columns]
-            cols += [sql.SQL("_loaded_at timestamptz not null default now()"),
-                     sql.SQL("_batch_id text not null default "
-                             "current_setting('finhouse.batch_id')"),
-                     sql.SQL("_deleted_at timestamptz")]
-            conn.execute(sql.SQL("create table {} ({}, primary key ({}))").format(
-                raw, sql.SQL(", ").join(cols),
-                sql.SQL(", ").join(map(sql.Identifier, spec.raw_key))))
+            cols: list[sql.Composable] = [
+                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_pg_type(c.type)))
+                for c in request.columns
+            ]
+            cols += [
+                sql.SQL("_loaded_at timestamptz not null default now()"),
+                sql.SQL("_batch_id text not null default current_setting('finhouse.batch_id')"),
+                sql.SQL("_deleted_at timestamptz"),
+            ]
+            conn.execute(
+                sql.SQL("create table {} ({}, primary key ({}))").format(
+                    raw,
+                    sql.SQL(", ").join(cols),
+                    sql.SQL(", ").join(map(sql.Identifier, spec.raw_key)),
+                )
+            )
             conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
-            conn.execute(sql.SQL("create index on {} ({}) where _deleted_at is null").format(
-                raw, sql.Identifier(spec.primary_key)))
+            conn.execute(
+                sql.SQL("create index on {} ({}) where _deleted_at is null").format(
+                    raw, sql.Identifier(spec.primary_key)
+                )
+            )
             if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
                 conn.execute(sql.SQL("grant select on {} to transformer").format(raw))
         else:
             for column in drift.add:
-                conn.execute(sql.SQL("alter table {} add column if not exists {} {}").format(
-                    raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))))
-                log.warning("schema drift: added column %s %s to %s.%s", column.name,
-                            column.type, RAW, spec.name)
+                conn.execute(
+                    sql.SQL("alter table {} add column if not exists {} {}").format(
+                        raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
+                    )
+                )
+                log.warning(
+                    "schema drift: added column %s %s to %s.%s",
+                    column.name,
+                    column.type,
+                    RAW,
+                    spec.name,
+                )
             for column in drift.widen:
-                conn.execute(sql.SQL("alter table {} alter column {} type {}").format(
-                    raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))))
-                log.warning("schema drift: widened %s.%s.%s to %s", RAW, spec.name,
-                            column.name, column.type)
+                conn.execute(
+                    sql.SQL("alter table {} alter column {} type {}").format(
+                        raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
+                    )
+                )
+                log.warning(
+                    "schema drift: widened %s.%s.%s to %s", RAW, spec.name, column.name, column.type
+                )
         if not exists or drift.changes:
             for ordinal, column in enumerate(request.columns, start=1):
                 conn.execute(
@@ -259,7 +311,8 @@ class PostgresTarget:
                     " ordinal, added_by_run) values (%s, %s, %s, %s, %s) "
                     "on conflict (table_name, column_name) do update set "
                     "source_type = excluded.source_type",
-                    (spec.name, column.name, column.type, ordinal, request.run_id))
+                    (spec.name, column.name, column.type, ordinal, request.run_id),
+                )
 
     # ------------------------------------------------------------------ load
     @contextmanager
@@ -269,32 +322,46 @@ class PostgresTarget:
         with self._connect() as conn, conn.transaction():
             conn.execute("select set_config('finhouse.batch_id', %s, true)", (request.run_id,))
             self._ensure_raw(conn, request, drift)
-            result.watermark_before = _one(conn, sql.SQL(
-                "select watermark from {}.watermarks where table_name = %s").format(
-                    sql.Identifier(META)), (spec.name,))
-            raw_empty = _one(conn, sql.SQL("select not exists (select 1 from {})").format(
-                self._raw(spec.name)))
+            result.watermark_before = _one(
+                conn,
+                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
+                    sql.Identifier(META)
+                ),
+                (spec.name,),
+            )
+            raw_empty = _one(
+                conn, sql.SQL("select not exists (select 1 from {})").format(self._raw(spec.name))
+            )
             direct = bool(raw_empty) and request.staged_from is None
             cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in request.columns)
+            dest: sql.Composable
             if direct:
                 # First load: nothing to merge with, COPY straight into RAW (same transaction).
                 dest = self._raw(spec.name)
             else:
                 dest = sql.Identifier("_finhouse_stage")
-                conn.execute(sql.SQL(
-                    "create temp table _finhouse_stage on commit drop as "
-                    "select {} from {} with no data").format(cols, self._raw(spec.name)))
+                conn.execute(
+                    sql.SQL(
+                        "create temp table _finhouse_stage on commit drop as "
+                        "select {} from {} with no data"
+                    ).format(cols, self._raw(spec.name))
+                )
             if request.staged_from is not None:
-                conn.execute(sql.SQL("insert into _finhouse_stage select {} from {}").format(
-                    cols, sql.Identifier(META, request.staged_from)))
+                conn.execute(
+                    sql.SQL("insert into _finhouse_stage select {} from {}").format(
+                        cols, sql.Identifier(META, request.staged_from)
+                    )
+                )
                 writer = _CopyWriter(None, result)  # type: ignore[arg-type]
-                result.rows_extracted = _count(conn, sql.SQL(
-                    "select count(*) from _finhouse_stage"))
+                result.rows_extracted = _count(
+                    conn, sql.SQL("select count(*) from _finhouse_stage")
+                )
                 yield writer
             else:
                 with conn.cursor() as cur:
-                    with cur.copy(sql.SQL("copy {} ({}) from stdin (format csv)").format(
-                            dest, cols)) as copy:
+                    with cur.copy(
+                        sql.SQL("copy {} ({}) from stdin (format csv)").format(dest, cols)
+                    ) as copy:
                         writer = _CopyWriter(copy, result)
                         yield writer
                     result.rows_extracted = max(cur.rowcount, 0)
@@ -311,10 +378,15 @@ class PostgresTarget:
                     "values (%s, %s, %s) on conflict (table_name) do update set "
                     "watermark = greatest(watermarks.watermark, excluded.watermark), "
                     "run_id = excluded.run_id, updated_at = now()",
-                    (spec.name, request.new_watermark, request.run_id))
-            result.watermark_after = _one(conn, sql.SQL(
-                "select watermark from {}.watermarks where table_name = %s").format(
-                    sql.Identifier(META)), (spec.name,))
+                    (spec.name, request.new_watermark, request.run_id),
+                )
+            result.watermark_after = _one(
+                conn,
+                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
+                    sql.Identifier(META)
+                ),
+                (spec.name,),
+            )
             conn.execute(
                 f"update {META}.load_runs set status = 'success', rows_extracted = %s, "
                 "rows_loaded = %s, rows_replaced = %s, rows_deleted = %s, bytes = %s, "
@@ -322,12 +394,24 @@ class PostgresTarget:
                 "seconds = extract(epoch from clock_timestamp() - started_at), "
                 "finished_at = clock_timestamp() "
                 "where run_id = %s and table_name = %s and status = 'running'",
-                (result.rows_extracted, result.rows_loaded, result.rows_replaced,
-                 result.rows_deleted, result.bytes, result.watermark_before,
-                 result.watermark_after, request.run_id, spec.name))
+                (
+                    result.rows_extracted,
+                    result.rows_loaded,
+                    result.rows_replaced,
+                    result.rows_deleted,
+                    result.bytes,
+                    result.watermark_before,
+                    result.watermark_after,
+                    request.run_id,
+                    spec.name,
+                ),
+            )
             if request.staged_from is not None:
-                conn.execute(sql.SQL("drop table if exists {}").format(
-                    sql.Identifier(META, request.staged_from)))
+                conn.execute(
+                    sql.SQL("drop table if exists {}").format(
+                        sql.Identifier(META, request.staged_from)
+                    )
+                )
 
     def _merge(self, conn: psycopg.Connection, request: LoadRequest) -> tuple[int, int]:
         """Upsert staged versions: new (key, cursor) pairs insert, changed content replaces."""
@@ -336,13 +420,21 @@ class PostgresTarget:
         key = set(spec.raw_key)
         ident = sql.Identifier
         non_key = [n for n in names if n not in key]
-        assignments = [sql.SQL("{} = excluded.{}").format(ident(n), ident(n)) for n in non_key]
-        assignments += [sql.SQL("_loaded_at = excluded._loaded_at"),
-                        sql.SQL("_batch_id = excluded._batch_id"),
-                        sql.SQL("_deleted_at = null")]
+        assignments: list[sql.Composable] = [
+            sql.SQL("{} = excluded.{}").format(ident(n), ident(n)) for n in non_key
+        ]
+        assignments += [
+            sql.SQL("_loaded_at = excluded._loaded_at"),
+            sql.SQL("_batch_id = excluded._batch_id"),
+            sql.SQL("_deleted_at = null"),
+        ]
         changed = sql.SQL(" or ").join(
-            [sql.SQL("r.{} is distinct from excluded.{}").format(ident(n), ident(n))
-             for n in non_key] + [sql.SQL("r._deleted_at is not null")])
+            [
+                sql.SQL("r.{} is distinct from excluded.{}").format(ident(n), ident(n))
+                for n in non_key
+            ]
+            + [sql.SQL("r._deleted_at is not null")]
+        )
         cols = sql.SQL(", ").join(map(ident, names))
         query = sql.SQL("""
             with upserted as (
@@ -352,9 +444,12 @@ class PostgresTarget:
                 returning (xmax = 0) as inserted)
             select count(*) filter (where inserted), count(*) filter (where not inserted)
             from upserted""").format(
-            raw=self._raw(spec.name), cols=cols,
+            raw=self._raw(spec.name),
+            cols=cols,
             key=sql.SQL(", ").join(map(ident, spec.raw_key)),
-            assign=sql.SQL(", ").join(assignments), changed=changed)
+            assign=sql.SQL(", ").join(assignments),
+            changed=changed,
+        )
         row = conn.execute(query, (request.run_id,)).fetchone()
         assert row is not None  # noqa: S101
         return int(row[0]), int(row[1])
@@ -366,7 +461,8 @@ class PostgresTarget:
         that appeared after a (parallel) extraction is not absent, just new."""
         spec = request.spec
         key, cursor = sql.Identifier(spec.primary_key), sql.Identifier(spec.cursor)
-        row = conn.execute(sql.SQL("""
+        row = conn.execute(
+            sql.SQL("""
             with gone as (
                 select {key} from {raw} group by {key}
                 having max({cursor}) < %s and bool_or(_deleted_at is null)
@@ -377,7 +473,10 @@ class PostgresTarget:
                 where r.{key} = gone.{key} and r._deleted_at is null
                 returning r.{key})
             select count(distinct {key}) from marked""").format(
-            key=key, cursor=cursor, raw=self._raw(spec.name)), (request.window_end,)).fetchone()
+                key=key, cursor=cursor, raw=self._raw(spec.name)
+            ),
+            (request.window_end,),
+        ).fetchone()
         return int(row[0]) if row else 0
 
     # ------------------------------------------------------------------ parallel staging
@@ -385,8 +484,9 @@ class PostgresTarget:
         digest = hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
         return f"_stage_{request.spec.name}_{digest}"
 
-    def stage_range(self, request: LoadRequest, key_range: tuple[int, int],
-                    chunks: Iterable[bytes]) -> int:
+    def stage_range(
+        self, request: LoadRequest, key_range: tuple[int, int], chunks: Iterable[bytes]
+    ) -> int:
         """Copy one key range into the run's staging table (idempotent per range)."""
         name = self.stage_name(request)
         stage = sql.Identifier(META, name)
@@ -394,47 +494,76 @@ class PostgresTarget:
         with self._connect() as conn, conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s, 1)", (_lock_key(name)[1],))
             if conn.execute("select to_regclass(%s)", (f"{META}.{name}",)).fetchone() == (None,):
-                conn.execute(sql.SQL("create unlogged table {} as select {} from {} "
-                                     "with no data").format(stage, cols,
-                                                            self._raw(request.spec.name)))
-            conn.execute(sql.SQL("delete from {} where {} between %s and %s").format(
-                stage, sql.Identifier(request.spec.primary_key)), key_range)
+                conn.execute(
+                    sql.SQL("create unlogged table {} as select {} from {} with no data").format(
+                        stage, cols, self._raw(request.spec.name)
+                    )
+                )
+            conn.execute(
+                sql.SQL("delete from {} where {} between %s and %s").format(
+                    stage, sql.Identifier(request.spec.primary_key)
+                ),
+                key_range,
+            )
             with conn.cursor() as cur:
-                with cur.copy(sql.SQL("copy {} ({}) from stdin (format csv)").format(
-                        stage, cols)) as copy:
+                with cur.copy(
+                    sql.SQL("copy {} ({}) from stdin (format csv)").format(stage, cols)
+                ) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
                 return max(cur.rowcount, 0)
 
     def drop_stage(self, request: LoadRequest) -> None:
         with self._connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("drop table if exists {}").format(
-                sql.Identifier(META, self.stage_name(request))))
+            conn.execute(
+                sql.SQL("drop table if exists {}").format(
+                    sql.Identifier(META, self.stage_name(request))
+                )
+            )
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self, spec: TableSpec, run_id: str, columns: list[Column],
-                  chunks: Iterable[bytes], mark_deleted: bool) -> ReconcileReport:
+    def reconcile(
+        self,
+        spec: TableSpec,
+        run_id: str,
+        columns: list[Column],
+        chunks: Iterable[bytes],
+        mark_deleted: bool,
+    ) -> ReconcileReport:
         """Compare the streamed source keys (+cursor, +sum columns) with RAW's current state."""
         report = ReconcileReport(spec.name)
         ident = sql.Identifier
         key, cursor = ident(spec.primary_key), ident(spec.cursor)
         raw = self._raw(spec.name)
-        sums = [c for c in columns[2:]]
+        sums = list(columns[2:])
         with self._connect() as conn, conn.transaction():
-            report.watermark = _one(conn, sql.SQL(
-                "select watermark from {}.watermarks where table_name = %s").format(ident(META)),
-                (spec.name,))
-            conn.execute(sql.SQL("create temp table _src ({}) on commit drop").format(
-                sql.SQL(", ").join(sql.SQL("{} {}").format(ident(c.name), sql.SQL(_pg_type(c.type)))
-                                   for c in columns)))
-            with conn.cursor() as cur:
-                with cur.copy(sql.SQL("copy _src from stdin (format csv)")) as copy:
-                    for chunk in chunks:
-                        copy.write(chunk)
+            report.watermark = _one(
+                conn,
+                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
+                    ident(META)
+                ),
+                (spec.name,),
+            )
+            conn.execute(
+                sql.SQL("create temp table _src ({}) on commit drop").format(
+                    sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(ident(c.name), sql.SQL(_pg_type(c.type)))
+                        for c in columns
+                    )
+                )
+            )
+            with (
+                conn.cursor() as cur,
+                cur.copy(sql.SQL("copy _src from stdin (format csv)")) as copy,
+            ):
+                for chunk in chunks:
+                    copy.write(chunk)
             conn.execute(sql.SQL("create index on _src ({})").format(key))
             conn.execute("analyze _src")
             if mark_deleted:
-                report.deleted_marked = _count(conn, sql.SQL("""
+                report.deleted_marked = _count(
+                    conn,
+                    sql.SQL("""
                     with gone as (
                         select distinct r.{key} from {raw} r
                         where r._deleted_at is null
@@ -442,41 +571,68 @@ class PostgresTarget:
                     marked as (
                         update {raw} r set _deleted_at = now() from gone
                         where r.{key} = gone.{key} and r._deleted_at is null returning r.{key})
-                    select count(distinct {key}) from marked""").format(key=key, raw=raw))
-            conn.execute(sql.SQL("""
+                    select count(distinct {key}) from marked""").format(key=key, raw=raw),
+                )
+            conn.execute(
+                sql.SQL("""
                 create temp table _cur on commit drop as
                 select distinct on ({key}) * from {raw}
                 order by {key}, {cursor} desc, _loaded_at desc""").format(
-                key=key, raw=raw, cursor=cursor))
+                    key=key, raw=raw, cursor=cursor
+                )
+            )
             conn.execute(sql.SQL("delete from _cur where _deleted_at is not null"))
             conn.execute(sql.SQL("create index on _cur ({})").format(key))
             report.source_rows = _count(conn, sql.SQL("select count(*) from _src"))
             report.raw_current_rows = _count(conn, sql.SQL("select count(*) from _cur"))
             if report.watermark is not None:
                 wm = report.watermark
-                report.missing_in_raw = _count(conn, sql.SQL("""
+                report.missing_in_raw = _count(
+                    conn,
+                    sql.SQL("""
                     select count(*) from _src s where s.{cursor} < %s
                       and not exists (select 1 from _cur c where c.{key} = s.{key})""").format(
-                    key=key, cursor=cursor), (wm,))
-                report.stale_in_raw = _count(conn, sql.SQL("""
+                        key=key, cursor=cursor
+                    ),
+                    (wm,),
+                )
+                report.stale_in_raw = _count(
+                    conn,
+                    sql.SQL("""
                     select count(*) from _src s join _cur c on c.{key} = s.{key}
                     where s.{cursor} < %s and c.{cursor} < s.{cursor}""").format(
-                    key=key, cursor=cursor), (wm,))
+                        key=key, cursor=cursor
+                    ),
+                    (wm,),
+                )
                 for column in sums:
                     col = ident(column.name)
-                    diff = _one(conn, sql.SQL("""
+                    diff = _one(
+                        conn,
+                        sql.SQL("""
                         select coalesce(sum(s.{col}), 0) - coalesce(sum(c.{col}), 0)
                         from _src s join _cur c on c.{key} = s.{key} and c.{cursor} = s.{cursor}
-                        where s.{cursor} < %s""").format(col=col, key=key, cursor=cursor), (wm,))
+                        where s.{cursor} < %s""").format(col=col, key=key, cursor=cursor),
+                        (wm,),
+                    )
                     if diff:
                         report.sum_differences[column.name] = str(diff)
             conn.execute(
                 f"insert into {META}.reconcile_runs (run_id, table_name, source_rows, "
                 "raw_current_rows, deleted_marked, missing_in_raw, stale_in_raw, "
                 "sum_differences, watermark) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (run_id, spec.name, report.source_rows, report.raw_current_rows,
-                 report.deleted_marked, report.missing_in_raw, report.stale_in_raw,
-                 psycopg.types.json.Jsonb(report.sum_differences), report.watermark))
+                (
+                    run_id,
+                    spec.name,
+                    report.source_rows,
+                    report.raw_current_rows,
+                    report.deleted_marked,
+                    report.missing_in_raw,
+                    report.stale_in_raw,
+                    Jsonb(report.sum_differences),
+                    report.watermark,
+                ),
+            )
         return report
 
 
@@ -484,7 +640,8 @@ _BUILTIN_TYPE = re.compile(
     r"^(smallint|integer|bigint|numeric(\(\d{1,4},\d{1,4}\))?|real|double precision|text"
     r"|character varying(\(\d{1,8}\))?|character(\(\d{1,8}\))?|boolean|date|uuid|bytea"
     r"|json|jsonb|interval|time (with|without) time zone|timestamp(\(\d\))? with time zone"
-    r"|timestamp(\(\d\))? without time zone)(\[\])?$")
+    r"|timestamp(\(\d\))? without time zone)(\[\])?$"
+)
 
 
 def _pg_type(source_type: str) -> str:
@@ -493,13 +650,11 @@ def _pg_type(source_type: str) -> str:
     return source_type if _BUILTIN_TYPE.match(source_type) else "text"
 
 
-def _one(conn: psycopg.Connection, query: sql.Composable, params: tuple[object, ...] = ()) \
-        -> object:
-    row = conn.execute(query, params or None).fetchone()
+def _one(conn: psycopg.Connection, query: sql.Composable, params: tuple[object, ...] = ()) -> Any:
+    row = conn.execute(query, params or None).fetchone()  # type: ignore[call-overload]
     return row[0] if row else None
 
 
-def _count(conn: psycopg.Connection, query: sql.Composable,
-           params: tuple[object, ...] = ()) -> int:
+def _count(conn: psycopg.Connection, query: sql.Composable, params: tuple[object, ...] = ()) -> int:
     value = _one(conn, query, params)
-    return int(value) if value is not None else 0  # type: ignore[call-overload]
+    return int(value) if value is not None else 0
