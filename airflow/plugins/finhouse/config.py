@@ -136,3 +136,30 @@ def extract_margins() -> tuple[dt.timedelta, dt.timedelta]:
         dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_LAG_SECONDS", 30.0)),
         dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_SKEW_SECONDS", 5.0)),
     )
+
+
+def warehouse_asset_base() -> str:
+    """``postgres://host:port/db`` (or ``snowflake://account/db``) of the warehouse, for Asset
+    URIs. Read from the environment only, so DAG files stay free of I/O at parse time:
+    ``AIRFLOW_CONN_FINHOUSE_WAREHOUSE`` (URI form), else ``FINHOUSE_WAREHOUSE_DSN``, else the
+    embedded cluster's address."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    for name in ("AIRFLOW_CONN_FINHOUSE_WAREHOUSE", "FINHOUSE_WAREHOUSE_DSN"):
+        value = os.environ.get(name, "")
+        if "://" in value:
+            parts = urlsplit(value)
+            if parts.scheme == "snowflake":
+                account = parts.hostname or "account"
+                database = parts.path.strip("/").split("/")[0] or "FINHOUSE"
+                return f"snowflake://{account}/{database.upper()}"
+            database = parts.path.strip("/").split("/")[0] or "warehouse"
+            return f"postgres://{parts.hostname or 'localhost'}:{parts.port or 5432}/{database}"
+    return f"postgres://127.0.0.1:{cluster_port()}/warehouse"
+
+
+def raw_asset_uri(table: str) -> str:
+    base = warehouse_asset_base()
+    schema = "RAW" if base.startswith("snowflake://") else "raw"
+    name = table.upper() if base.startswith("snowflake://") else table
+    return f"{base}/{schema}/{name}"

@@ -35,6 +35,11 @@ def airflow_environment() -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "SCARF_ANALYTICS": "false",
     }
+    # The pipeline's connections, as Airflow connections (the UI shows them; tasks read them).
+    if not os.environ.get("AIRFLOW_CONN_FINHOUSE_OLTP"):
+        env["AIRFLOW_CONN_FINHOUSE_OLTP"] = config.oltp_dsn("extract")
+    if not os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE"):
+        env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = config.warehouse_dsn("loader")
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         if config.uses_external_servers():
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"

@@ -1,0 +1,1 @@
+"""Airflow-facing code: DAG factories and connection lookup. Only DAG files import this."""

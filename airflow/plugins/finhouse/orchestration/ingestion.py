@@ -1,0 +1,279 @@
+"""One ingestion DAG and one reconcile DAG per source table, from one factory.
+
+DAG files call :func:`build_ingestion_dag` and :func:`build_reconcile_dag` for each entry of
+:data:`finhouse.tables.TABLES`. Building a DAG does no I/O: the pipeline (psycopg, the
+targets) is imported inside the task callables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from airflow.sdk import DAG, Asset, Param, TriggerRule, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from finhouse import config
+from finhouse.errors import ConfigError, FinhouseError, SchemaDriftError, WindowError
+from finhouse.tables import TableSpec
+
+log = logging.getLogger("finhouse.ingest")
+
+OWNER = "finhouse-data"
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: errors a retry cannot fix: fail at once instead of retrying with backoff
+PERMANENT = (ConfigError, SchemaDriftError, WindowError)
+
+
+def no_retry_on_bad_input(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PERMANENT as exc:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def raw_asset(table: str) -> Asset:
+    """The Asset of a RAW table: a real URI, e.g. postgres://host:port/warehouse/raw/loans.
+
+    Its name is its URI: were the name fixed, moving the warehouse (a new URI under the old
+    name) would leave the registered asset inactive and fail every run's outlet."""
+    return Asset(uri=config.raw_asset_uri(table), group="finhouse_raw")
+
+
+def _doc(spec: TableSpec) -> str:
+    cursor_note = (
+        "an append-only ledger: one RAW row per `id`"
+        if spec.kind == "append_only"
+        else "updatable: RAW keeps one row per (`id`, `updated_at`) version"
+    )
+    return f"""
+### Ingest `{spec.name}` into RAW
+
+Extract-load of the OLTP table `{spec.source_schema}.{spec.name}` into `raw.{spec.name}`
+({cursor_note}), incremental on `{spec.cursor}` every run (`{spec.schedule}`).
+
+* **Window**: `[watermark, upper)`, where `upper` is capped below the oldest transaction still
+  writing in the source, so rows that commit late are loaded by a later run, never lost.
+  Rows, window and any hold-back appear in the task log and in `finhouse_meta.load_runs`.
+* **Exactly once**: RAW rows, deletion marks, the watermark and the audit row commit in one
+  transaction; runs of this table never overlap (a lock shared with backfills and the CLI).
+* **Emits** the Asset `{config.raw_asset_uri(spec.name)}` on success (zero-row runs too: the
+  event means "fresh up to the new watermark"), with rows and watermark as extra.
+
+**Trigger with params**: `full_refresh` reloads the whole table (history kept, hard deletes
+marked; tables over {spec.parallel_threshold:,} rows are extracted in
+{spec.parallel_ranges} parallel key ranges); `window_start` + `window_end` (ISO 8601 with a
+time zone) reprocess one window. **Backfill** (UI: *Backfill*, or
+`airflow backfill create --dag-id ingest_{spec.name} --from-date … --to-date …`): each run
+reprocesses its data interval idempotently and never moves the watermark.
+Hard deletes are marked by the `reconcile_{spec.name}` DAG.
+"""
+
+
+def _parse_instant(value: str, name: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise WindowError(f"param {name} {value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise WindowError(f"param {name} {value!r} needs a time zone")
+    return parsed
+
+
+def _run_mode(context: Any) -> tuple[str, dt.datetime | None, dt.datetime | None]:
+    """(mode, since, until) for this DAG run: params first, then the run's type."""
+    params = context["params"]
+    dag_run = context["dag_run"]
+    start, end = params.get("window_start"), params.get("window_end")
+    if params.get("full_refresh"):
+        if start or end:
+            raise WindowError("full_refresh takes no window_start/window_end")
+        return "full", None, None
+    if start or end:
+        if not (start and end):
+            raise WindowError("window_start and window_end go together")
+        return "window", _parse_instant(start, "window_start"), _parse_instant(end, "window_end")
+    if str(dag_run.run_type) in ("backfill", "DagRunType.BACKFILL_JOB"):
+        return "window", context["data_interval_start"], context["data_interval_end"]
+    return "incremental", None, None
+
+
+def _endpoints() -> tuple[Any, Any]:
+    from finhouse import endpoints  # noqa: PLC0415
+    from finhouse.orchestration import connections  # noqa: PLC0415
+
+    return (
+        endpoints.source(connections.oltp_extract_dsn()),
+        endpoints.target(connections.warehouse_loader_dsn()),
+    )
+
+
+def build_ingestion_dag(spec: TableSpec) -> DAG:
+    asset = raw_asset(spec.name)
+    with DAG(
+        dag_id=f"ingest_{spec.name}",
+        description=f"Incremental extract-load of {spec.name} into raw.{spec.name}",
+        doc_md=_doc(spec),
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=3),
+        default_args=DEFAULT_ARGS,
+        tags=["finhouse", "ingestion", spec.kind.replace("_", "-"), spec.name],
+        params={
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Reload the whole table (history kept, hard deletes marked).",
+            ),
+            "window_start": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                title="Window start",
+                description="Reprocess [start, end): ISO 8601 with zone.",
+            ),
+            "window_end": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                title="Window end",
+                description="End of the window (exclusive).",
+            ),
+        },
+        render_template_as_native_obj=False,
+    ) as dag:
+
+        @task(task_id="extract_load")
+        @no_retry_on_bad_input
+        def extract_load() -> dict[str, Any]:
+            from finhouse import pipeline  # noqa: PLC0415
+
+            context = get_current_context()
+            mode, since, until = _run_mode(context)
+            run_id = f"{context['dag_run'].run_id}#{context['ti'].try_number}"
+            source, target = _endpoints()
+            if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source):
+                plan = pipeline.plan_full_refresh(spec, source, target, run_id)
+                log.info(
+                    "%s: full refresh in %d parallel key ranges below %s",
+                    spec.name,
+                    len(plan.ranges),
+                    plan.upper,
+                )
+                return {"plan": asdict(plan), "summary": None}
+            summary = pipeline.ingest(
+                spec,
+                source,
+                target,
+                mode=mode,  # type: ignore[arg-type]
+                since=since,
+                until=until,
+                run_id=run_id,
+            )
+            return {"plan": None, "summary": summary.as_json()}
+
+        @task(task_id="key_ranges")
+        def key_ranges(result: dict[str, Any]) -> list[list[int]]:
+            return list(result["plan"]["ranges"]) if result["plan"] else []
+
+        @task(task_id="extract_range", max_active_tis_per_dagrun=spec.parallel_ranges)
+        @no_retry_on_bad_input
+        def extract_range(key_range: list[int], result: dict[str, Any]) -> int:
+            from finhouse import pipeline  # noqa: PLC0415
+
+            source, target = _endpoints()
+            plan = pipeline.FullRefreshPlan(**result["plan"])
+            return pipeline.extract_range(spec, source, target, plan, (key_range[0], key_range[1]))
+
+        @task(task_id="publish", outlets=[asset], trigger_rule=TriggerRule.NONE_FAILED)
+        @no_retry_on_bad_input
+        def publish(result: dict[str, Any]) -> dict[str, Any]:
+            from finhouse import pipeline  # noqa: PLC0415
+
+            context = get_current_context()
+            if result["plan"]:
+                _source, target = _endpoints()
+                plan = pipeline.FullRefreshPlan(**result["plan"])
+                summary = pipeline.publish_full_refresh(spec, target, plan).as_json()
+            else:
+                summary = result["summary"]
+            context["outlet_events"][asset].extra = {
+                "table": spec.name,
+                "mode": summary["mode"],
+                "rows_extracted": summary["rows_extracted"],
+                "rows_loaded": summary["rows_loaded"],
+                "rows_deleted": summary["rows_deleted"],
+                "watermark": summary["watermark"],
+                "held_back_by": summary["held_back_by"],
+            }
+            log.info("%s: emitting %s (watermark %s)", spec.name, asset.uri, summary["watermark"])
+            return summary
+
+        result: Any = extract_load()
+        staged = extract_range.partial(result=result).expand(key_range=key_ranges(result))
+        staged >> publish(result)
+    return dag
+
+
+def build_reconcile_dag(spec: TableSpec) -> DAG:
+    with DAG(
+        dag_id=f"reconcile_{spec.name}",
+        description=f"Hard-delete detection and source/RAW comparison for {spec.name}",
+        doc_md=f"""
+### Reconcile `{spec.name}`
+
+Streams the source's keys (with cursor and the sum columns {
+            ", ".join(spec.sum_columns) or "-"
+        }) into the warehouse, marks `_deleted_at` on RAW versions whose key is gone from the
+source, and compares counts and sums up to the watermark. The task **fails** when rows up to
+the watermark are missing or stale in RAW or sums differ, so a person hears about it.
+Schedule: `{spec.reconcile_schedule}` (set `FINHOUSE_{spec.name.upper()}_RECONCILE_SCHEDULE`).
+Same as `finhouse reconcile {spec.name}`.
+""",
+        schedule=CronTriggerTimetable(spec.reconcile_schedule, timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["finhouse", "reconcile", spec.name],
+    ) as dag:
+
+        @task(task_id="reconcile")
+        @no_retry_on_bad_input
+        def reconcile() -> dict[str, Any]:
+            from finhouse import pipeline  # noqa: PLC0415
+
+            context = get_current_context()
+            source, target = _endpoints()
+            report = pipeline.reconcile(spec, source, target, run_id=f"{context['dag_run'].run_id}")
+            if not report.clean:
+                raise FinhouseError(f"reconcile found differences: {report.describe()}")
+            out = asdict(report)
+            out["watermark"] = report.watermark.isoformat() if report.watermark else None
+            return out
+
+        reconcile()
+    return dag

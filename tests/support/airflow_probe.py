@@ -1,0 +1,74 @@
+"""Run inside an Airflow-configured subprocess (see tests/e2e/conftest.py); prints JSON.
+
+integrity                 every DAG's tags, owner, retries, docs, and the parse time
+test RUNS_JSON            dag.test() each [dag_id, conf] in turn (one process: Airflow's
+                          start-up is paid once) and report runs' and tasks' states
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parents[2] / "airflow" / "dags"
+
+
+def _bag():
+    from airflow.dag_processing.dagbag import DagBag  # noqa: PLC0415
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def integrity() -> dict:
+    started = time.perf_counter()
+    bag = _bag()
+    seconds = time.perf_counter() - started
+    dags = {}
+    for dag_id, dag in bag.dags.items():
+        dags[dag_id] = {
+            "tags": sorted(dag.tags),
+            "doc_md": bool(dag.doc_md and dag.doc_md.strip()),
+            "max_active_runs": dag.max_active_runs,
+            "tasks": {
+                t.task_id: {
+                    "owner": t.owner,
+                    "retries": t.retries,
+                    "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
+                }
+                for t in dag.tasks
+            },
+            "params": sorted(dag.params.keys()),
+            "schedule": type(dag.timetable).__name__,
+        }
+    return {
+        "errors": {k: str(v) for k, v in bag.import_errors.items()},
+        "dags": dags,
+        "parse_seconds": seconds,
+    }
+
+
+def test(runs: list[list]) -> list[dict]:
+    bag = _bag()
+    results = []
+    for dag_id, conf in runs:
+        run = bag.get_dag(dag_id).test(run_conf=conf)
+        results.append(
+            {
+                "dag_id": dag_id,
+                "run_id": run.run_id,
+                "state": str(run.state),
+                "tasks": {
+                    ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state)
+                    for ti in run.get_task_instances()
+                },
+            }
+        )
+    return results
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    result = integrity() if command == "integrity" else test(json.loads(args[0]))
+    sys.stdout.write("\n@@RESULT@@" + json.dumps(result) + "\n")
