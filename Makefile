@@ -69,6 +69,10 @@ demo: install db-up ## run the platform on the embedded default: database, OLTP,
 test: install ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: $(AF_STAMP) ## benchmarks: ingestion vs the physical COPY reference (1M and 5M rows)
+	@$(VENV)/bin/python tests/bench/bench_ingest.py
+
 .PHONY: lint
 lint: $(AF_STAMP) ## ruff, mypy and sqlfluff
 	@$(VENV)/bin/ruff check .

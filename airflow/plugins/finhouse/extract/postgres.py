@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,6 +105,26 @@ class PostgresSource:
         self.skew = skew
         self.chunk_bytes = chunk_bytes
         self.statement_timeout_ms = statement_timeout_ms
+        self._control_conn: psycopg.Connection | None = None
+        self._control_lock = threading.Lock()
+
+    @contextmanager
+    def _control(self) -> Iterator[psycopg.Connection]:
+        """One reused autocommit connection for the small catalog queries of a run."""
+        with self._control_lock:
+            if self._control_conn is None or self._control_conn.closed or self._control_conn.broken:
+                self._control_conn = connect(
+                    self.dsn,
+                    autocommit=True,
+                    application_name="finhouse-extract",
+                    options=f"-c statement_timeout={self.statement_timeout_ms} -c TimeZone=UTC",
+                )
+            yield self._control_conn
+
+    def close(self) -> None:
+        if self._control_conn is not None:
+            self._control_conn.close()
+            self._control_conn = None
 
     @contextmanager
     def _connect(self, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
@@ -124,7 +145,7 @@ class PostgresSource:
 
     def columns(self, spec: TableSpec) -> list[Column]:
         """The source table's columns in order, with ``format_type`` spellings."""
-        with self._connect() as conn:
+        with self._control() as conn:
             rows = conn.execute(
                 """select a.attname, format_type(a.atttypid, a.atttypmod)
                    from pg_attribute a
@@ -142,7 +163,7 @@ class PostgresSource:
 
     def bounds(self) -> Bounds:
         """Upper bound of a safe window, measured before any extract snapshot is taken."""
-        with self._connect() as conn:
+        with self._control() as conn:
             allowed = conn.execute(
                 "select pg_has_role(current_user, 'pg_read_all_stats', 'member') "
                 "or (select rolsuper from pg_roles where rolname = current_user)"
@@ -177,7 +198,7 @@ class PostgresSource:
         return Bounds(db_now, upper, blocker, db_now - self.lag)
 
     def row_estimate(self, spec: TableSpec) -> int:
-        with self._connect() as conn:
+        with self._control() as conn:
             row = conn.execute(
                 "select greatest(reltuples, 0)::bigint from pg_class "
                 "where oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
@@ -188,7 +209,7 @@ class PostgresSource:
     def key_ranges(self, spec: TableSpec, parts: int) -> list[tuple[int, int]]:
         """Split the key space into ``parts`` contiguous, inclusive ranges of similar size."""
         key = sql.Identifier(spec.primary_key)
-        with self._connect() as conn:
+        with self._control() as conn:
             row = conn.execute(
                 sql.SQL("select min({k}), max({k}) from {t}").format(k=key, t=self._relation(spec))
             ).fetchone()
@@ -235,15 +256,7 @@ class PostgresSource:
             rel=self._relation(spec),
             where=sql.SQL(" where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
         )
-        buffer = bytearray()
-        with conn.cursor() as cur, cur.copy(query, params or None) as copy:
-            for data in copy:
-                buffer += data
-                if len(buffer) >= self.chunk_bytes:
-                    yield bytes(buffer)
-                    buffer.clear()
-        if buffer:
-            yield bytes(buffer)
+        yield from self._stream(conn, query, params or None)
 
     def copy_keys(
         self, conn: psycopg.Connection, spec: TableSpec, extra: tuple[str, ...] = ()
@@ -253,12 +266,23 @@ class PostgresSource:
         query = sql.SQL("copy (select {} from {}) to stdout (format csv)").format(
             sql.SQL(", ").join(map(sql.Identifier, cols)), self._relation(spec)
         )
-        buffer = bytearray()
-        with conn.cursor() as cur, cur.copy(query) as copy:
+        yield from self._stream(conn, query, None)
+
+    def _stream(
+        self, conn: psycopg.Connection, query: sql.Composable, params: list[object] | None
+    ) -> Iterator[bytes]:
+        """COPY output as it arrives: psycopg hands over one server message at a time (a
+        row, bounded by the row's size); small ones are grouped up to ``chunk_bytes`` so the
+        consumer is not called per row. Nothing grows with the table."""
+        pending: list[bytes] = []
+        size = 0
+        with conn.cursor() as cur, cur.copy(query, params) as copy:
             for data in copy:
-                buffer += data
-                if len(buffer) >= self.chunk_bytes:
-                    yield bytes(buffer)
-                    buffer.clear()
-        if buffer:
-            yield bytes(buffer)
+                pending.append(data)  # type: ignore[arg-type]
+                size += len(data)
+                if size >= self.chunk_bytes:
+                    yield b"".join(pending)
+                    pending.clear()
+                    size = 0
+        if pending:
+            yield b"".join(pending)

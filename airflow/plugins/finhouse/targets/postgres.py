@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -99,6 +100,9 @@ create table if not exists {META}.reconcile_runs (
 """
 
 
+_META_TABLES = ("watermarks", "load_runs", "source_columns", "locks", "reconcile_runs")
+
+
 def _lock_key(table: str) -> tuple[int, int]:
     digest = hashlib.sha256(f"finhouse.ingest:{table}".encode()).digest()
     return 0x46480001, int.from_bytes(digest[:4], "big", signed=True)
@@ -125,8 +129,28 @@ class PostgresTarget:
             f"{database_label or parts.path.lstrip('/') or 'warehouse'}"
         )
         self._setup_done = False
+        self._control_conn: psycopg.Connection | None = None
+        self._control_lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def _control(self) -> Iterator[psycopg.Connection]:
+        """One reused autocommit connection for the small control-schema statements."""
+        with self._control_lock:
+            if self._control_conn is None or self._control_conn.closed or self._control_conn.broken:
+                self._control_conn = connect(
+                    self.dsn,
+                    autocommit=True,
+                    application_name="finhouse-control",
+                    options="-c TimeZone=UTC",
+                )
+            yield self._control_conn
+
+    def close(self) -> None:
+        if self._control_conn is not None:
+            self._control_conn.close()
+            self._control_conn = None
+
     @contextmanager
     def _connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
         conn = connect(
@@ -147,6 +171,14 @@ class PostgresTarget:
 
     def setup(self) -> None:
         if self._setup_done:
+            return
+        with self._control() as conn:
+            present = conn.execute(
+                "select count(to_regclass(t)) = %s from unnest(%s::text[]) t",
+                (len(_META_TABLES), [f"{META}.{t}" for t in _META_TABLES]),
+            ).fetchone()
+        if present and present[0]:
+            self._setup_done = True
             return
         with self._connect() as conn, conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s, 0)", (_lock_key("")[0],))
@@ -194,14 +226,14 @@ class PostgresTarget:
 
     # ------------------------------------------------------------------ state
     def watermark(self, table: str) -> dt.datetime | None:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             row = conn.execute(
                 f"select watermark from {META}.watermarks where table_name = %s", (table,)
             ).fetchone()
         return row[0] if row else None
 
     def recorded_columns(self, table: str) -> list[Column]:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             rows = conn.execute(
                 f"select column_name, source_type from {META}.source_columns "
                 "where table_name = %s order by ordinal",
@@ -210,14 +242,14 @@ class PostgresTarget:
         return [Column(name, type_) for name, type_ in rows]
 
     def raw_row_count(self, table: str) -> int:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             if conn.execute("select to_regclass(%s)", (f"{RAW}.{table}",)).fetchone() == (None,):
                 return 0
             row = conn.execute(sql.SQL("select count(*) from {}").format(self._raw(table)))
             return int(row.fetchone()[0])  # type: ignore[index]
 
     def start_run(self, request: LoadRequest) -> None:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             # We hold the table's lock: any other 'running' row is from a killed run.
             conn.execute(
                 f"update {META}.load_runs set status = 'abandoned', finished_at = now(), "
@@ -241,7 +273,7 @@ class PostgresTarget:
             )
 
     def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             conn.execute(
                 f"update {META}.load_runs set status = 'failed', error = %s, seconds = %s, "
                 "finished_at = now() where run_id = %s and table_name = %s "
@@ -250,7 +282,10 @@ class PostgresTarget:
             )
 
     # ------------------------------------------------------------------ RAW DDL
-    def _ensure_raw(self, conn: psycopg.Connection, request: LoadRequest, drift: DriftPlan) -> None:
+    def _ensure_raw(self, conn: psycopg.Connection, request: LoadRequest, drift: DriftPlan) -> bool:
+        """Create RAW's table (without indexes yet: see ``_index_new_raw``) or follow drift.
+
+        Returns whether the table was created by this transaction."""
         spec = request.spec
         raw = self._raw(spec.name)
         exists = conn.execute("select to_regclass(%s)", (f"{RAW}.{spec.name}",)).fetchone() != (
@@ -263,22 +298,11 @@ class PostgresTarget:
             ]
             cols += [
                 sql.SQL("_loaded_at timestamptz not null default now()"),
-                sql.SQL("_batch_id text not null default current_setting('finhouse.batch_id')"),
+                # a literal for the first load's COPY (no per-row function call)
+                sql.SQL("_batch_id text not null default {}").format(sql.Literal(request.run_id)),
                 sql.SQL("_deleted_at timestamptz"),
             ]
-            conn.execute(
-                sql.SQL("create table {} ({}, primary key ({}))").format(
-                    raw,
-                    sql.SQL(", ").join(cols),
-                    sql.SQL(", ").join(map(sql.Identifier, spec.raw_key)),
-                )
-            )
-            conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
-            conn.execute(
-                sql.SQL("create index on {} ({}) where _deleted_at is null").format(
-                    raw, sql.Identifier(spec.primary_key)
-                )
-            )
+            conn.execute(sql.SQL("create table {} ({})").format(raw, sql.SQL(", ").join(cols)))
             if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
                 conn.execute(sql.SQL("grant select on {} to transformer").format(raw))
         else:
@@ -313,6 +337,25 @@ class PostgresTarget:
                     "source_type = excluded.source_type",
                     (spec.name, column.name, column.type, ordinal, request.run_id),
                 )
+        return not exists
+
+    def _index_new_raw(self, conn: psycopg.Connection, spec: TableSpec) -> None:
+        """Indexes of a RAW table made by this load, built once after its bulk COPY."""
+        raw = self._raw(spec.name)
+        conn.execute(
+            sql.SQL("alter table {} add primary key ({})").format(
+                raw, sql.SQL(", ").join(map(sql.Identifier, spec.raw_key))
+            )
+        )
+        # dbt reads RAW incrementally by change time; lookups by key use the primary key's
+        # leading column.
+        conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
+        conn.execute(
+            sql.SQL(
+                "alter table {} alter column _batch_id set default "
+                "current_setting('finhouse.batch_id')"
+            ).format(raw)
+        )
 
     # ------------------------------------------------------------------ load
     @contextmanager
@@ -321,7 +364,7 @@ class PostgresTarget:
         result = LoadResult()
         with self._connect() as conn, conn.transaction():
             conn.execute("select set_config('finhouse.batch_id', %s, true)", (request.run_id,))
-            self._ensure_raw(conn, request, drift)
+            created = self._ensure_raw(conn, request, drift)
             result.watermark_before = _one(
                 conn,
                 sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
@@ -333,6 +376,8 @@ class PostgresTarget:
                 conn, sql.SQL("select not exists (select 1 from {})").format(self._raw(spec.name))
             )
             direct = bool(raw_empty) and request.staged_from is None
+            if created and not direct:
+                self._index_new_raw(conn, spec)  # the merge's ON CONFLICT needs the key
             cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in request.columns)
             dest: sql.Composable
             if direct:
@@ -359,12 +404,17 @@ class PostgresTarget:
                 yield writer
             else:
                 with conn.cursor() as cur:
+                    # FREEZE: rows of a table created by this transaction are written
+                    # already frozen (no later vacuum rewrite), as a bulk load should be.
+                    options = sql.SQL("format csv, freeze" if direct and created else "format csv")
                     with cur.copy(
-                        sql.SQL("copy {} ({}) from stdin (format csv)").format(dest, cols)
+                        sql.SQL("copy {} ({}) from stdin ({})").format(dest, cols, options)
                     ) as copy:
                         writer = _CopyWriter(copy, result)
                         yield writer
                     result.rows_extracted = max(cur.rowcount, 0)
+            if created and direct:
+                self._index_new_raw(conn, spec)
             if direct:
                 result.rows_loaded = result.rows_extracted
             else:
@@ -514,7 +564,7 @@ class PostgresTarget:
                 return max(cur.rowcount, 0)
 
     def drop_stage(self, request: LoadRequest) -> None:
-        with self._connect(autocommit=True) as conn:
+        with self._control() as conn:
             conn.execute(
                 sql.SQL("drop table if exists {}").format(
                     sql.Identifier(META, self.stage_name(request))
