@@ -113,7 +113,8 @@ def generate_ledger(dsn: str, rows: int) -> None:
                 insert into transactions (account_id, txn_type, amount, balance_after,
                     reference, description, metadata, occurred_at, created_at)
                 select 1 + g %% 2000,
-                       (array['deposit','withdrawal','fee','interest','loan_repayment'])[1 + g %% 5],
+                       (array['deposit', 'withdrawal', 'fee', 'interest',
+                              'loan_repayment'])[1 + g %% 5],
                        round((1 + random() * 5000)::numeric, 2),
                        round((random() * 20000)::numeric, 2),
                        'TX' || lpad(g::text, 12, '0'),
