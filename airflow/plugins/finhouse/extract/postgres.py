@@ -269,7 +269,7 @@ class PostgresSource:
         yield from self._stream(conn, query, None)
 
     def _stream(
-        self, conn: psycopg.Connection, query: sql.Composable, params: list[object] | None
+        self, conn: psycopg.Connection, query: sql.Composed, params: list[object] | None
     ) -> Iterator[bytes]:
         """COPY output as it arrives: psycopg hands over one server message at a time (a
         row, bounded by the row's size); small ones are grouped up to ``chunk_bytes`` so the
