@@ -53,7 +53,7 @@ db-down: ## stop the embedded PostgreSQL
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) db down; fi
 
 .PHONY: demo
-demo: install db-up ## run the platform on the embedded default: database, OLTP, seed data
+demo: install db-up ## run the platform on the embedded default: database, OLTP, RAW
 	@$(FINHOUSE) oltp init
 	@if $(FINHOUSE) oltp summary --require-data >/dev/null 2>&1; then \
 		echo "==> OLTP already seeded: simulating live activity"; \
@@ -63,6 +63,9 @@ demo: install db-up ## run the platform on the embedded default: database, OLTP,
 		$(FINHOUSE) oltp seed --scale $(SCALE) --seed $(SEED); \
 	fi
 	@$(FINHOUSE) oltp summary
+	@echo "==> loading the six tables into the warehouse's RAW schema (incremental)"
+	@$(FINHOUSE) ingest --all
+	@$(FINHOUSE) reconcile --all
 	@echo; $(FINHOUSE) db status
 
 .PHONY: test
