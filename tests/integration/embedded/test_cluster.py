@@ -110,3 +110,25 @@ def test_port_in_use_gets_a_clear_message(own_state: dict[str, str]) -> None:
     assert out.stderr.count("\n") == 1
     assert f"port {port} on 127.0.0.1 is in use" in out.stderr
     assert "FINHOUSE_PG_PORT" in out.stderr
+
+
+def test_pgserver_wheel_serves_when_the_machine_has_no_postgresql(
+    own_state: dict[str, str],
+) -> None:
+    """The fallback a machine without PostgreSQL uses: the server inside the pgserver wheel."""
+    env = {**own_state, "FINHOUSE_PG_BINARIES": "pgserver"}
+    run_cli("db", "up", env=env, check=True)
+    dsns = _status(env)
+    with psycopg.connect(dsns["oltp"]) as conn:
+        version = conn.execute("show server_version").fetchone()
+        assert version is not None
+        assert version[0].startswith("16.")  # the wheel's, not the machine's 15
+        assert conn.execute("select count(*) from pg_roles where rolname in "
+                            "('loader', 'transformer', 'reporter')").fetchone() == (3,)
+    run_cli("db", "down", env=env, check=True)
+
+
+def test_unknown_binaries_choice_is_refused(own_state: dict[str, str]) -> None:
+    out = run_cli("db", "up", env={**own_state, "FINHOUSE_PG_BINARIES": "docker"})
+    assert out.returncode == 1
+    assert "FINHOUSE_PG_BINARIES must be auto, system or pgserver" in out.stderr

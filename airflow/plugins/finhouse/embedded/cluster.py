@@ -56,8 +56,27 @@ WAREHOUSE_SCHEMAS = {
 EXTRACT_STATEMENT_TIMEOUT = "30min"
 
 
+def _pgserver_bindir() -> Path:
+    try:
+        import pgserver  # noqa: PLC0415 - optional fallback
+    except ImportError:
+        raise ClusterError(
+            "no PostgreSQL server binaries found (looked for initdb/pg_ctl) and the pgserver "
+            "wheel is not installed: install PostgreSQL or `pip install pgserver`"
+        ) from None
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
 def _find_bindir() -> Path:
-    """The machine's PostgreSQL binaries, else the ones inside the pgserver wheel."""
+    """The machine's PostgreSQL binaries, else the ones inside the pgserver wheel.
+
+    ``FINHOUSE_PG_BINARIES`` = ``auto`` (default), ``system`` or ``pgserver`` forces a choice.
+    """
+    choice = os.environ.get("FINHOUSE_PG_BINARIES", "auto")
+    if choice not in ("auto", "system", "pgserver"):
+        raise ClusterError(f"FINHOUSE_PG_BINARIES must be auto, system or pgserver, not {choice!r}")
+    if choice == "pgserver":
+        return _pgserver_bindir()
     candidates: list[Path] = []
     if env := os.environ.get("FINHOUSE_PG_BINDIR"):
         candidates.append(Path(env))
@@ -75,14 +94,10 @@ def _find_bindir() -> Path:
     for candidate in candidates:
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
-    try:
-        import pgserver  # noqa: PLC0415 - optional fallback
-    except ImportError:
-        raise ClusterError(
-            "no PostgreSQL server binaries found (looked for initdb/pg_ctl) and the pgserver "
-            "wheel is not installed: install PostgreSQL or `pip install pgserver`"
-        ) from None
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    if choice == "system":
+        raise ClusterError("FINHOUSE_PG_BINARIES=system but no PostgreSQL server binaries "
+                           "were found (initdb/pg_ctl)")
+    return _pgserver_bindir()
 
 
 @dataclass(frozen=True)
