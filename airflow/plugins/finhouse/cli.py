@@ -379,6 +379,18 @@ def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> N
         _fail("differences found in " + ", ".join(dirty))
 
 
+# ---------------------------------------------------------------------------- dbt
+@cli.command("dbt", context_settings={**CONTEXT, "ignore_unknown_options": True,
+                                       "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dbt_cmd(args: tuple[str, ...]) -> None:
+    """Run dbt on dbt/finhouse as the warehouse's transformer role (dbt's options follow)."""
+    from finhouse.platform.dbt_env import dbt_environment, dbt_executable  # noqa: PLC0415
+
+    exe = str(dbt_executable())
+    os.execve(exe, [exe, *args], {**os.environ, **dbt_environment()})  # noqa: S606
+
+
 # ---------------------------------------------------------------------------- airflow
 @cli.command(
     "airflow", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}

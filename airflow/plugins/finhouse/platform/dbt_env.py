@@ -1,0 +1,48 @@
+"""dbt configured by the project: its own venv, the project and profiles in dbt/finhouse,
+and the warehouse connection (as the ``transformer`` role) from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from finhouse import config
+from finhouse.errors import ConfigError
+
+PROJECT_DIR = config.REPO_ROOT / "dbt" / "finhouse"
+
+
+def dbt_executable() -> Path:
+    exe = Path(os.environ.get("FINHOUSE_DBT_EXECUTABLE",
+                              str(config.REPO_ROOT / ".venv-dbt" / "bin" / "dbt")))
+    if not exe.exists():
+        raise ConfigError(f"dbt is not installed at {exe} (run `make install`, or set "
+                          "FINHOUSE_DBT_EXECUTABLE)")
+    return exe
+
+
+def transformer_dsn() -> str:
+    """``FINHOUSE_TRANSFORMER_DSN``, else the configured warehouse, else the embedded one."""
+    return os.environ.get("FINHOUSE_TRANSFORMER_DSN") or config.warehouse_dsn("transformer")
+
+
+def dbt_environment(dsn: str | None = None) -> dict[str, str]:
+    dsn = dsn or transformer_dsn()
+    parts = urlsplit(dsn)
+    env = {
+        "DBT_PROJECT_DIR": str(PROJECT_DIR),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+        "FINHOUSE_DBT_TARGET": "prod" if parts.scheme == "snowflake" else "dev",
+    }
+    if parts.scheme != "snowflake":
+        env |= {
+            "FINHOUSE_DBT_HOST": parts.hostname or "127.0.0.1",
+            "FINHOUSE_DBT_PORT": str(parts.port or 5432),
+            "FINHOUSE_DBT_USER": unquote(parts.username or ""),
+            "FINHOUSE_DBT_PASSWORD": unquote(parts.password or ""),
+            "FINHOUSE_DBT_DBNAME": parts.path.lstrip("/") or "warehouse",
+        }
+    return env

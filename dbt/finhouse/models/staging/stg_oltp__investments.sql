@@ -1,0 +1,34 @@
+with
+
+source as (
+    select * from {{ source('oltp', 'investments') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+),
+
+final as (
+    select
+        cast(id as bigint) as investment_id,
+        cast(user_id as bigint) as user_id,
+        product as investment_product,
+        cast(principal as numeric(18, 2)) as principal,
+        cast(annual_rate as numeric(7, 4)) as annual_rate,
+        cast(start_date as date) as start_date,
+        cast(maturity_date as date) as maturity_date,
+        status as investment_status,
+        cast(current_value as numeric(18, 2)) as current_value,
+        created_at,
+        updated_at,
+        _loaded_at as loaded_at
+    from ranked
+    where version_rank = 1 and _deleted_at is null
+)
+
+select * from final

@@ -1,0 +1,35 @@
+with
+
+source as (
+    select * from {{ source('oltp', 'payments') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+),
+
+final as (
+    select
+        cast(id as bigint) as payment_id,
+        cast(loan_id as bigint) as loan_id,
+        cast(amount as numeric(18, 2)) as amount,
+        cast(principal_paid as numeric(18, 2)) as principal_paid,
+        cast(interest_paid as numeric(18, 2)) as interest_paid,
+        cast(penalty_paid as numeric(18, 2)) as penalty_paid,
+        channel,
+        status as payment_status,
+        paid_at,
+        reference as payment_reference,
+        created_at,
+        updated_at,
+        _loaded_at as loaded_at
+    from ranked
+    where version_rank = 1 and _deleted_at is null
+)
+
+select * from final

@@ -1,0 +1,41 @@
+with
+
+source as (
+    select * from {{ source('oltp', 'users') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by id order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+),
+
+final as (
+    select
+        cast(id as bigint) as user_id,
+        username,
+        email,
+        first_name,
+        last_name,
+        phone,
+        national_id,
+        gender,
+        cast(date_of_birth as date) as date_of_birth,
+        role as user_role,
+        branch_code,
+        region,
+        kyc_status,
+        cast(monthly_income as numeric(18, 2)) as monthly_income,
+        risk_appetite,
+        is_active,
+        date_joined as joined_at,
+        updated_at,
+        _loaded_at as loaded_at
+    from ranked
+    where version_rank = 1 and _deleted_at is null
+)
+
+select * from final

@@ -1,0 +1,85 @@
+"""A warehouse built by dbt once per session: seeded OLTP -> ingest -> dbt seed + build.
+
+Tests read the marts and compare them with independent Python computations from the OLTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from finhouse import endpoints, pipeline
+from finhouse.embedded.cluster import Provisioner
+from finhouse.oltp import schema
+from finhouse.oltp.seed import seed
+from finhouse.tables import TABLES
+from tests.conftest import FINHOUSE
+
+#: the seeded history ends before this date; the marts are built as of it
+AS_OF = dt.date(2026, 6, 30)
+SCALE = 0.2
+
+
+@dataclass
+class Warehouse:
+    server: Provisioner
+    oltp: str
+    warehouse: str
+    target_path: Path
+
+    @property
+    def oltp_dsn(self) -> str:
+        return self.server.dsn(self.oltp, "oltp_app")
+
+    def dsn(self, role: str = "admin") -> str:
+        return self.server.dsn(self.warehouse, None if role == "admin" else role)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ,
+                "FINHOUSE_OLTP_DSN": self.oltp_dsn,
+                "FINHOUSE_OLTP_EXTRACT_DSN": self.server.dsn(self.oltp, "oltp_extract"),
+                "FINHOUSE_WAREHOUSE_DSN": self.dsn("loader"),
+                "FINHOUSE_TRANSFORMER_DSN": self.dsn("transformer"),
+                "DBT_TARGET_PATH": str(self.target_path),
+                "DBT_LOG_PATH": str(self.target_path / "logs")}
+
+    def dbt(self, *args: str, as_of: dt.date | None = AS_OF, check: bool = True,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        extra = ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"] if as_of else []
+        out = subprocess.run([FINHOUSE, "dbt", *args, *extra], env=self.env(),
+                             capture_output=True, text=True, timeout=timeout, check=False)
+        if check and out.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{out.stdout[-6000:]}\n"
+                                 f"{out.stderr[-2000:]}")
+        return out
+
+    def ingest(self) -> None:
+        source = endpoints.source(self.server.dsn(self.oltp, "oltp_extract"))
+        source.lag = dt.timedelta(milliseconds=300)
+        target = endpoints.target(self.dsn("loader"))
+        for spec in TABLES.values():
+            pipeline.ingest(spec, source, target)
+
+
+@pytest.fixture(scope="session")
+def built(pg_server: Provisioner) -> Iterator[Warehouse]:
+    """Seeded (scale 0.2, history before AS_OF), ingested and dbt-built warehouse."""
+    wh = Warehouse(pg_server, "oltp_dbt", "warehouse_dbt",
+                   Path(tempfile.mkdtemp(prefix="finhouse-dbt-target-")))
+    for name in (wh.oltp, wh.warehouse):
+        pg_server.drop_database(name)
+    pg_server.create_database(wh.oltp, "oltp")
+    pg_server.create_database(wh.warehouse, "warehouse")
+    schema.init(wh.oltp_dsn)
+    seed(wh.oltp_dsn, scale=SCALE, seed=7, as_of=AS_OF)
+    wh.ingest()
+    wh.dbt("seed")
+    wh.dbt("build")
+    yield wh
