@@ -1,0 +1,102 @@
+{#- kpis.md "Delinquency": principal paid by a date counts completed payments only (reversed
+    and pending never count) and settles installments oldest first. Paid-to-date changes
+    only on payment days, so each loan's history is a few steps: from step_date until the
+    day before next_step_date, principal_paid_to_date and the due date of the earliest
+    installment whose cumulative principal due exceeds it are constant. -#}
+with
+
+loans as (
+    select * from {{ ref('stg_oltp__loans') }}
+),
+
+payments as (
+    select * from {{ ref('stg_oltp__payments') }}
+),
+
+schedule as (
+    select * from {{ ref('int_loans__schedule') }}
+),
+
+disbursed as (
+    select
+        loan_id,
+        cast(disbursed_at as date) as disbursed_date
+    from loans
+    where disbursed_at is not null
+),
+
+principal_paid_per_day as (
+    select
+        payments.loan_id,
+        cast(payments.paid_at as date) as paid_date,
+        sum(payments.principal_paid) as principal_paid
+    from payments
+    inner join disbursed on payments.loan_id = disbursed.loan_id
+    where payments.payment_status = 'completed'
+    group by payments.loan_id, cast(payments.paid_at as date)
+),
+
+step_starts as (
+    select
+        loan_id,
+        disbursed_date as step_date,
+        cast(0 as numeric(18, 2)) as principal_paid
+    from disbursed
+    union all
+    select
+        loan_id,
+        paid_date as step_date,
+        principal_paid
+    from principal_paid_per_day
+),
+
+steps as (
+    select
+        loan_id,
+        step_date,
+        sum(principal_paid) as principal_paid
+    from step_starts
+    group by loan_id, step_date
+),
+
+steps_with_totals as (
+    select
+        loan_id,
+        step_date,
+        cast(
+            sum(principal_paid) over (
+                partition by loan_id order by step_date rows unbounded preceding
+            ) as numeric(18, 2)
+        ) as principal_paid_to_date,
+        lead(step_date) over (partition by loan_id order by step_date) as next_step_date
+    from steps
+),
+
+first_unpaid as (
+    select
+        steps_with_totals.loan_id,
+        steps_with_totals.step_date,
+        min(schedule.due_date) as first_unpaid_due_date
+    from steps_with_totals
+    inner join schedule
+        on
+            steps_with_totals.loan_id = schedule.loan_id
+            and steps_with_totals.principal_paid_to_date < schedule.cumulative_principal_due
+    group by steps_with_totals.loan_id, steps_with_totals.step_date
+),
+
+final as (
+    select
+        steps_with_totals.loan_id,
+        steps_with_totals.step_date,
+        steps_with_totals.next_step_date,
+        steps_with_totals.principal_paid_to_date,
+        first_unpaid.first_unpaid_due_date
+    from steps_with_totals
+    left join first_unpaid
+        on
+            steps_with_totals.loan_id = first_unpaid.loan_id
+            and steps_with_totals.step_date = first_unpaid.step_date
+)
+
+select * from final
