@@ -30,6 +30,8 @@ class LoanState:
     outstanding: Decimal
     dpd: int
     in_portfolio: bool
+    disbursed_at: dt.datetime | None = None
+    status_as_of: str = "active"
 
     @property
     def bucket(self) -> str:
@@ -84,15 +86,23 @@ def loan_states(conn: psycopg.Connection, as_of: dt.date) -> list[LoanState]:
         )
         principal_paid = paid[loan_id]
         outstanding = max(Decimal(0), principal - principal_paid) if in_portfolio else Decimal(0)
+        # DPD follows the definition for every loan (a written-off loan keeps its age);
+        # only loans in the portfolio carry outstanding principal into GLP and PAR.
         dpd = 0
-        if in_portfolio:
-            cumulative = Decimal(0)
-            for inst in schedule(principal, rate, method, freq, n, first_due):
-                cumulative += inst.principal_due
-                if cumulative > principal_paid:
-                    if inst.due_date < as_of:
-                        dpd = (as_of - inst.due_date).days
-                    break
+        cumulative = Decimal(0)
+        for inst in schedule(principal, rate, method, freq, n, first_due):
+            cumulative += inst.principal_due
+            if cumulative > principal_paid:
+                if inst.due_date < as_of:
+                    dpd = (as_of - inst.due_date).days
+                break
+        status_as_of = (
+            "written_off"
+            if written_off_at is not None and _utc_date(written_off_at) <= as_of
+            else "closed"
+            if closed_at is not None and _utc_date(closed_at) <= as_of
+            else "active"
+        )
         states.append(
             LoanState(
                 loan_id,
@@ -106,6 +116,8 @@ def loan_states(conn: psycopg.Connection, as_of: dt.date) -> list[LoanState]:
                 outstanding,
                 dpd,
                 in_portfolio,
+                disbursed_at,
+                status_as_of,
             )
         )
     return states

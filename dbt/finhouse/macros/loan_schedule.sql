@@ -21,6 +21,8 @@
             repayment_frequency,
             installments,
             first_due_date,
+            cast(annual_interest_rate as numeric(38, 10)) as annual_rate,
+            case when repayment_frequency = 'weekly' then 52 else 12 end as periods,
             cast(
                 cast(annual_interest_rate as numeric(38, 24))
                 / case when repayment_frequency = 'weekly' then 52 else 12 end
@@ -44,7 +46,7 @@
                     2
                 )
             end as installment_amount,
-            cast(round(principal * periodic_rate, 2) as numeric(38, 2)) as flat_interest
+            cast(round(principal * annual_rate / periods, 2) as numeric(38, 2)) as flat_interest
         from schedule_terms
     ),
 
@@ -55,17 +57,19 @@
             installments,
             interest_method,
             periodic_rate,
+            annual_rate,
+            periods,
             installment_amount,
             flat_interest,
             cast(principal as numeric(38, 2)) as outstanding_before,
             cast(case
                 when interest_method = 'flat' then flat_interest
-                else round(periodic_rate * principal, 2)
+                else round(annual_rate * principal / periods, 2)
             end as numeric(38, 2)) as interest_due,
             cast(case
                 when installments = 1 then principal
                 when interest_method = 'flat' then installment_amount
-                else installment_amount - round(periodic_rate * principal, 2)
+                else installment_amount - round(annual_rate * principal / periods, 2)
             end as numeric(38, 2)) as principal_due
         from schedule_amounts
 
@@ -77,20 +81,22 @@
             prev.installments,
             prev.interest_method,
             prev.periodic_rate,
+            prev.annual_rate,
+            prev.periods,
             prev.installment_amount,
             prev.flat_interest,
             cast(prev.outstanding_before - prev.principal_due as numeric(38, 2))
                 as outstanding_before,
             cast(case
                 when prev.interest_method = 'flat' then prev.flat_interest
-                else round(prev.periodic_rate * (prev.outstanding_before - prev.principal_due), 2)
+                else round(prev.annual_rate * (prev.outstanding_before - prev.principal_due) / prev.periods, 2)
             end as numeric(38, 2)) as interest_due,
             cast(case
                 when prev.installment_no + 1 = prev.installments
                     then prev.outstanding_before - prev.principal_due
                 when prev.interest_method = 'flat' then prev.installment_amount
                 else prev.installment_amount
-                    - round(prev.periodic_rate * (prev.outstanding_before - prev.principal_due), 2)
+                    - round(prev.annual_rate * (prev.outstanding_before - prev.principal_due) / prev.periods, 2)
             end as numeric(38, 2)) as principal_due
         from installments_recursive as prev
         where prev.installment_no < prev.installments

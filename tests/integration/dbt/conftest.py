@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,27 +44,39 @@ class Warehouse:
         return self.server.dsn(self.warehouse, None if role == "admin" else role)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ,
-                "FINHOUSE_OLTP_DSN": self.oltp_dsn,
-                "FINHOUSE_OLTP_EXTRACT_DSN": self.server.dsn(self.oltp, "oltp_extract"),
-                "FINHOUSE_WAREHOUSE_DSN": self.dsn("loader"),
-                "FINHOUSE_TRANSFORMER_DSN": self.dsn("transformer"),
-                "DBT_TARGET_PATH": str(self.target_path),
-                "DBT_LOG_PATH": str(self.target_path / "logs")}
+        return {
+            **os.environ,
+            "FINHOUSE_OLTP_DSN": self.oltp_dsn,
+            "FINHOUSE_OLTP_EXTRACT_DSN": self.server.dsn(self.oltp, "oltp_extract"),
+            "FINHOUSE_WAREHOUSE_DSN": self.dsn("loader"),
+            "FINHOUSE_TRANSFORMER_DSN": self.dsn("transformer"),
+            "DBT_TARGET_PATH": str(self.target_path),
+            "DBT_LOG_PATH": str(self.target_path / "logs"),
+        }
 
-    def dbt(self, *args: str, as_of: dt.date | None = AS_OF, check: bool = True,
-            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def dbt(
+        self, *args: str, as_of: dt.date | None = AS_OF, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         extra = ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"] if as_of else []
-        out = subprocess.run([FINHOUSE, "dbt", *args, *extra], env=self.env(),
-                             capture_output=True, text=True, timeout=timeout, check=False)
+        out = subprocess.run(
+            [FINHOUSE, "dbt", *args, *extra],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and out.returncode != 0:
-            raise AssertionError(f"dbt {' '.join(args)} failed:\n{out.stdout[-6000:]}\n"
-                                 f"{out.stderr[-2000:]}")
+            raise AssertionError(
+                f"dbt {' '.join(args)} failed:\n{out.stdout[-6000:]}\n{out.stderr[-2000:]}"
+            )
         return out
 
     def ingest(self) -> None:
+        """Load everything committed so far (after the short extract lag has passed)."""
         source = endpoints.source(self.server.dsn(self.oltp, "oltp_extract"))
         source.lag = dt.timedelta(milliseconds=300)
+        time.sleep(0.4)
         target = endpoints.target(self.dsn("loader"))
         for spec in TABLES.values():
             pipeline.ingest(spec, source, target)
@@ -71,8 +85,12 @@ class Warehouse:
 @pytest.fixture(scope="session")
 def built(pg_server: Provisioner) -> Iterator[Warehouse]:
     """Seeded (scale 0.2, history before AS_OF), ingested and dbt-built warehouse."""
-    wh = Warehouse(pg_server, "oltp_dbt", "warehouse_dbt",
-                   Path(tempfile.mkdtemp(prefix="finhouse-dbt-target-")))
+    wh = Warehouse(
+        pg_server,
+        "oltp_dbt",
+        "warehouse_dbt",
+        Path(tempfile.mkdtemp(prefix="finhouse-dbt-target-")),
+    )
     for name in (wh.oltp, wh.warehouse):
         pg_server.drop_database(name)
     pg_server.create_database(wh.oltp, "oltp")
@@ -81,5 +99,14 @@ def built(pg_server: Provisioner) -> Iterator[Warehouse]:
     seed(wh.oltp_dsn, scale=SCALE, seed=7, as_of=AS_OF)
     wh.ingest()
     wh.dbt("seed")
-    wh.dbt("build")
+    # FINHOUSE_DBT_TEST_SELECT narrows the build while a model elsewhere is being written;
+    # CI builds the whole project.
+    select = os.environ.get("FINHOUSE_DBT_TEST_SELECT")
+    wh.dbt(
+        "build",
+        *(["--select", *select.split(), "--indirect-selection", "cautious"] if select else []),
+    )
     yield wh
+    for name in (wh.oltp, wh.warehouse):
+        pg_server.drop_database(name)
+    shutil.rmtree(wh.target_path, ignore_errors=True)

@@ -89,3 +89,17 @@ def test_zero_rate_declining_is_equal_principal_parts() -> None:
 def test_rejects_unknown_terms(method: str, frequency: str, n: int) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies by field
         schedule(Decimal(100), Decimal("0.1"), method, frequency, n, dt.date(2025, 1, 1))
+
+
+def test_a_half_cent_interest_tie_rounds_away_from_zero() -> None:
+    """8100 x 0.2482 / 12 = 167.535 exactly: half away from zero gives 167.54. Multiplying
+    by a periodic rate rounded to any finite number of decimals would land just below the
+    tie and round down; the schedule must not depend on that precision."""
+    first = schedule(
+        Decimal("8100.00"), Decimal("0.2482"), "declining", "monthly", 18, dt.date(2026, 5, 16)
+    )[0]
+    assert (first.interest_due, first.principal_due) == (Decimal("167.54"), Decimal("376.00"))
+    flat = schedule(
+        Decimal("8100.00"), Decimal("0.2482"), "flat", "monthly", 18, dt.date(2026, 5, 16)
+    )[0]
+    assert flat.interest_due == Decimal("167.54")

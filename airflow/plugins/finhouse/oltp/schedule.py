@@ -68,13 +68,22 @@ def schedule(
     if installments < 1:
         raise ValueError("a loan has at least one installment")
     principal = Decimal(principal)
-    rate = periodic_rate(Decimal(annual_interest_rate), repayment_frequency)
+    annual = Decimal(annual_interest_rate)
+    rate = periodic_rate(annual, repayment_frequency)
+    periods = 52 if repayment_frequency == "weekly" else 12
     n = installments
+
+    def interest_on(amount: Decimal) -> Decimal:
+        # annual x amount / periods: the product is exact and one division keeps a
+        # half-cent tie exact (8100 x 0.2482 / 12 = 167.535 -> 167.54), where multiplying
+        # by a rounded periodic rate would land a hair below the tie.
+        return cents(annual * amount / periods)
+
     rows: list[Installment] = []
     with localcontext(_CTX):
         if interest_method == "flat":
             principal_part = cents(principal / n)
-            interest_part = cents(principal * rate)
+            interest_part = interest_on(principal)
             paid = Decimal(0)
             for k in range(1, n + 1):
                 part = principal - paid if k == n else principal_part
@@ -91,7 +100,7 @@ def schedule(
                 payment = cents(principal * rate / (1 - (1 + rate) ** -n))
             outstanding = principal
             for k in range(1, n + 1):
-                interest = cents(rate * outstanding)
+                interest = interest_on(outstanding)
                 part = outstanding if k == n else payment - interest
                 outstanding -= part
                 rows.append(
