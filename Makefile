@@ -79,7 +79,7 @@ bench: $(AF_STAMP) ## benchmarks: ingestion vs the physical COPY reference (1M a
 .PHONY: lint
 lint: $(AF_STAMP) ## ruff, mypy and sqlfluff
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check airflow tests
+	@$(VENV)/bin/ruff format --check airflow tests dbt/finhouse/sqlfluff_libs
 	@$(VENV)/bin/mypy
 	@if [ -d dbt/finhouse/models ]; then $(VENV)/bin/sqlfluff lint dbt/finhouse; \
 		else echo "sqlfluff: no dbt models yet"; fi

@@ -380,8 +380,9 @@ def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> N
 
 
 # ---------------------------------------------------------------------------- dbt
-@cli.command("dbt", context_settings={**CONTEXT, "ignore_unknown_options": True,
-                                       "help_option_names": []})
+@cli.command(
+    "dbt", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dbt_cmd(args: tuple[str, ...]) -> None:
     """Run dbt on dbt/finhouse as the warehouse's transformer role (dbt's options follow)."""

@@ -7,7 +7,7 @@ def dateadd(datepart, interval, from_date_or_timestamp):
     return f"({from_date_or_timestamp} + (interval '1 {datepart}') * ({interval}))"
 
 
-def datediff(first_date, second_date, datepart):
+def datediff(first_date, second_date, datepart):  # noqa: ARG001 - dbt's signature
     return f"(cast({second_date} as date) - cast({first_date} as date))"
 
 
@@ -16,7 +16,10 @@ def date_trunc(datepart, date):
 
 
 def last_day(date, datepart):
-    return f"cast(date_trunc('{datepart}', {date}) + interval '1 {datepart}' - interval '1 day' as date)"
+    return (
+        f"cast(date_trunc('{datepart}', {date}) + interval '1 {datepart}'"
+        " - interval '1 day' as date)"
+    )
 
 
 def date_spine(datepart, start_date, end_date):

@@ -123,8 +123,9 @@ def test_pgserver_wheel_serves_when_the_machine_has_no_postgresql(
         version = conn.execute("show server_version").fetchone()
         assert version is not None
         assert version[0].startswith("16.")  # the wheel's, not the machine's 15
-        assert conn.execute("select count(*) from pg_roles where rolname in "
-                            "('loader', 'transformer', 'reporter')").fetchone() == (3,)
+        assert conn.execute(
+            "select count(*) from pg_roles where rolname in ('loader', 'transformer', 'reporter')"
+        ).fetchone() == (3,)
     run_cli("db", "down", env=env, check=True)
 
 

@@ -95,8 +95,10 @@ def _find_bindir() -> Path:
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
     if choice == "system":
-        raise ClusterError("FINHOUSE_PG_BINARIES=system but no PostgreSQL server binaries "
-                           "were found (initdb/pg_ctl)")
+        raise ClusterError(
+            "FINHOUSE_PG_BINARIES=system but no PostgreSQL server binaries "
+            "were found (initdb/pg_ctl)"
+        )
     return _pgserver_bindir()
 
 

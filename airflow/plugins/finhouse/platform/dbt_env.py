@@ -14,11 +14,15 @@ PROJECT_DIR = config.REPO_ROOT / "dbt" / "finhouse"
 
 
 def dbt_executable() -> Path:
-    exe = Path(os.environ.get("FINHOUSE_DBT_EXECUTABLE",
-                              str(config.REPO_ROOT / ".venv-dbt" / "bin" / "dbt")))
+    exe = Path(
+        os.environ.get(
+            "FINHOUSE_DBT_EXECUTABLE", str(config.REPO_ROOT / ".venv-dbt" / "bin" / "dbt")
+        )
+    )
     if not exe.exists():
-        raise ConfigError(f"dbt is not installed at {exe} (run `make install`, or set "
-                          "FINHOUSE_DBT_EXECUTABLE)")
+        raise ConfigError(
+            f"dbt is not installed at {exe} (run `make install`, or set FINHOUSE_DBT_EXECUTABLE)"
+        )
     return exe
 
 

@@ -1,0 +1,15 @@
+{#- Labelled loans disbursed before the split date (ml_default_features.sample):
+    the training set of the default model. -#}
+with
+
+features as (
+    select * from {{ ref('ml_default_features') }}
+),
+
+final as (
+    select *
+    from features
+    where sample = 'training'
+)
+
+select * from final
