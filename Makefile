@@ -66,6 +66,10 @@ demo: install db-up ## run the platform on the embedded default: database, OLTP,
 	@echo "==> loading the six tables into the warehouse's RAW schema (incremental)"
 	@$(FINHOUSE) ingest --all
 	@$(FINHOUSE) reconcile --all
+	@echo "==> building the marts with dbt (staging -> intermediate -> marts, tests included)"
+	@$(FINHOUSE) dbt seed
+	@$(FINHOUSE) dbt build
+	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 
 .PHONY: test

@@ -379,6 +379,16 @@ def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> N
         _fail("differences found in " + ", ".join(dirty))
 
 
+# ---------------------------------------------------------------------------- report
+@cli.command("report")
+def report_cmd() -> None:
+    """Print a portfolio summary from the marts (GLP, PAR30, borrowers, deposits, loads)."""
+    from finhouse.reporting import portfolio_summary  # noqa: PLC0415
+
+    dsn = os.environ.get("FINHOUSE_REPORTER_DSN") or config.warehouse_dsn("reporter")
+    click.echo(portfolio_summary(dsn).describe())
+
+
 # ---------------------------------------------------------------------------- dbt
 @cli.command(
     "dbt", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}

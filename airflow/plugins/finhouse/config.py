@@ -103,10 +103,14 @@ def oltp_dsn(purpose: OltpPurpose = "app") -> str:
 
 
 def warehouse_dsn(role: WarehouseRole = "loader") -> str:
-    """DSN of the warehouse as one of the role-matrix roles (architecture.md §6)."""
+    """DSN of the warehouse as one of the role-matrix roles (architecture.md §6).
+
+    With FINHOUSE_WAREHOUSE_DSN set, FINHOUSE_TRANSFORMER_DSN / FINHOUSE_REPORTER_DSN may name
+    the other roles' accounts; otherwise that one DSN serves every purpose."""
     external = external_warehouse_dsn()
     if external:
-        return external
+        per_role = {"transformer": "FINHOUSE_TRANSFORMER_DSN", "reporter": "FINHOUSE_REPORTER_DSN"}
+        return os.environ.get(per_role.get(role, ""), "") or external
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
 
     return default_cluster().dsn("warehouse", ROLES.admin if role == "admin" else role)

@@ -35,6 +35,7 @@ class Warehouse:
     oltp: str
     warehouse: str
     target_path: Path
+    build_output: str = ""
 
     @property
     def oltp_dsn(self) -> str:
@@ -102,10 +103,10 @@ def built(pg_server: Provisioner) -> Iterator[Warehouse]:
     # FINHOUSE_DBT_TEST_SELECT narrows the build while a model elsewhere is being written;
     # CI builds the whole project.
     select = os.environ.get("FINHOUSE_DBT_TEST_SELECT")
-    wh.dbt(
+    wh.build_output = wh.dbt(
         "build",
         *(["--select", *select.split(), "--indirect-selection", "cautious"] if select else []),
-    )
+    ).stdout
     yield wh
     for name in (wh.oltp, wh.warehouse):
         pg_server.drop_database(name)
