@@ -1,16 +1,26 @@
 with
 
-source as (
-    select * from {{ source('oltp', 'users') }}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by id order by updated_at desc, _loaded_at desc
-        ) as version_rank
-    from source
+current_versions as (
+    -- contracts.md §2: each key's latest RAW version (by updated_at, then _loaded_at),
+    -- kept only when that version is not marked deleted. Written as an anti-join rather
+    -- than row_number() so the planner's row estimates stay honest downstream.
+    select candidate.*
+    from {{ source('oltp', 'users') }} as candidate
+    where
+        candidate._deleted_at is null
+        and not exists (
+            select 1
+            from {{ source('oltp', 'users') }} as newer
+            where
+                newer.id = candidate.id
+                and (
+                    newer.updated_at > candidate.updated_at
+                    or (
+                        newer.updated_at = candidate.updated_at
+                        and newer._loaded_at > candidate._loaded_at
+                    )
+                )
+        )
 ),
 
 final as (
@@ -34,8 +44,7 @@ final as (
         date_joined as joined_at,
         updated_at,
         _loaded_at as loaded_at
-    from ranked
-    where version_rank = 1 and _deleted_at is null
+    from current_versions
 )
 
 select * from final
