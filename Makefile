@@ -77,8 +77,9 @@ test: install ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(AF_STAMP) ## benchmarks: ingestion vs the physical COPY reference (1M and 5M rows)
+bench: install ## benchmarks: ingestion vs the physical COPY reference; dbt full vs incremental
 	@$(VENV)/bin/python tests/bench/bench_ingest.py
+	@$(VENV)/bin/python tests/bench/bench_dbt.py
 
 .PHONY: lint
 lint: $(AF_STAMP) ## ruff, mypy and sqlfluff

@@ -1,0 +1,135 @@
+"""dbt benchmark (``make bench``): full build on scale-10 data, then the incremental rebuild
+after one simulate tick (goal: <= 25 % of the full build).
+
+On a private PostgreSQL cluster (like the test harness's): seed the OLTP at scale 10, load
+RAW, ``dbt seed`` + ``dbt build``; then ``finhouse oltp simulate --ticks 1``, an incremental
+load, and ``dbt build`` again. The slowest models of each build are printed too.
+Results go to ``artifacts/bench-dbt.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from finhouse import endpoints, pipeline
+from finhouse.embedded.cluster import Cluster
+from finhouse.oltp import schema
+from finhouse.oltp.seed import seed
+from finhouse.oltp.simulate import simulate
+from finhouse.tables import TABLES
+
+REPO = Path(__file__).resolve().parents[2]
+FINHOUSE = str(Path(sys.executable).with_name("finhouse"))
+ARTIFACTS = REPO / "artifacts"
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+def ingest(cluster: Cluster) -> None:
+    source = endpoints.source(cluster.dsn("oltp", "oltp_extract"))
+    source.lag = dt.timedelta(milliseconds=300)
+    target = endpoints.target(cluster.dsn("warehouse", "loader"))
+    time.sleep(0.4)
+    for spec in TABLES.values():
+        pipeline.ingest(spec, source, target)
+
+
+def dbt(env: dict[str, str], *args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [FINHOUSE, "dbt", *args], env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    if out.returncode != 0:
+        raise SystemExit(f"dbt {' '.join(args)} failed:\n{out.stdout[-4000:]}")
+    return seconds, out.stdout
+
+
+def slowest(output: str, count: int = 5) -> list[tuple[float, str]]:
+    found = re.findall(r"OK created \S+ \S+ model (\S+) .*? in ([0-9.]+)s\]", output)
+    return sorted(((float(s), name) for name, s in found), reverse=True)[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=10)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="finhouse-bench-dbt-"))
+    state.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(state / "pg", port, durable=False)
+    log(f"starting a private PostgreSQL on port {port}")
+    cluster.up()
+    target = Path(tempfile.mkdtemp(prefix="finhouse-bench-dbt-target-"))
+    env = {
+        **os.environ,
+        "FINHOUSE_TRANSFORMER_DSN": cluster.dsn("warehouse", "transformer"),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target / "logs"),
+    }
+    try:
+        app = cluster.dsn("oltp", "oltp_app")
+        schema.init(app)
+        log(f"seeding scale {args.scale:g}")
+        summary = seed(
+            app, scale=args.scale, seed=42, as_of=dt.datetime.now(dt.UTC).date(), progress=True
+        )
+        log(summary.describe())
+        log("loading RAW")
+        ingest(cluster)
+        dbt(env, "seed")
+        log("dbt build (full)")
+        full, full_out = dbt(env, "build")
+        log(f"  {full:.1f} s")
+        stats = simulate(app, ticks=1, seed=7)
+        log(f"one simulate tick: {stats.operations} operations; loading RAW")
+        ingest(cluster)
+        log("dbt build (incremental)")
+        incremental, inc_out = dbt(env, "build")
+        log(f"  {incremental:.1f} s")
+    finally:
+        cluster.destroy()
+    rows = [
+        ("dbt build, full", full, slowest(full_out)),
+        ("dbt build after one simulate tick", incremental, slowest(inc_out)),
+    ]
+    lines = [f"scale {args.scale:g}: {summary.describe()}", ""]
+    for name, seconds, top in rows:
+        lines.append(
+            f"{name:<36}{seconds:>8.1f} s   slowest: "
+            + ", ".join(f"{n} {s:.1f}s" for s, n in top[:3])
+        )
+    lines.append(f"\nincremental / full = {incremental / full:.1%}  (goal <= 25 %)")
+    sys.stdout.write("\n".join(lines) + "\n")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "bench-dbt.json").write_text(
+        json.dumps(
+            {
+                "scale": args.scale,
+                "full_seconds": full,
+                "incremental_seconds": incremental,
+                "slowest_full": slowest(full_out, 10),
+                "slowest_incremental": slowest(inc_out, 10),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
