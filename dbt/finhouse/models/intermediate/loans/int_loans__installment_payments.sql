@@ -1,0 +1,136 @@
+{#- kpis.md "On-time collection rate": per scheduled installment, how much of its principal
+    + interest was covered by completed payments, settling installments oldest first.
+
+    Each completed payment's principal_paid + interest_paid (penalties excluded) is applied
+    in paid_at order (payment_id breaks ties) to the installments in order of
+    cumulative_total_due: installment k is covered by the part of the running paid total
+    that lies between cumulative_total_due - total_due and cumulative_total_due. Reversed and
+    pending payments never count; only payments paid (UTC date) on or before the as-of date
+    count at all.
+    - paid_on_time: covered by payments paid on or before the installment's due date;
+    - paid_total_by_as_of: covered by payments paid on or before the as-of date;
+    - fully_paid_date: the payment date at which the running total first reaches
+      cumulative_total_due (null while not fully paid by the as-of date). -#}
+with
+
+schedule as (
+    select * from {{ ref('int_loans__schedule') }}
+),
+
+payments as (
+    select * from {{ ref('stg_oltp__payments') }}
+),
+
+counted_payments as (
+    select
+        payment_id,
+        loan_id,
+        paid_at,
+        cast(paid_at as date) as paid_date,
+        principal_paid + interest_paid as amount_applied
+    from payments
+    where
+        payment_status = 'completed'
+        and paid_at is not null
+        and cast(paid_at as date) <= {{ as_of_date() }}
+),
+
+payments_running_total as (
+    select
+        loan_id,
+        paid_date,
+        sum(amount_applied) over (
+            partition by loan_id
+            order by paid_at, payment_id
+            rows unbounded preceding
+        ) as running_amount_paid
+    from counted_payments
+),
+
+paid_on_or_before_due_date as (
+    select
+        schedule.loan_id,
+        schedule.installment_no,
+        sum(counted_payments.amount_applied) as amount_paid_by_due_date
+    from schedule
+    inner join counted_payments
+        on
+            schedule.loan_id = counted_payments.loan_id
+            and schedule.due_date >= counted_payments.paid_date
+    group by schedule.loan_id, schedule.installment_no
+),
+
+paid_by_as_of as (
+    select
+        loan_id,
+        sum(amount_applied) as amount_paid_by_as_of
+    from counted_payments
+    group by loan_id
+),
+
+fully_paid as (
+    select
+        schedule.loan_id,
+        schedule.installment_no,
+        min(payments_running_total.paid_date) as fully_paid_date
+    from schedule
+    inner join payments_running_total
+        on
+            schedule.loan_id = payments_running_total.loan_id
+            and schedule.cumulative_total_due <= payments_running_total.running_amount_paid
+    group by schedule.loan_id, schedule.installment_no
+),
+
+installment_coverage as (
+    select
+        schedule.loan_id,
+        schedule.installment_no,
+        schedule.due_date,
+        schedule.principal_due,
+        schedule.interest_due,
+        schedule.total_due,
+        fully_paid.fully_paid_date,
+        schedule.cumulative_total_due - schedule.total_due as total_due_before,
+        coalesce(paid_on_or_before_due_date.amount_paid_by_due_date, 0)
+            as amount_paid_by_due_date,
+        coalesce(paid_by_as_of.amount_paid_by_as_of, 0) as amount_paid_by_as_of
+    from schedule
+    left join paid_on_or_before_due_date
+        on
+            schedule.loan_id = paid_on_or_before_due_date.loan_id
+            and schedule.installment_no = paid_on_or_before_due_date.installment_no
+    left join paid_by_as_of
+        on schedule.loan_id = paid_by_as_of.loan_id
+    left join fully_paid
+        on
+            schedule.loan_id = fully_paid.loan_id
+            and schedule.installment_no = fully_paid.installment_no
+),
+
+final as (
+    select
+        loan_id,
+        installment_no,
+        due_date,
+        cast(principal_due as numeric(18, 2)) as principal_due,
+        cast(interest_due as numeric(18, 2)) as interest_due,
+        cast(total_due as numeric(18, 2)) as total_due,
+        cast(
+            case
+                when amount_paid_by_due_date <= total_due_before then 0
+                when amount_paid_by_due_date >= total_due_before + total_due then total_due
+                else amount_paid_by_due_date - total_due_before
+            end as numeric(18, 2)
+        ) as paid_on_time,
+        cast(
+            case
+                when amount_paid_by_as_of <= total_due_before then 0
+                when amount_paid_by_as_of >= total_due_before + total_due then total_due
+                else amount_paid_by_as_of - total_due_before
+            end as numeric(18, 2)
+        ) as paid_total_by_as_of,
+        fully_paid_date
+    from installment_coverage
+)
+
+select * from final
