@@ -71,7 +71,7 @@ portfolio_windows as (
         group by loan_id
     ),
 
-    loans_to_compute as (
+    loans_to_compute as {{ materialized_cte() }} (
         select portfolio_windows.*
         from portfolio_windows
         left join computed on portfolio_windows.loan_id = computed.loan_id
