@@ -1,26 +1,7 @@
 with
 
 current_versions as (
-    -- contracts.md §2: each key's latest RAW version (by updated_at, then _loaded_at),
-    -- kept only when that version is not marked deleted. Written as an anti-join rather
-    -- than row_number() so the planner's row estimates stay honest downstream.
-    select candidate.*
-    from {{ source('oltp', 'investments') }} as candidate
-    where
-        candidate._deleted_at is null
-        and not exists (
-            select 1
-            from {{ source('oltp', 'investments') }} as newer
-            where
-                newer.id = candidate.id
-                and (
-                    newer.updated_at > candidate.updated_at
-                    or (
-                        newer.updated_at = candidate.updated_at
-                        and newer._loaded_at > candidate._loaded_at
-                    )
-                )
-        )
+    {{ current_versions(source('oltp', 'investments')) }}
 ),
 
 final as (
