@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from finhouse.connections import connect
+from finhouse.connections import ReusedConnection, connect
 from finhouse.drift import Column
 from finhouse.errors import ConfigError
 from finhouse.tables import TableSpec
@@ -105,26 +104,15 @@ class PostgresSource:
         self.skew = skew
         self.chunk_bytes = chunk_bytes
         self.statement_timeout_ms = statement_timeout_ms
-        self._control_conn: psycopg.Connection | None = None
-        self._control_lock = threading.Lock()
-
-    @contextmanager
-    def _control(self) -> Iterator[psycopg.Connection]:
-        """One reused autocommit connection for the small catalog queries of a run."""
-        with self._control_lock:
-            if self._control_conn is None or self._control_conn.closed or self._control_conn.broken:
-                self._control_conn = connect(
-                    self.dsn,
-                    autocommit=True,
-                    application_name="finhouse-extract",
-                    options=f"-c statement_timeout={self.statement_timeout_ms} -c TimeZone=UTC",
-                )
-            yield self._control_conn
+        # one reused connection for the small catalog queries of a run
+        self._control = ReusedConnection(
+            dsn,
+            application_name="finhouse-extract",
+            options=f"-c statement_timeout={statement_timeout_ms} -c TimeZone=UTC",
+        )
 
     def close(self) -> None:
-        if self._control_conn is not None:
-            self._control_conn.close()
-            self._control_conn = None
+        self._control.close()
 
     @contextmanager
     def _connect(self, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from finhouse.connections import connect
+from finhouse.connections import ReusedConnection, connect
 from finhouse.drift import Column, DriftPlan
 from finhouse.errors import LockTimeoutError
 from finhouse.tables import TableSpec
@@ -129,27 +128,14 @@ class PostgresTarget:
             f"{database_label or parts.path.lstrip('/') or 'warehouse'}"
         )
         self._setup_done = False
-        self._control_conn: psycopg.Connection | None = None
-        self._control_lock = threading.Lock()
+        # one reused connection for the small control-schema statements of a run
+        self._control = ReusedConnection(
+            dsn, application_name="finhouse-control", options="-c TimeZone=UTC"
+        )
 
     # ------------------------------------------------------------------ plumbing
-    @contextmanager
-    def _control(self) -> Iterator[psycopg.Connection]:
-        """One reused autocommit connection for the small control-schema statements."""
-        with self._control_lock:
-            if self._control_conn is None or self._control_conn.closed or self._control_conn.broken:
-                self._control_conn = connect(
-                    self.dsn,
-                    autocommit=True,
-                    application_name="finhouse-control",
-                    options="-c TimeZone=UTC",
-                )
-            yield self._control_conn
-
     def close(self) -> None:
-        if self._control_conn is not None:
-            self._control_conn.close()
-            self._control_conn = None
+        self._control.close()
 
     @contextmanager
     def _connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
