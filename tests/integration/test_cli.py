@@ -94,3 +94,9 @@ def test_external_servers_start_nothing(dbs: Databases) -> None:
     status = run_cli("db", "status", env=env)
     lines = dict(line.split(" ", 1) for line in status.stdout.splitlines())
     assert lines == {"oltp": dbs.oltp_dsn, "warehouse": dbs.warehouse_dsn("loader")}
+
+
+def test_snowflake_warehouse_without_its_target_gets_one_line(dbs: Databases) -> None:
+    env = {**dbs.env(), "FINHOUSE_WAREHOUSE_DSN": "snowflake://user@account/FINHOUSE"}
+    err = _one_line_error(run_cli("ingest", "users", env=env), 1)
+    assert "Snowflake" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from finhouse import config
+from finhouse.errors import ConfigError
 from finhouse.extract.postgres import PostgresSource
 from finhouse.targets.base import Target
 from finhouse.targets.postgres import PostgresTarget
@@ -18,7 +19,12 @@ def source(dsn: str | None = None) -> PostgresSource:
 def target(dsn: str | None = None) -> Target:
     dsn = dsn or config.warehouse_dsn("loader")
     if urlsplit(dsn).scheme == "snowflake":
-        from finhouse.targets.snowflake import SnowflakeTarget  # noqa: PLC0415
-
+        try:
+            from finhouse.targets.snowflake import SnowflakeTarget  # noqa: PLC0415
+        except ImportError:
+            raise ConfigError(
+                "FINHOUSE_WAREHOUSE_DSN names Snowflake, but this build has only the "
+                "PostgreSQL target (the Snowflake loader is issue 7)"
+            ) from None
         return SnowflakeTarget.from_url(dsn)
     return PostgresTarget(dsn)

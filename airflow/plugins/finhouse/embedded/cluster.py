@@ -13,7 +13,6 @@ data directory, never in code or committed files.
 from __future__ import annotations
 
 import contextlib
-import grp
 import json
 import os
 import pwd
@@ -516,8 +515,3 @@ class ServerAt(Provisioner):
 
 def default_cluster() -> Cluster:
     return Cluster(config.cluster_dir(), config.cluster_port())
-
-
-def service_user_name() -> str | None:
-    user = _service_user()
-    return None if user is None else f"{user.name} ({grp.getgrgid(user.gid).gr_name})"

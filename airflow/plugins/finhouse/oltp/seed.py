@@ -32,7 +32,7 @@ import random
 import re
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -44,6 +44,7 @@ from psycopg.types.json import Jsonb
 
 from finhouse.connections import connect
 from finhouse.errors import ConfigError, FinhouseError
+from finhouse.progress import progress_bar
 
 from .schedule import add_months, cents, schedule
 from .schema import TABLES
@@ -1076,34 +1077,6 @@ def _staging(conn: psycopg.Connection, create: bool) -> None:
             )
 
 
-@contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Any]:
-    if not enabled:
-        yield lambda _n=1: None
-        return
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import (  # noqa: PLC0415 - only for interactive runs
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as bar:
-        task = bar.add_task("customers", total=total)
-        yield lambda n=1: bar.advance(task, n)
-
-
 def _existing_rows(conn: psycopg.Connection) -> dict[str, int]:
     missing = [
         t for t in TABLES if conn.execute("select to_regclass(%s)", (t,)).fetchone() == (None,)
@@ -1149,7 +1122,7 @@ def seed(
             with ExitStack() as stack:
                 out = _Writers(dsn, stack)
                 gen.plan_users(out)
-                with _progress(progress, len(gen.customers)) as advance:
+                with progress_bar(progress, len(gen.customers), "customers") as advance:
                     for customer in gen.customers:
                         gen.customer_history(out, customer)
                         advance()

@@ -37,9 +37,8 @@ import time
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, cast
@@ -51,6 +50,7 @@ from psycopg.types.json import Jsonb
 
 from finhouse.connections import connect
 from finhouse.errors import ConfigError, FinhouseError
+from finhouse.progress import progress_bar
 
 from .schedule import Installment, add_months, cents, schedule
 from .schema import TABLES
@@ -1061,33 +1061,6 @@ def _hold_open(
 
 
 # ------------------------------------------------------------------------------- driver
-@contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Callable[[], None]]:
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.console import Console  # noqa: PLC0415 - only for interactive runs
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("ticks", total=total)
-        yield lambda: bar.advance(task)
-
-
 def _check_schema(conn: Conn) -> None:
     missing = [
         t
@@ -1156,7 +1129,7 @@ def simulate(
             )
             ready.wait(timeout=60)
         app = _App(conn, rng, exclusions)
-        with _progress(progress, ticks) as advance:
+        with progress_bar(progress, ticks, "ticks") as advance:
             for tick in range(ticks):
                 if tick and interval:
                     time.sleep(interval)

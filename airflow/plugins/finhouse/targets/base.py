@@ -17,7 +17,7 @@ production (Parquet + PUT + COPY INTO + MERGE).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -90,8 +90,6 @@ class Writer(Protocol):
 class Target(Protocol):
     kind: str
 
-    def asset_uri(self, table: str) -> str: ...
-
     def setup(self) -> None: ...
 
     def lock(
@@ -101,8 +99,6 @@ class Target(Protocol):
     def watermark(self, table: str) -> dt.datetime | None: ...
 
     def recorded_columns(self, table: str) -> list[Column]: ...
-
-    def raw_row_count(self, table: str) -> int: ...
 
     def start_run(self, request: LoadRequest) -> None: ...
 
@@ -124,9 +120,3 @@ class Target(Protocol):
         chunks: Iterable[bytes],
         mark_deleted: bool,
     ) -> ReconcileReport: ...
-
-
-def chunks_counted(chunks: Iterable[bytes], counter: LoadResult) -> Iterator[bytes]:
-    for chunk in chunks:
-        counter.bytes += len(chunk)
-        yield chunk

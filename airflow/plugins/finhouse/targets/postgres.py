@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -120,13 +119,8 @@ class _CopyWriter:
 class PostgresTarget:
     kind = "postgres"
 
-    def __init__(self, dsn: str, *, database_label: str | None = None) -> None:
+    def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        parts = urlsplit(dsn)
-        self._asset_base = (
-            f"postgres://{parts.hostname or 'localhost'}:{parts.port or 5432}/"
-            f"{database_label or parts.path.lstrip('/') or 'warehouse'}"
-        )
         self._setup_done = False
         # one reused connection for the small control-schema statements of a run
         self._control = ReusedConnection(
@@ -151,9 +145,6 @@ class PostgresTarget:
     @staticmethod
     def _raw(table: str) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(RAW), sql.Identifier(table))
-
-    def asset_uri(self, table: str) -> str:
-        return f"{self._asset_base}/{RAW}/{table}"
 
     def setup(self) -> None:
         if self._setup_done:
@@ -226,13 +217,6 @@ class PostgresTarget:
                 (table,),
             ).fetchall()
         return [Column(name, type_) for name, type_ in rows]
-
-    def raw_row_count(self, table: str) -> int:
-        with self._control() as conn:
-            if conn.execute("select to_regclass(%s)", (f"{RAW}.{table}",)).fetchone() == (None,):
-                return 0
-            row = conn.execute(sql.SQL("select count(*) from {}").format(self._raw(table)))
-            return int(row.fetchone()[0])  # type: ignore[index]
 
     def start_run(self, request: LoadRequest) -> None:
         with self._control() as conn:
