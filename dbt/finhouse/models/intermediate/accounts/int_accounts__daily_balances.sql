@@ -1,17 +1,44 @@
 {#- End-of-day balance of every account for every UTC calendar day from the account's first
     ledger row to the as-of date: the balance_after of the day's last ledger row (by
-    occurred_at, then id), carried forward over days without movement. -#}
+    occurred_at, then id), carried forward over days without movement.
+
+    Incremental: each account is recomputed from the earliest day its ledger changed in RAW
+    since the last run (RAW's change time, contracts.md §2: a late-arriving or deleted row of
+    any age restates the days from its own), and every account gains the days up to a new
+    as-of date; the balance carried into the first recomputed day is the last ledger row
+    before it. Rows before an account's first ledger day, or of accounts whose every ledger
+    row was deleted, are removed afterwards. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'balance_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['account_id', 'balance_date'], 'unique': True}],
+        post_hook=[
+            "{% if is_incremental() %}{{ remove_balances_before_first_ledger_day() }}
+             {% else %}select 1{% endif %}",
+            "{% if is_incremental() %}{{ remove_balances_of_accounts_without_ledger() }}
+             {% else %}select 1{% endif %}",
+        ],
+    )
+}}
+
 with
 
 transactions as (
     select * from {{ ref('stg_oltp__transactions') }}
 ),
 
+ledger_versions as (
+    select * from {{ source('oltp', 'transactions') }}
+),
+
 calendar_days as (
     select * from {{ ref('int_calendar__days') }}
 ),
 
-ledger_rows_until_as_of_date as (
+ledger_rows as (
     select
         account_id,
         transaction_id,
@@ -22,31 +49,121 @@ ledger_rows_until_as_of_date as (
     where cast(occurred_at as date) <= {{ as_of_date() }}
 ),
 
+-- every RAW ledger row, deleted ones included, with its change time
+ledger_changes as (
+    select
+        cast(account_id as bigint) as account_id,
+        cast(occurred_at as date) as balance_date,
+        case
+            when _deleted_at is not null and _deleted_at > _loaded_at then _deleted_at
+            else _loaded_at
+        end as changed_at
+    from ledger_versions
+),
+
+{% if is_incremental() %}
+    computed as (
+        select
+            max(source_changed_at) as source_changed_at,
+            max(balance_date) as last_day
+        from {{ this }}
+    ),
+
+    -- the earliest changed day of each account whose ledger changed since the last run
+    changed_accounts as (
+        select
+            ledger_changes.account_id,
+            min(ledger_changes.balance_date) as from_date,
+            max(ledger_changes.changed_at) as source_changed_at
+        from ledger_changes
+        cross join computed
+        where ledger_changes.changed_at > computed.source_changed_at
+        group by ledger_changes.account_id
+    ),
+
+    -- with a new as-of date, every account gains the days after the last computed one
+    accounts_with_new_days as (
+        select
+            ledger_rows.account_id,
+            cast({{ dbt.dateadd('day', 1, 'computed.last_day') }} as date) as from_date
+        from ledger_rows
+        cross join computed
+        where computed.last_day < {{ as_of_date() }}
+        group by ledger_rows.account_id, computed.last_day
+    ),
+
+    accounts_to_compute as {{ materialized_cte() }} (
+        select
+            account_id,
+            min(from_date) as from_date,
+            max(source_changed_at) as source_changed_at
+        from (
+            select
+                account_id,
+                from_date,
+                source_changed_at
+            from changed_accounts
+            union all
+            select
+                accounts_with_new_days.account_id,
+                accounts_with_new_days.from_date,
+                computed.source_changed_at
+            from accounts_with_new_days
+            cross join computed
+        ) as reasons
+        group by account_id
+    ),
+{% else %}
+    accounts_to_compute as (
+        select
+            account_id,
+            min(balance_date) as from_date,
+            max(changed_at) as source_changed_at
+        from ledger_changes
+        group by account_id
+    ),
+{% endif %}
+
+scoped_ledger_rows as (
+    select
+        ledger_rows.*,
+        accounts_to_compute.from_date
+    from ledger_rows
+    inner join accounts_to_compute on ledger_rows.account_id = accounts_to_compute.account_id
+),
+
+-- rows before from_date form one group: its last row opens the recomputed days
 ledger_rows_ranked_within_day as (
     select
         *,
         row_number() over (
-            partition by account_id, balance_date
+            partition by
+                account_id,
+                case when balance_date >= from_date then balance_date end
             order by occurred_at desc, transaction_id desc
         ) as rank_from_end_of_day,
         count(*) over (partition by account_id, balance_date) as transactions_that_day
-    from ledger_rows_until_as_of_date
+    from scoped_ledger_rows
 ),
 
 end_of_day_after_movement as (
     select
         account_id,
-        balance_date,
+        case
+            when balance_date >= from_date then balance_date
+            else cast({{ dbt.dateadd('day', -1, 'from_date') }} as date)
+        end as balance_date,
         balance_after as end_of_day_balance,
-        transactions_that_day
+        case when balance_date >= from_date then transactions_that_day else 0 end
+            as transactions_that_day
     from ledger_rows_ranked_within_day
     where rank_from_end_of_day = 1
 ),
 
-account_first_ledger_dates as (
+account_first_days as (
     select
         account_id,
-        min(balance_date) as first_ledger_date
+        min(balance_date) as first_day
     from end_of_day_after_movement
     group by account_id
 ),
@@ -59,11 +176,11 @@ calendar_dates as (
 
 account_days as (
     select
-        account_first_ledger_dates.account_id,
+        account_first_days.account_id,
         calendar_dates.calendar_date as balance_date
-    from account_first_ledger_dates
+    from account_first_days
     inner join calendar_dates
-        on account_first_ledger_dates.first_ledger_date <= calendar_dates.calendar_date
+        on account_first_days.first_day <= calendar_dates.calendar_date
 ),
 
 account_days_with_movements as (
@@ -98,13 +215,18 @@ balances_carried_forward as (
 
 final as (
     select
-        {{ surrogate_key(['account_id', 'balance_date']) }} as account_day_key,
-        account_id,
-        balance_date,
-        cast(end_of_day_balance as numeric(18, 2)) as end_of_day_balance,
-        cast(transaction_count as bigint) as transaction_count,
-        transaction_count > 0 as has_movement
+        {{ surrogate_key(['balances_carried_forward.account_id', 'balances_carried_forward.balance_date']) }}
+            as account_day_key,
+        balances_carried_forward.account_id,
+        balances_carried_forward.balance_date,
+        cast(balances_carried_forward.end_of_day_balance as numeric(18, 2)) as end_of_day_balance,
+        cast(balances_carried_forward.transaction_count as bigint) as transaction_count,
+        balances_carried_forward.transaction_count > 0 as has_movement,
+        accounts_to_compute.source_changed_at
     from balances_carried_forward
+    inner join accounts_to_compute
+        on balances_carried_forward.account_id = accounts_to_compute.account_id
+    where balances_carried_forward.balance_date >= accounts_to_compute.from_date
 )
 
 select * from final
