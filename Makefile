@@ -43,8 +43,20 @@ $(DBT_STAMP): requirements/dbt.txt
 	@$(DBT_VENV)/bin/pip install -q -r requirements/dbt.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	@rm -f $(DBT_VENV)/.finhouse-* && touch $@
 
+# The manifest Cosmos renders the dbt DAG from (never `dbt ls` at DAG parse time): rebuilt by
+# `dbt parse` (no database needed) whenever a file of the dbt project changes.
+DBT_DIR     := dbt/finhouse
+MANIFEST    := $(DBT_DIR)/target/manifest.json
+DBT_SOURCES := $(shell find $(DBT_DIR) \( -path $(DBT_DIR)/target -o -path $(DBT_DIR)/logs \) \
+	-prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+
+$(MANIFEST): $(DBT_STAMP) $(DBT_SOURCES)
+	@echo "==> dbt parse: the manifest the Airflow dbt DAG is rendered from"
+	@cd $(DBT_DIR) && DBT_PROFILES_DIR=. FINHOUSE_DBT_TARGET=dev ../../$(DBT_VENV)/bin/dbt parse --quiet
+	@touch $@
+
 .PHONY: install
-install: $(AF_STAMP) $(DBT_STAMP) ## create .venv (Airflow, package) and .venv-dbt from the pins
+install: $(AF_STAMP) $(DBT_STAMP) $(MANIFEST) ## create .venv (Airflow, package) and .venv-dbt from the pins; dbt parse
 
 .PHONY: db-up db-down
 db-up: $(AF_STAMP) ## start the embedded PostgreSQL

@@ -63,6 +63,16 @@ def slowest(output: str, count: int = 5) -> list[tuple[float, str]]:
     return sorted(((float(s), name) for name, s in found), reverse=True)[:count]
 
 
+def keep_run_results(target: Path, name: str) -> None:
+    """Every node's timing of a build, for finding where the time goes."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    timings = sorted(
+        ((round(r["execution_time"], 2), r["unique_id"]) for r in results), reverse=True
+    )
+    (ARTIFACTS / f"bench-dbt-{name}-nodes.json").write_text(json.dumps(timings, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=10)
@@ -95,12 +105,14 @@ def main() -> None:
         dbt(env, "seed")
         log("dbt build (full)")
         full, full_out = dbt(env, "build")
+        keep_run_results(target, "full")
         log(f"  {full:.1f} s")
         stats = simulate(app, ticks=1, seed=7)
         log(f"one simulate tick: {stats.operations} operations; loading RAW")
         ingest(cluster)
         log("dbt build (incremental)")
         incremental, inc_out = dbt(env, "build")
+        keep_run_results(target, "incremental")
         log(f"  {incremental:.1f} s")
     finally:
         cluster.destroy()

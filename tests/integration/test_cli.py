@@ -91,7 +91,7 @@ def test_external_servers_start_nothing(dbs: Databases) -> None:
     up = run_cli("db", "up", env=env)
     assert up.returncode == 0
     assert "nothing to start" in up.stdout
-    status = run_cli("db", "status", env=env)
+    status = run_cli("db", "status", "--show-password", env=env)
     lines = dict(line.split(" ", 1) for line in status.stdout.splitlines())
     assert lines == {"oltp": dbs.oltp_dsn, "warehouse": dbs.warehouse_dsn("loader")}
 

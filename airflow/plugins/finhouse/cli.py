@@ -91,15 +91,25 @@ def db_down() -> None:
     help="print DSNs for this role instead of the administrator "
     "(e.g. oltp_extract, loader, transformer, reporter)",
 )
-def db_status(role: str | None) -> None:
+@click.option(
+    "--show-password",
+    is_flag=True,
+    help="print the passwords (redacted by default, so the output can go into logs)",
+)
+def db_status(role: str | None, show_password: bool) -> None:
     """Print one `NAME DSN` line per database; exit 1 when the server is not running."""
+    from finhouse.connections import redact  # noqa: PLC0415
+
+    def shown(dsn: str) -> str:
+        return dsn if show_password else redact(dsn)
+
     if config.uses_external_servers():
         for name, dsn in (
             ("oltp", config.external_oltp_dsn()),
             ("warehouse", config.external_warehouse_dsn()),
         ):
             if dsn:
-                click.echo(f"{name} {dsn}")
+                click.echo(f"{name} {shown(dsn)}")
         return
     from finhouse.embedded.cluster import DATABASES, default_cluster  # noqa: PLC0415
 
@@ -110,7 +120,7 @@ def db_status(role: str | None) -> None:
             "(start it with `finhouse db up`)"
         )
     for name in DATABASES:
-        click.echo(f"{name} {cluster.dsn(name, role)}")
+        click.echo(f"{name} {shown(cluster.dsn(name, role))}")
 
 
 # ---------------------------------------------------------------------------- oltp
@@ -400,6 +410,53 @@ def dbt_cmd(args: tuple[str, ...]) -> None:
 
     exe = str(dbt_executable())
     os.execve(exe, [exe, *args], {**os.environ, **dbt_environment()})  # noqa: S606
+
+
+# ---------------------------------------------------------------------------- dags
+@cli.group(context_settings=CONTEXT)
+def dags() -> None:
+    """The Airflow DAGs, run through Airflow itself."""
+
+
+@dags.command("run")
+@click.argument("dag_ids", nargs=-1)
+@click.option("--ingestion", is_flag=True, help="the six ingestion DAGs (ingest_<table>)")
+@click.option("--conf", "conf_json", help="run conf (params) for every run, as JSON")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+def dags_run(
+    dag_ids: tuple[str, ...], ingestion: bool, conf_json: str | None, as_json: bool
+) -> None:
+    """Run DAGs once each, in order, with `dag.test()` in one Airflow process (Airflow's
+    metadata database must be migrated: `finhouse airflow db migrate`)."""
+    import json  # noqa: PLC0415
+
+    from finhouse.tables import TABLES  # noqa: PLC0415
+
+    ids = [f"ingest_{name}" for name in TABLES] if ingestion else []
+    ids += list(dag_ids)
+    if not ids:
+        _fail("name DAGs to run, or --ingestion", 2)
+    try:
+        conf = json.loads(conf_json) if conf_json else None
+    except json.JSONDecodeError as exc:
+        _fail(f"--conf is not JSON: {exc}", 2)
+    if conf is not None and not isinstance(conf, dict):
+        _fail("--conf must be a JSON object", 2)
+    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+
+    os.environ.update(airflow_environment())
+    from finhouse.platform import dag_runner  # noqa: PLC0415
+
+    def done(result: dag_runner.RunResult) -> None:
+        if not as_json:
+            click.echo(dag_runner.describe([result]), err=True)
+
+    results = dag_runner.run_dags([(dag_id, conf) for dag_id in ids], on_done=done)
+    if as_json:
+        click.echo("@@RESULT@@" + json.dumps([r.as_json() for r in results]))
+    if not all(r.ok for r in results):
+        failed = ", ".join(r.dag_id for r in results if not r.ok)
+        _fail(f"DAG runs failed: {failed} (task logs: finhouse airflow tasks logs ...)")
 
 
 # ---------------------------------------------------------------------------- airflow

@@ -7,6 +7,7 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -28,7 +29,7 @@ def own_state() -> Iterator[dict[str, str]]:
 
 
 def _status(env: dict[str, str]) -> dict[str, str]:
-    out = run_cli("db", "status", env=env, check=True)
+    out = run_cli("db", "status", "--show-password", env=env, check=True)
     return dict(line.split(" ", 1) for line in out.stdout.splitlines())
 
 
@@ -43,6 +44,12 @@ def test_up_twice_status_and_down(own_state: dict[str, str]) -> None:
         d.startswith("postgresql://finhouse:") and f":{own_state['FINHOUSE_PG_PORT']}/" in d
         for d in dsns.values()
     )
+    # without --show-password the output is fit for logs
+    password = urlsplit(dsns["oltp"]).password
+    assert password
+    plain = run_cli("db", "status", env=own_state, check=True).stdout
+    assert password not in plain
+    assert plain.count("finhouse:***@") == 4
     with psycopg.connect(dsns["warehouse"]) as conn:
         schemas = dict(
             conn.execute("""select nspname, pg_get_userbyid(nspowner)
@@ -68,7 +75,9 @@ def test_up_twice_status_and_down(own_state: dict[str, str]) -> None:
         monitor = conn.execute("select pg_has_role('oltp_extract', 'pg_monitor', 'member')")
         assert monitor.fetchone() == (True,)
     # the extract role is read-only and bounded by a statement timeout
-    out = run_cli("db", "status", "--role", "oltp_extract", env=own_state, check=True)
+    out = run_cli(
+        "db", "status", "--role", "oltp_extract", "--show-password", env=own_state, check=True
+    )
     extract_dsn = out.stdout.splitlines()[0].split(" ", 1)[1]
     with psycopg.connect(extract_dsn) as conn:
         assert conn.execute("show statement_timeout").fetchone() == ("30min",)

@@ -21,6 +21,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from finhouse import config
 from finhouse.errors import ConfigError, FinhouseError, SchemaDriftError, WindowError
+from finhouse.orchestration import alerts
 from finhouse.tables import TableSpec
 
 log = logging.getLogger("finhouse.ingest")
@@ -139,7 +140,7 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=3),
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "ingestion", spec.kind.replace("_", "-"), spec.name],
         params={
             "full_refresh": Param(
@@ -257,7 +258,7 @@ Same as `finhouse reconcile {spec.name}`.
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "reconcile", spec.name],
     ) as dag:
 

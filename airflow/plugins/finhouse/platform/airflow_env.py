@@ -40,6 +40,10 @@ def airflow_environment() -> dict[str, str]:
         env["AIRFLOW_CONN_FINHOUSE_OLTP"] = config.oltp_dsn("extract")
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE"):
         env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = config.warehouse_dsn("loader")
+    if not os.environ.get("AIRFLOW_CONN_FINHOUSE_DBT"):
+        env["AIRFLOW_CONN_FINHOUSE_DBT"] = os.environ.get(
+            "FINHOUSE_TRANSFORMER_DSN"
+        ) or config.warehouse_dsn("transformer")
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         if config.uses_external_servers():
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"

@@ -13,12 +13,32 @@ from finhouse.errors import ConfigError
 PROJECT_DIR = config.REPO_ROOT / "dbt" / "finhouse"
 
 
-def dbt_executable() -> Path:
-    exe = Path(
+def project_dir() -> Path:
+    """``FINHOUSE_DBT_PROJECT_DIR`` (the Docker images copy the project), else the repo's."""
+    return Path(os.environ.get("FINHOUSE_DBT_PROJECT_DIR") or PROJECT_DIR)
+
+
+def dbt_executable_path() -> Path:
+    """Where dbt is, without checking (DAG parsing does no I/O)."""
+    return Path(
         os.environ.get(
             "FINHOUSE_DBT_EXECUTABLE", str(config.REPO_ROOT / ".venv-dbt" / "bin" / "dbt")
         )
     )
+
+
+def cosmos_task_environment() -> dict[str, str]:
+    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, and the role
+    the marts are granted to."""
+    return {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+        "FINHOUSE_REPORTER_ROLE": os.environ.get("FINHOUSE_REPORTER_ROLE", "reporter"),
+    }
+
+
+def dbt_executable() -> Path:
+    exe = dbt_executable_path()
     if not exe.exists():
         raise ConfigError(
             f"dbt is not installed at {exe} (run `make install`, or set FINHOUSE_DBT_EXECUTABLE)"
@@ -35,8 +55,8 @@ def dbt_environment(dsn: str | None = None) -> dict[str, str]:
     dsn = dsn or transformer_dsn()
     parts = urlsplit(dsn)
     env = {
-        "DBT_PROJECT_DIR": str(PROJECT_DIR),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_PROJECT_DIR": str(project_dir()),
+        "DBT_PROFILES_DIR": str(project_dir()),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
         "FINHOUSE_DBT_TARGET": "prod" if parts.scheme == "snowflake" else "dev",

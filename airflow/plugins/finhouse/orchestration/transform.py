@@ -1,0 +1,174 @@
+"""The dbt DAG: the dbt project rendered as Airflow tasks by astronomer-cosmos.
+
+* Rendered from the manifest that ``dbt parse`` writes ahead of time (``make install``, the
+  Docker images): no ``dbt ls`` and no I/O when the DAG file is parsed.
+* dbt runs from its own venv (``FINHOUSE_DBT_EXECUTABLE``); one ``dbt build`` per model runs
+  the model and its tests (``TestBehavior.BUILD``), grouped by folder (staging, intermediate,
+  marts) in the graph.
+* The profile comes from an Airflow connection through a Cosmos profile mapping. One switch:
+  ``FINHOUSE_DBT_TARGET=dev`` (default) uses the PostgreSQL connection ``finhouse_dbt``;
+  ``FINHOUSE_DBT_TARGET=prod`` uses the Snowflake connection ``finhouse_snowflake``
+  (key-pair when ``FINHOUSE_SNOWFLAKE_AUTH=keypair``, else password).
+* Scheduled on the six RAW Assets together (one round of loads, one run), or by the fallback
+  timetable (``FINHOUSE_DBT_FALLBACK_SCHEDULE``) so a stalled table cannot freeze the marts;
+  a ``source_freshness`` task then fails and alerts about the stale table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable
+from cosmos import (
+    DbtDag,
+    ExecutionConfig,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+)
+from cosmos.constants import (
+    DbtResourceType,
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    SourceRenderingBehavior,
+    TestBehavior,
+    TestIndirectSelection,
+)
+from cosmos.operators.local import DbtSourceLocalOperator
+
+from finhouse.orchestration import alerts
+from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
+from finhouse.platform import dbt_env
+from finhouse.tables import TABLES
+
+DAG_ID = "finhouse_dbt"
+DBT_CONN_ID = "finhouse_dbt"
+SNOWFLAKE_CONN_ID = "finhouse_snowflake"
+
+
+def fallback_schedule() -> str:
+    return os.environ.get("FINHOUSE_DBT_FALLBACK_SCHEDULE", "30 */2 * * *")
+
+
+def render_select() -> list[str]:
+    """``FINHOUSE_DBT_SELECT`` (dbt selectors, space-separated) renders part of the project:
+    for development and the end-to-end tests; unset in production."""
+    return os.environ.get("FINHOUSE_DBT_SELECT", "").split()
+
+
+def raw_assets() -> list[Asset]:
+    return [raw_asset(name) for name in TABLES]
+
+
+def profile_config() -> ProfileConfig:
+    """The dbt profile, from an Airflow connection (the one switch: FINHOUSE_DBT_TARGET)."""
+    if os.environ.get("FINHOUSE_DBT_TARGET", "dev") == "prod":
+        from cosmos.profiles import (  # noqa: PLC0415
+            SnowflakePrivateKeyPemProfileMapping,
+            SnowflakeUserPasswordProfileMapping,
+        )
+
+        mapping_class: Any = (
+            SnowflakePrivateKeyPemProfileMapping
+            if os.environ.get("FINHOUSE_SNOWFLAKE_AUTH") == "keypair"
+            else SnowflakeUserPasswordProfileMapping
+        )
+        mapping = mapping_class(conn_id=SNOWFLAKE_CONN_ID, profile_args={"schema": "STAGING"})
+        return ProfileConfig(profile_name="finhouse", target_name="prod", profile_mapping=mapping)
+    from cosmos.profiles import PostgresUserPasswordProfileMapping  # noqa: PLC0415
+
+    mapping = PostgresUserPasswordProfileMapping(
+        conn_id=DBT_CONN_ID,
+        profile_args={"schema": "staging", "threads": 1, "connect_timeout": 10},
+    )
+    return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
+
+
+def _skip(**_: Any) -> None:
+    return None
+
+
+def manifest_path(project_dir: Path) -> Path:
+    return project_dir / "target" / "manifest.json"
+
+
+DOC = f"""
+### dbt: staging → intermediate → marts
+
+The dbt project `dbt/finhouse`, one task per model (`dbt build`: the model, then its tests),
+grouped by folder. Runs when **all six RAW tables** have been loaded since the last run
+(their Assets), or at `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled
+table cannot freeze the marts: `source_freshness` then fails and alerts about it.
+Incremental models (daily delinquency, balances, portfolio) recompute only what changed in
+RAW; a rebuild from scratch is `finhouse dbt build --full-refresh` from a shell.
+
+**Backfill** is not meaningful here: every run rebuilds the marts as of today (the dbt var
+`as_of_date`); rebuild a past date with `finhouse dbt build --vars '{{as_of_date: 2026-06-30}}'`.
+Successful model tasks emit the Assets of their tables (the marts' Assets).
+"""
+
+
+def build_dbt_dag() -> DbtDag:
+    project_dir = dbt_env.project_dir()
+    executable = dbt_env.dbt_executable_path()
+    dag = DbtDag(
+        dag_id=DAG_ID,
+        description="dbt build of staging, intermediate and marts (Cosmos)",
+        doc_md=DOC,
+        project_config=ProjectConfig(
+            dbt_project_path=project_dir,
+            manifest_path=manifest_path(project_dir),
+            project_name="finhouse",
+            install_dbt_deps=False,
+        ),
+        profile_config=profile_config(),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=executable,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            select=render_select(),
+            test_behavior=TestBehavior.BUILD,
+            group_nodes_by_folder=True,
+            source_rendering_behavior=SourceRenderingBehavior.NONE,
+            emit_datasets=True,
+            # the on-run-end hook (schema USAGE grants) runs inside every `dbt build` call
+            node_converters={DbtResourceType("operation"): _skip},
+        ),
+        operator_args={
+            "install_deps": False,
+            "append_env": True,
+            "env": dbt_env.cosmos_task_environment(),
+        },
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(fallback_schedule(), timezone="UTC"),
+            assets=AssetAll(*raw_assets()),
+        ),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=2),
+        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
+        tags=["finhouse", "dbt", "transform"],
+    )
+    with dag:
+        DbtSourceLocalOperator(
+            task_id="source_freshness",
+            doc_md="`dbt source freshness` over RAW: fails (and alerts) on a stale table.",
+            profile_config=profile_config(),
+            project_dir=str(project_dir),
+            dbt_executable_path=str(executable),
+            install_deps=False,
+            append_env=True,
+            env=dbt_env.cosmos_task_environment(),
+            retries=0,
+            on_warning_callback=alerts.on_warning,
+        )
+    return dag
