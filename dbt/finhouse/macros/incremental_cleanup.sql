@@ -26,3 +26,42 @@
         select account_id from {{ ref('stg_oltp__transactions') }}
     )
 {%- endmacro %}
+
+{#- Post-hook of the incremental int_portfolio__segment_days: days before a segment's first
+    disbursement, after the as-of date, or of segments left without loans leave the model
+    (one hash join of the model with the segments' spans). -#}
+{% macro remove_segment_days_out_of_span() -%}
+    delete from {{ this }}
+    using (
+        select
+            segment_days.branch_code,
+            segment_days.product,
+            segment_days.loan_officer_id,
+            segment_days.as_of_date
+        from {{ this }} as segment_days
+        left join (
+            select
+                users.branch_code,
+                loans.product,
+                loans.loan_officer_id,
+                min(cast(loans.disbursed_at as date)) as first_day
+            from {{ ref('stg_oltp__loans') }} as loans
+            left join {{ ref('stg_oltp__users') }} as users on loans.borrower_id = users.user_id
+            where loans.disbursed_at is not null
+            group by users.branch_code, loans.product, loans.loan_officer_id
+        ) as spans
+            on
+                segment_days.branch_code = spans.branch_code
+                and segment_days.product = spans.product
+                and segment_days.loan_officer_id = spans.loan_officer_id
+        where
+            spans.first_day is null
+            or segment_days.as_of_date < spans.first_day
+            or segment_days.as_of_date > {{ as_of_date() }}
+    ) as stale
+    where
+        {{ this }}.branch_code = stale.branch_code
+        and {{ this }}.product = stale.product
+        and {{ this }}.loan_officer_id = stale.loan_officer_id
+        and {{ this }}.as_of_date = stale.as_of_date
+{%- endmacro %}
