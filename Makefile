@@ -19,6 +19,7 @@ DBT_HASH  := $(shell cat requirements/dbt.txt | sha256sum | cut -c1-16)
 AF_STAMP  := $(VENV)/.finhouse-$(AF_HASH)
 DBT_STAMP := $(DBT_VENV)/.finhouse-$(DBT_HASH)
 FINHOUSE  := $(VENV)/bin/finhouse
+STATE     := $(or $(FINHOUSE_STATE_DIR),.finhouse)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DO_NOT_TRACK := 1
@@ -65,7 +66,7 @@ db-down: ## stop the embedded PostgreSQL
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) db down; fi
 
 .PHONY: demo
-demo: install db-up ## run the platform on the embedded default: database, OLTP, RAW
+demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow (ingestion DAGs, dbt DAG) -> marts
 	@$(FINHOUSE) oltp init
 	@if $(FINHOUSE) oltp summary --require-data >/dev/null 2>&1; then \
 		echo "==> OLTP already seeded: simulating live activity"; \
@@ -75,14 +76,15 @@ demo: install db-up ## run the platform on the embedded default: database, OLTP,
 		$(FINHOUSE) oltp seed --scale $(SCALE) --seed $(SEED); \
 	fi
 	@$(FINHOUSE) oltp summary
-	@echo "==> loading the six tables into the warehouse's RAW schema (incremental)"
+	@echo "==> Airflow: migrating its metadata database"
+	@mkdir -p $(STATE)/logs
+	@$(FINHOUSE) airflow db migrate > $(STATE)/logs/airflow-db-migrate.log 2>&1 \
+		|| { tail -20 $(STATE)/logs/airflow-db-migrate.log; exit 1; }
+	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW), then the"
+	@echo "    dbt DAG (Cosmos: one dbt build per model, staging -> intermediate -> marts)"
 	@# The demo's app shares the database's clock, so a 2 s safety lag (production: 30 s)
 	@# lets this run see what was just simulated.
-	@sleep 2; FINHOUSE_EXTRACT_LAG_SECONDS=2 $(FINHOUSE) ingest --all
-	@$(FINHOUSE) reconcile --all
-	@echo "==> building the marts with dbt (staging -> intermediate -> marts, tests included)"
-	@$(FINHOUSE) dbt seed
-	@$(FINHOUSE) dbt build
+	@sleep 2; FINHOUSE_EXTRACT_LAG_SECONDS=2 $(FINHOUSE) dags run --ingestion finhouse_dbt
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 
@@ -113,3 +115,11 @@ clean: db-down ## stop the database and delete local state (.finhouse: data, AIR
 	rm -rf .finhouse artifacts .pytest_cache .ruff_cache .mypy_cache
 distclean: clean ## also delete the virtual environments
 	rm -rf $(VENV) $(DBT_VENV)
+
+.PHONY: up down
+# `make up` notes when it began: a PostgreSQL its db-up step starts is one `make down` stops.
+up: export FINHOUSE_UP_SINCE := $(shell date +%s)
+up: install db-up ## run the platform locally: PostgreSQL, OLTP (live), Airflow on :8080
+	@$(FINHOUSE) platform up
+down: ## stop what `make up` started (Airflow, the simulator, PostgreSQL if up started it)
+	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) platform down; fi

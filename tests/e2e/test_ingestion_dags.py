@@ -16,6 +16,9 @@ from tests.support.raw import assert_raw_equals_oltp, versions
 
 pytestmark = pytest.mark.e2e
 
+#: checks whose answer a retry would not change ("is RAW fresh now?"): they fail at once
+CHECKS_WITHOUT_RETRIES = {("finhouse_dbt", "source_freshness")}
+
 
 def _asset_events(pg_server: Provisioner, since: dt.datetime) -> list[tuple[str, dict]]:
     with psycopg.connect(pg_server.dsn("airflow", "airflow")) as conn:
@@ -30,14 +33,17 @@ def test_dag_integrity(pg_server: Provisioner, airflow_db: None) -> None:
     report = probe(airflow_env(pg_server), "integrity")
     assert report["errors"] == {}
     dags = report["dags"]
-    assert {f"ingest_{t}" for t in TABLES} | {f"reconcile_{t}" for t in TABLES} <= set(dags)
+    assert {f"ingest_{t}" for t in TABLES} | {f"reconcile_{t}" for t in TABLES} | {
+        "finhouse_dbt"
+    } == set(dags)
     for dag_id, dag in dags.items():
         assert dag["tags"], dag_id
         assert dag["doc_md"], dag_id
         assert dag["max_active_runs"] == 1, dag_id
         for task_id, task in dag["tasks"].items():
             assert task["owner"] == "finhouse-data", (dag_id, task_id)
-            assert task["retries"] >= 2, (dag_id, task_id)
+            if (dag_id, task_id) not in CHECKS_WITHOUT_RETRIES:
+                assert task["retries"] >= 2, (dag_id, task_id)
     for table in TABLES:
         ingest = dags[f"ingest_{table}"]
         assert ingest["params"] == ["full_refresh", "window_end", "window_start"]

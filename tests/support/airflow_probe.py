@@ -41,6 +41,10 @@ def integrity() -> dict:
             },
             "params": sorted(dag.params.keys()),
             "schedule": type(dag.timetable).__name__,
+            "asset_condition": sorted(
+                getattr(a, "uri", str(a))
+                for a in getattr(getattr(dag.timetable, "asset_condition", None), "objects", [])
+            ),
         }
     return {
         "errors": {k: str(v) for k, v in bag.import_errors.items()},

@@ -423,10 +423,13 @@ def dags() -> None:
 @click.option("--ingestion", is_flag=True, help="the six ingestion DAGs (ingest_<table>)")
 @click.option("--conf", "conf_json", help="run conf (params) for every run, as JSON")
 @click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+@click.option(
+    "--verbose", is_flag=True, help="Airflow's task logs on the console (default: a log file)"
+)
 def dags_run(
-    dag_ids: tuple[str, ...], ingestion: bool, conf_json: str | None, as_json: bool
+    dag_ids: tuple[str, ...], ingestion: bool, conf_json: str | None, as_json: bool, verbose: bool
 ) -> None:
-    """Run DAGs once each, in order, with `dag.test()` in one Airflow process (Airflow's
+    """Run DAGs once each, in order, through Airflow (`dag.test()`, one process; Airflow's
     metadata database must be migrated: `finhouse airflow db migrate`)."""
     import json  # noqa: PLC0415
 
@@ -447,16 +450,81 @@ def dags_run(
     os.environ.update(airflow_environment())
     from finhouse.platform import dag_runner  # noqa: PLC0415
 
-    def done(result: dag_runner.RunResult) -> None:
-        if not as_json:
-            click.echo(dag_runner.describe([result]), err=True)
+    log_file = None
+    if not verbose:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        log_file = config.state_dir() / "logs" / f"dags-run-{stamp}.log"
+        click.echo(f"  (Airflow's task logs: {log_file})", err=True)
+    with dag_runner.output_to(log_file) as terminal:
 
-    results = dag_runner.run_dags([(dag_id, conf) for dag_id in ids], on_done=done)
+        def done(result: dag_runner.RunResult) -> None:
+            terminal.write(dag_runner.describe([result]) + "\n")
+            terminal.flush()
+
+        results = dag_runner.run_dags(
+            [(dag_id, conf) for dag_id in ids], on_done=done, progress=terminal
+        )
     if as_json:
         click.echo("@@RESULT@@" + json.dumps([r.as_json() for r in results]))
     if not all(r.ok for r in results):
         failed = ", ".join(r.dag_id for r in results if not r.ok)
-        _fail(f"DAG runs failed: {failed} (task logs: finhouse airflow tasks logs ...)")
+        where = f"see {log_file}" if log_file else "see the task logs above"
+        _fail(f"DAG runs failed: {failed} ({where})")
+
+
+# ---------------------------------------------------------------------------- platform
+@cli.group(context_settings=CONTEXT)
+def platform() -> None:
+    """The whole platform running locally without Docker (`make up` / `make down`).
+
+    \b
+    State under FINHOUSE_STATE_DIR; Airflow on FINHOUSE_AIRFLOW_PORT (8080); the simulator
+    ticks every FINHOUSE_SIMULATE_INTERVAL seconds (60, or off).
+    """
+
+
+@platform.command("up")
+@click.pass_context
+def platform_up(ctx: click.Context) -> None:
+    """Start PostgreSQL, the OLTP (seeded once, then live) and Airflow in the background.
+
+    Creates and seeds the OLTP when empty (scale 1), migrates Airflow's metadata database,
+    starts `airflow standalone` and the OLTP simulator, waits until Airflow is healthy and
+    unpauses the finhouse DAGs. Starting twice is harmless.
+    """
+    from finhouse.platform import services  # noqa: PLC0415
+
+    def prepare_oltp() -> None:
+        from finhouse.oltp import schema  # noqa: PLC0415
+
+        ctx.invoke(oltp_init, drop=False)
+        if any(count for _t, count, _l in schema.summary(config.oltp_dsn("app"))):
+            click.echo("==> OLTP already seeded: the simulator keeps it live")
+        else:
+            click.echo("==> seeding the OLTP (scale 1, seed 42)")
+            ctx.invoke(oltp_seed, scale=1.0)
+
+    services.up(prepare_oltp=prepare_oltp, echo=click.echo)
+
+
+@platform.command("down")
+def platform_down() -> None:
+    """Stop what `platform up` started (Airflow, the simulator, and PostgreSQL if up started
+    it). Stopping twice is harmless."""
+    from finhouse.platform import services  # noqa: PLC0415
+
+    services.down(echo=click.echo)
+
+
+@platform.command("status")
+def platform_status() -> None:
+    """Print what runs; exit 1 when Airflow does not."""
+    from finhouse.platform import services  # noqa: PLC0415
+
+    st = services.status()
+    click.echo(services.describe(st))
+    if not st.running:
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------- airflow

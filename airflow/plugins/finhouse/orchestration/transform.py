@@ -161,7 +161,10 @@ def build_dbt_dag() -> DbtDag:
     with dag:
         DbtSourceLocalOperator(
             task_id="source_freshness",
-            doc_md="`dbt source freshness` over RAW: fails (and alerts) on a stale table.",
+            doc_md=(
+                "`dbt source freshness` over RAW: fails (and alerts) on a stale table. Not "
+                "retried: whether RAW is fresh now is a fact a retry would not change."
+            ),
             profile_config=profile_config(),
             project_dir=str(project_dir),
             dbt_executable_path=str(executable),

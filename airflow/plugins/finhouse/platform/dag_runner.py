@@ -8,11 +8,16 @@ is imported.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from finhouse import config
 
@@ -48,13 +53,93 @@ def dag_bag(dags_folder: Path | None = None) -> Any:
     return DagBag(dag_folder=str(dags_folder or config.REPO_ROOT / "airflow" / "dags"))
 
 
+@contextlib.contextmanager
+def output_to(log_file: Path | None) -> Iterator[TextIO]:
+    """Send everything written to stdout/stderr (Airflow's task logs included) to ``log_file``
+    for the block; yields a stream to the original terminal for progress lines."""
+    if log_file is None:
+        yield sys.stderr
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    with log_file.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            terminal.close()
+
+
+class TaskProgress:
+    """Every few seconds, one line: how many tasks of the DAG's newest run have finished."""
+
+    def __init__(self, dag_id: str, total: int, out: TextIO, every: float = 10.0) -> None:
+        self.dag_id, self.total, self.out, self.every = dag_id, total, out, every
+        self.started = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TaskProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _finished(self) -> int:
+        from airflow.models.dagrun import DagRun  # noqa: PLC0415
+        from airflow.models.taskinstance import TaskInstance  # noqa: PLC0415
+        from airflow.utils.session import create_session  # noqa: PLC0415
+        from sqlalchemy import func, select  # noqa: PLC0415
+
+        with create_session() as session:
+            run_id = session.scalar(
+                select(DagRun.run_id)
+                .where(DagRun.dag_id == self.dag_id)
+                .order_by(DagRun.id.desc())
+                .limit(1)
+            )
+            count = session.scalar(
+                select(func.count()).where(
+                    TaskInstance.dag_id == self.dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.state.in_(("success", "failed", "skipped", "upstream_failed")),
+                )
+            )
+        return int(count or 0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                done = self._finished()
+            except Exception:  # progress is best effort: it never fails a run
+                logging.getLogger(__name__).debug("progress query failed", exc_info=True)
+                continue
+            seconds = time.perf_counter() - self.started
+            self.out.write(f"  {self.dag_id}: {done}/{self.total} tasks done ({seconds:.0f} s)\n")
+            self.out.flush()
+
+
 def run_dags(
     runs: Sequence[tuple[str, dict[str, Any] | None]],
     *,
     on_done: Callable[[RunResult], None] | None = None,
     stop_on_failure: bool = False,
+    progress: TextIO | None = None,
 ) -> list[RunResult]:
-    """``dag.test()`` each (dag_id, conf) in order; unknown DAG ids fail before anything runs."""
+    """``dag.test()`` each (dag_id, conf) in order; unknown DAG ids fail before anything runs.
+    With ``progress``, DAGs with many tasks report how far they are every few seconds."""
     from finhouse.errors import ConfigError  # noqa: PLC0415
 
     bag = dag_bag()
@@ -74,7 +159,14 @@ def run_dags(
     results = []
     for dag_id, conf in runs:
         started = time.perf_counter()
-        run = bag.get_dag(dag_id).test(run_conf=conf)
+        dag = bag.get_dag(dag_id)
+        watch: contextlib.AbstractContextManager[Any] = (
+            TaskProgress(dag_id, len(dag.tasks), progress)
+            if progress is not None and len(dag.tasks) > 10
+            else contextlib.nullcontext()
+        )
+        with watch:
+            run = dag.test(run_conf=conf)
         result = RunResult(
             dag_id=dag_id,
             run_id=run.run_id,

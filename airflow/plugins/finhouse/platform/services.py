@@ -1,0 +1,775 @@
+"""The platform running locally without Docker: ``finhouse platform up|down|status``
+(``make up`` / ``make down``).
+
+``up`` makes sure the embedded PostgreSQL runs, lets the caller prepare the OLTP (the CLI
+creates the schema and seeds it when empty), migrates Airflow's metadata database, then
+starts in the background, each in its own session:
+
+* ``airflow standalone`` (scheduler, DAG processor, triggerer, API server with the UI) on
+  ``FINHOUSE_AIRFLOW_PORT`` (8080), LocalExecutor sized for a small machine, DAGs unpaused so
+  their schedules really run; log ``<state>/logs/airflow.log``, PID ``<state>/run/airflow.pid``;
+* the OLTP simulator (``finhouse oltp simulate``), a tick every ``FINHOUSE_SIMULATE_INTERVAL``
+  seconds (60; ``off`` disables it), so scheduled loads see live activity; log
+  ``<state>/logs/simulator.log``, PID ``<state>/run/simulator.pid``.
+
+It waits until ``GET /api/v2/monitor/health`` answers healthy and the finhouse DAGs are
+parsed, unpauses any paused finhouse DAG through the REST API and prints where to log in.
+
+``down`` stops Airflow the way it wants to be stopped: SIGINT to ``airflow standalone`` (a
+SIGTERM would orphan its scheduler and workers), up to 30 s to finish, then SIGTERM and
+SIGKILL to whatever of it remains. Every process started here carries
+``FINHOUSE_PLATFORM_STATE``/``FINHOUSE_PLATFORM_SERVICE`` in its environment, inherited by its
+children, so ``down`` finds exactly what ``up`` started (tasks and dbt subprocesses included)
+and never touches anything else. The embedded PostgreSQL is stopped only if ``up`` started it.
+
+Everything lives under the state folder (``FINHOUSE_STATE_DIR``), so a test can run an
+isolated instance on a free port. Secrets (DSNs, the admin password) are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finhouse import config
+from finhouse.errors import ConfigError, FinhouseError
+
+Echo = Callable[[str], None]
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_SIMULATE_INTERVAL = 60.0
+#: ``finhouse oltp simulate`` has no "forever": this many ticks is one (centuries at 1/s)
+SIMULATOR_TICKS = 1_000_000_000
+ADMIN_USER = "admin"
+#: SIGINT lets ``airflow standalone`` stop its components; after this, the rest is killed
+AIRFLOW_STOP_GRACE = 30.0
+SIMULATOR_STOP_GRACE = 10.0
+#: environment entries that mark every process started by ``up`` (inherited by children)
+TAG_STATE = "FINHOUSE_PLATFORM_STATE"
+TAG_SERVICE = "FINHOUSE_PLATFORM_SERVICE"
+#: ``make up`` exports when it began: a PostgreSQL its ``db-up`` step started since then
+#: counts as started by ``up`` (so ``make down`` stops it again)
+UP_SINCE_ENV = "FINHOUSE_UP_SINCE"
+#: Airflow tuning for a 2-core laptop; the environment may override each
+TUNING = {
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+    "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+    "AIRFLOW__API__WORKERS": "1",
+    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
+}
+
+
+class PlatformError(FinhouseError):
+    """The local platform cannot be started, stopped or reached."""
+
+
+def _echo(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class Layout:
+    """Where the platform keeps its PID files, logs and markers."""
+
+    state: Path
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def airflow_pid(self) -> Path:
+        return self.run / "airflow.pid"
+
+    @property
+    def simulator_pid(self) -> Path:
+        return self.run / "simulator.pid"
+
+    @property
+    def pg_marker(self) -> Path:
+        """Present while the embedded PostgreSQL runs because ``up`` started it."""
+        return self.run / "postgres.started-by-up"
+
+    @property
+    def airflow_log(self) -> Path:
+        return self.logs / "airflow.log"
+
+    @property
+    def simulator_log(self) -> Path:
+        return self.logs / "simulator.log"
+
+    def pidfile(self, service: str) -> Path:
+        return self.airflow_pid if service == "airflow" else self.simulator_pid
+
+
+def layout() -> Layout:
+    return Layout(config.state_dir())
+
+
+def airflow_port() -> int:
+    raw = os.environ.get("FINHOUSE_AIRFLOW_PORT", str(DEFAULT_PORT))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"FINHOUSE_AIRFLOW_PORT must be a port number, got {raw!r}") from None
+    if not 1024 <= port <= 65535:
+        raise ConfigError(f"FINHOUSE_AIRFLOW_PORT must be between 1024 and 65535, got {port}")
+    return port
+
+
+def airflow_url(port: int | None = None) -> str:
+    return f"http://{HOST}:{port or airflow_port()}"
+
+
+def simulate_interval() -> float | None:
+    """Seconds between simulator ticks (``FINHOUSE_SIMULATE_INTERVAL``); None when ``off``."""
+    raw = os.environ.get("FINHOUSE_SIMULATE_INTERVAL", str(DEFAULT_SIMULATE_INTERVAL))
+    if raw.strip().lower() in ("off", "none", "false"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"FINHOUSE_SIMULATE_INTERVAL must be seconds or 'off', got {raw!r}"
+        ) from None
+    if value <= 0:
+        raise ConfigError(f"FINHOUSE_SIMULATE_INTERVAL must be greater than 0, got {raw!r}")
+    return value
+
+
+def start_timeout() -> float:
+    raw = os.environ.get("FINHOUSE_AIRFLOW_START_TIMEOUT", "300")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"FINHOUSE_AIRFLOW_START_TIMEOUT must be seconds, got {raw!r}") from None
+
+
+def _bin(name: str) -> str:
+    """An executable of this venv (``airflow``, ``finhouse``)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def _tags(lay: Layout, service: str) -> dict[str, str]:
+    return {TAG_STATE: str(lay.state), TAG_SERVICE: service}
+
+
+def airflow_process_environment(lay: Layout, port: int) -> dict[str, str]:
+    """The environment of ``airflow standalone`` (and of ``airflow db migrate``)."""
+    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+
+    env = {**os.environ, **airflow_environment()}
+    # standalone starts its components as `airflow …` from PATH: this venv's first
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for name, value in TUNING.items():
+        env.setdefault(name, value)
+    # the scheduler's and triggerer's log servers (8793/8794 by default) must not collide
+    # with another instance's
+    for name in (
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+    ):
+        env.setdefault(name, str(_free_port()))
+    url = airflow_url(port)
+    env |= {
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        # the workers reach the execution API on the same port
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "PYTHONUNBUFFERED": "1",
+        "NO_COLOR": "1",
+        **_tags(lay, "airflow"),
+    }
+    return env
+
+
+def password_file(env: dict[str, str]) -> Path:
+    """Where the SimpleAuthManager keeps the generated admin password."""
+    configured = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    if configured:
+        return Path(configured)
+    return Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+
+
+def _ensure_password(path: Path) -> None:
+    """Generate the admin password ourselves (mode 0600): Airflow would print a password it
+    generates into its log."""
+    passwords: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        passwords = json.loads(path.read_text() or "{}")
+    if passwords.get(ADMIN_USER):
+        return
+    passwords[ADMIN_USER] = secrets.token_urlsafe(16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(json.dumps(passwords) + "\n")
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------ processes
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, ...]."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def _environ(pid: int) -> set[bytes]:
+    try:
+        return set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+    except OSError:
+        return set()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _recorded_pid(lay: Layout, service: str) -> int | None:
+    try:
+        return int(lay.pidfile(service).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def service_processes(state: Path, service: str | None = None) -> list[int]:
+    """PIDs of live processes that ``up`` started for this state folder (one service or all).
+
+    Found by the marks in their environment, which children inherit, and, since Airflow
+    retitles some processes (which blanks /proc/PID/environ), by membership of the session
+    of the PID file's process when their command line is Airflow's or this venv's."""
+    lay = Layout(state)
+    services = [service] if service else ["airflow", "simulator"]
+    state_tag = f"{TAG_STATE}={state}".encode()
+    service_tags = {f"{TAG_SERVICE}={s}".encode() for s in services}
+    sessions = {str(pid) for s in services if (pid := _recorded_pid(lay, s)) is not None}
+    ours = (b"airflow", str(Path(sys.executable).parent).encode())
+    me = os.getpid()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        fields = _stat(pid)
+        if fields is None or fields[0] in ("Z", "X"):
+            continue
+        env = _environ(pid)
+        tagged = state_tag in env and bool(env & service_tags)
+        if tagged or (fields[3] in sessions and any(m in _cmdline(pid) for m in ours)):
+            pids.append(pid)
+    return sorted(pids)
+
+
+def _leader(lay: Layout, service: str) -> int | None:
+    """The PID in the service's PID file, if that process runs and is ours."""
+    pid = _recorded_pid(lay, service)
+    if pid is None:
+        return None
+    tags = {f"{k}={v}".encode() for k, v in _tags(lay, service).items()}
+    return pid if alive(pid) and tags <= _environ(pid) else None
+
+
+def _wait(done: Callable[[], bool], seconds: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def _signal(pids: Iterable[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _stop_service(lay: Layout, service: str, first: signal.Signals, grace: float) -> list[int]:
+    """Stop a service: ``first`` to its main process, ``grace`` seconds to finish, then
+    SIGTERM and SIGKILL to whatever of it remains. Returns the PIDs that were running."""
+    leader = _leader(lay, service)
+    running = set(service_processes(lay.state, service))
+    if leader is not None:
+        running.add(leader)
+        _signal([leader], first)
+        _wait(lambda: not alive(leader), grace)
+    for sig, seconds in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        remaining = [p for p in {*running, *service_processes(lay.state, service)} if alive(p)]
+        if not remaining:
+            break
+        _signal(remaining, sig)
+        _wait(lambda rem=remaining: not any(alive(p) for p in rem), seconds)  # type: ignore[misc]
+    lay.pidfile(service).unlink(missing_ok=True)
+    if survivors := [p for p in service_processes(lay.state, service) if alive(p)]:
+        raise PlatformError(f"{service}: processes {survivors} did not stop")
+    return sorted(running)
+
+
+def _start(lay: Layout, service: str, args: list[str], env: dict[str, str], log_file: Path) -> int:
+    lay.logs.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        log.write(f"\n===== finhouse platform up: {service} {time.strftime('%c')}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(  # noqa: S603 - this venv's own executables
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own session and process group: Ctrl-C spares it
+            cwd=config.REPO_ROOT,
+        )
+    proc.returncode = 0  # it outlives us on purpose: no "still running" warning
+    lay.pidfile(service).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in text)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((HOST, port)) == 0
+
+
+# ------------------------------------------------------------------------------ REST API
+class ApiError(PlatformError):
+    def __init__(self, status: int, method: str, path: str, detail: str) -> None:
+        super().__init__(f"{method} {path}: HTTP {status}: {detail[:500]}")
+        self.status = status
+
+
+class AirflowApi:
+    """A small client of Airflow's REST API v2 (JWT from ``POST /auth/token``)."""
+
+    def __init__(self, base_url: str, passwords: Path, user: str = ADMIN_USER) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.passwords = passwords
+        self.user = user
+        self._token: str | None = None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        timeout: float = 30.0,
+    ) -> Any:
+        url = self.base_url + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            if auth:
+                headers["Authorization"] = f"Bearer {self.token()}"
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                    raw = response.read()
+                    return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")
+                if exc.code == 401 and auth and attempt == 1:
+                    self._token = None  # expired: log in again once
+                    continue
+                raise ApiError(exc.code, method, path, detail) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def token(self) -> str:
+        if self._token is None:
+            password = json.loads(self.passwords.read_text())[self.user]
+            answer = self._request(
+                "POST", "/auth/token", {"username": self.user, "password": password}, auth=False
+            )
+            self._token = str(answer["access_token"])
+        return self._token
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/api/v2/monitor/health", auth=False, timeout=5)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._request("POST", path, body)
+
+    def patch(self, path: str, body: Any, **params: Any) -> Any:
+        return self._request("PATCH", path, body, params)
+
+
+def api_for(port: int | None = None) -> AirflowApi:
+    """A REST client for the platform of this state folder (``FINHOUSE_STATE_DIR``)."""
+    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+
+    env = {**os.environ, **airflow_environment()}
+    return AirflowApi(airflow_url(port), password_file(env))
+
+
+def _unhealthy(health: dict[str, Any]) -> list[str]:
+    parts = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+    return [p for p in parts if (health.get(p) or {}).get("status") != "healthy"]
+
+
+class _Progress:
+    """One progress line: rewritten in place on a terminal, a line every 15 s otherwise."""
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+        self.tty = echo is _echo and sys.stdout.isatty()
+        self.started = time.monotonic()
+        self.last = -1.0
+
+    def show(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        line = f"==> {text} ({elapsed:.0f} s)"
+        if self.tty:
+            sys.stdout.write("\r\033[K" + line)
+            sys.stdout.flush()
+        elif self.last < 0 or elapsed - self.last >= 15:
+            self.echo(line)
+            self.last = elapsed
+
+    def done(self, text: str) -> None:
+        if self.tty:
+            sys.stdout.write("\r\033[K")
+        self.echo(f"==> {text} ({time.monotonic() - self.started:.0f} s)")
+
+
+def expected_dag_ids() -> list[str]:
+    from finhouse.tables import TABLES  # noqa: PLC0415
+
+    return [f"{kind}_{t}" for kind in ("ingest", "reconcile") for t in TABLES] + ["finhouse_dbt"]
+
+
+def _wait_ready(api: AirflowApi, leader: int, lay: Layout, timeout: float, echo: Echo) -> None:
+    """Until the health endpoint says healthy and the finhouse DAGs are parsed."""
+    progress = _Progress(echo)
+    deadline = time.monotonic() + timeout
+    waiting_for = "the API server"
+    while True:
+        if not alive(leader):
+            progress.done("Airflow stopped while starting")
+            raise PlatformError(
+                f"airflow standalone exited while starting; the end of {lay.airflow_log}:\n"
+                + _tail(lay.airflow_log)
+            )
+        try:
+            unhealthy = _unhealthy(api.health())
+            waiting_for = ", ".join(unhealthy) if unhealthy else ""
+        except (OSError, ApiError, ValueError):
+            unhealthy = ["api"]
+        if not unhealthy:
+            break
+        if time.monotonic() > deadline:
+            progress.done("Airflow did not become healthy")
+            raise PlatformError(
+                f"Airflow is not healthy after {timeout:.0f} s (waiting for {waiting_for}); "
+                f"see {lay.airflow_log}"
+            )
+        progress.show(f"starting Airflow at {api.base_url}: waiting for {waiting_for}")
+        time.sleep(1)
+    expected = set(expected_dag_ids())
+    while True:
+        found = {d["dag_id"] for d in finhouse_dags(api)}
+        missing = expected - found
+        if not missing:
+            break
+        errors = api.get("/api/v2/importErrors", limit=100).get("import_errors", [])
+        if time.monotonic() > deadline or (errors and not (missing - _dags_in(errors))):
+            progress.done("Airflow is healthy, but not every finhouse DAG loaded")
+            for error in errors:
+                last = (error.get("stack_trace") or "").strip().splitlines()[-1:]
+                echo(f"    import error in {error.get('filename')}: {' '.join(last)}")
+            echo(f"    missing DAGs: {', '.join(sorted(missing))}")
+            return
+        progress.show(f"Airflow is healthy; parsing DAGs ({len(found)}/{len(expected)})")
+        time.sleep(1)
+    progress.done(f"Airflow is healthy; {len(found)} finhouse DAGs loaded")
+
+
+def _dags_in(errors: list[dict[str, Any]]) -> set[str]:
+    """DAG ids defined by files that fail to import (ingestion.py: ingest_/reconcile_*)."""
+    names: set[str] = set()
+    for error in errors:
+        stem = Path(str(error.get("filename", ""))).stem
+        if stem == "transform":
+            names.add("finhouse_dbt")
+        elif stem == "ingestion":
+            names |= {d for d in expected_dag_ids() if d != "finhouse_dbt"}
+    return names
+
+
+def finhouse_dags(api: AirflowApi) -> list[dict[str, Any]]:
+    return list(api.get("/api/v2/dags", tags="finhouse", limit=100).get("dags", []))
+
+
+def unpause_all(api: AirflowApi) -> list[str]:
+    """Unpause every paused finhouse DAG; returns their ids."""
+    paused = [d["dag_id"] for d in finhouse_dags(api) if d.get("is_paused")]
+    for dag_id in paused:
+        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False}, update_mask="is_paused")
+    return paused
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+def _ensure_postgres(lay: Layout, echo: Echo) -> None:
+    """``finhouse db up``; remembers whether ``up`` (or ``make up``'s db-up) started it."""
+    if config.uses_external_servers():
+        echo("==> using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN")
+        return
+    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+
+    cluster = default_cluster()
+    started = cluster.up() or _started_since(cluster, os.environ.get(UP_SINCE_ENV))
+    if started:
+        lay.pg_marker.write_text("the embedded PostgreSQL was started by `platform up`\n")
+    state = "started" if started else "already running"
+    echo(f"==> embedded PostgreSQL {state} on {cluster.host}:{cluster.port}")
+
+
+def _started_since(cluster: Any, since: str | None) -> bool:
+    if not since:
+        return False
+    try:
+        began = float(since)
+    except ValueError:
+        return False
+    with cluster.admin_connection() as conn:
+        row = conn.execute("select extract(epoch from pg_postmaster_start_time())").fetchone()
+    return row is not None and float(row[0]) >= began - 1
+
+
+# ------------------------------------------------------------------------------ commands
+@dataclass
+class Status:
+    airflow_pid: int | None
+    simulator_pid: int | None
+    url: str
+    health: dict[str, Any] | None
+    postgres: str
+    pg_started_by_up: bool
+
+    @property
+    def running(self) -> bool:
+        return self.airflow_pid is not None
+
+
+def status() -> Status:
+    lay = layout()
+    port = airflow_port()
+    airflow = _leader(lay, "airflow")
+    health = None
+    if airflow is not None:
+        with contextlib.suppress(OSError, ApiError, ValueError):
+            health = api_for(port).health()
+    return Status(
+        airflow_pid=airflow,
+        simulator_pid=_leader(lay, "simulator"),
+        url=airflow_url(port),
+        health=health,
+        postgres=_postgres_state(),
+        pg_started_by_up=lay.pg_marker.exists(),
+    )
+
+
+def _postgres_state() -> str:
+    if config.uses_external_servers():
+        return "external (FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN)"
+    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+
+    cluster = default_cluster()
+    try:
+        running = cluster.status().running
+    except FinhouseError as exc:
+        return f"unknown ({exc})"
+    return f"{'running' if running else 'not running'} on {cluster.host}:{cluster.port}"
+
+
+def describe(st: Status) -> str:
+    lay = layout()
+    if st.airflow_pid is None:
+        airflow = "not running"
+    elif st.health is None:
+        airflow = f"pid {st.airflow_pid}, {st.url}: the API does not answer"
+    else:
+        bad = _unhealthy(st.health)
+        airflow = f"pid {st.airflow_pid}, {st.url}: " + (
+            "healthy" if not bad else "unhealthy: " + ", ".join(bad)
+        )
+    simulator = f"pid {st.simulator_pid}" if st.simulator_pid else "not running"
+    pg = st.postgres + (" (started by `up`)" if st.pg_started_by_up else "")
+    return "\n".join(
+        [
+            f"{'Airflow':<12}{airflow}",
+            f"{'simulator':<12}{simulator}",
+            f"{'PostgreSQL':<12}{pg}",
+            f"{'logs':<12}{lay.logs}",
+        ]
+    )
+
+
+def _ensure_simulator(lay: Layout, echo: Echo) -> int | None:
+    if (pid := _leader(lay, "simulator")) is not None:
+        return pid
+    interval = simulate_interval()
+    if interval is None:
+        echo("==> OLTP simulator off (FINHOUSE_SIMULATE_INTERVAL=off)")
+        return None
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **_tags(lay, "simulator")}
+    args = [_bin("finhouse"), "oltp", "simulate", "--ticks", str(SIMULATOR_TICKS)]
+    args += ["--interval", f"{interval:g}"]
+    pid = _start(lay, "simulator", args, env, lay.simulator_log)
+    echo(f"==> OLTP simulator started (pid {pid}): live activity every {interval:g} s")
+    return pid
+
+
+def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) -> str:
+    url = airflow_url(port)
+    sim = f"pid {simulator}, log {lay.simulator_log}" if simulator else "off"
+    return "\n".join(
+        [
+            f"  {'Airflow':<11}{url}   (REST API: {url}/api/v2)",
+            f"  {'login':<11}user {ADMIN_USER}, password in {password_file(env)}",
+            f"  {'Superset':<11}after its issue lands",
+            f"  {'simulator':<11}{sim}",
+            f"  {'logs':<11}{lay.airflow_log}",
+            f"  {'stop':<11}make down   (or: finhouse platform down)",
+        ]
+    )
+
+
+def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) -> None:
+    """Start the platform (see the module doc); says so and does nothing if it runs."""
+    lay = layout()
+    lay.run.mkdir(parents=True, exist_ok=True)
+    lay.logs.mkdir(parents=True, exist_ok=True)
+    port = airflow_port()
+    if (leader := _leader(lay, "airflow")) is not None:
+        env = airflow_process_environment(lay, port)
+        simulator = _ensure_simulator(lay, echo)
+        echo(f"finhouse platform already running (Airflow pid {leader})")
+        echo(_access(lay, port, env, simulator))
+        return
+    if leftovers := service_processes(lay.state, "airflow"):
+        echo(f"==> stopping {len(leftovers)} leftover Airflow processes of an earlier run")
+        _stop_service(lay, "airflow", signal.SIGTERM, 10.0)
+    if _port_in_use(port):
+        raise PlatformError(
+            f"port {port} on {HOST} is in use by another process; stop it or choose another "
+            "port with FINHOUSE_AIRFLOW_PORT"
+        )
+    _ensure_postgres(lay, echo)
+    if prepare_oltp is not None:
+        prepare_oltp()
+    env = airflow_process_environment(lay, port)
+    echo("==> airflow db migrate")
+    with lay.airflow_log.open("ab") as log:
+        out = subprocess.run(  # noqa: S603
+            [_bin("airflow"), "db", "migrate"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=900,
+        )
+    if out.returncode != 0:
+        raise PlatformError(
+            f"airflow db migrate failed; the end of {lay.airflow_log}:\n" + _tail(lay.airflow_log)
+        )
+    _ensure_password(password_file(env))
+    leader = _start(lay, "airflow", [_bin("airflow"), "standalone"], env, lay.airflow_log)
+    echo(f"==> airflow standalone started (pid {leader}), log {lay.airflow_log}")
+    try:
+        simulator = _ensure_simulator(lay, echo)
+        api = AirflowApi(airflow_url(port), password_file(env))
+        _wait_ready(api, leader, lay, start_timeout(), echo)
+        if paused := unpause_all(api):
+            echo(f"==> unpaused {len(paused)} DAGs: {', '.join(paused)}")
+    except BaseException:
+        echo("==> stopping what was started (the log stays)")
+        _stop_service(lay, "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE)
+        _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE)
+        raise
+    echo("")
+    echo("finhouse platform is up")
+    echo(_access(lay, port, env, simulator))
+
+
+def down(*, echo: Echo = _echo) -> list[str]:
+    """Stop what ``up`` started; returns what was stopped (idempotent)."""
+    lay = layout()
+    stopped = []
+    if pids := _stop_service(lay, "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE):
+        stopped.append(f"OLTP simulator (pid {pids[0]})")
+        echo(f"stopped the OLTP simulator (pid {pids[0]})")
+    if _leader(lay, "airflow") is not None or service_processes(lay.state, "airflow"):
+        echo(f"stopping Airflow (SIGINT, up to {AIRFLOW_STOP_GRACE:.0f} s) ...")
+    if pids := _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE):
+        stopped.append(f"Airflow ({len(pids)} processes)")
+        echo(f"stopped Airflow ({len(pids)} processes)")
+    if lay.pg_marker.exists():
+        from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+
+        if default_cluster().down():
+            stopped.append("embedded PostgreSQL")
+            echo("stopped the embedded PostgreSQL (`up` had started it)")
+        lay.pg_marker.unlink(missing_ok=True)
+    if not stopped:
+        echo("finhouse platform was not running")
+    return stopped

@@ -1,0 +1,133 @@
+"""The Cosmos dbt DAG under real Airflow (dag.test()) and real dbt, against the test databases:
+loads through the ingestion DAGs, then the dbt DAG builds staging -> intermediate -> marts,
+emits the marts' Assets, and a stale RAW table fails source freshness and alerts a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+
+from finhouse.embedded.cluster import Provisioner
+from finhouse.tables import TABLES
+from tests.e2e.conftest import airflow_env, probe, run_dags
+from tests.integration.ingest.conftest import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+#: a slice of the project through every layer (the whole DAG runs in `make demo`)
+SELECT = "+portfolio_daily"
+
+
+def _dbt_env(pg_server: Provisioner, pipe: Pipeline) -> dict[str, str]:
+    env = airflow_env(pg_server, pipe.dbs)
+    env["AIRFLOW_CONN_FINHOUSE_DBT"] = pipe.dbs.warehouse_dsn("transformer")
+    env["FINHOUSE_DBT_SELECT"] = SELECT
+    return env
+
+
+def test_dbt_dag_shape(pg_server: Provisioner, airflow_db: None) -> None:
+    dags = probe(airflow_env(pg_server), "integrity")["dags"]
+    dbt = dags["finhouse_dbt"]
+    assert dbt["schedule"] == "AssetOrTimeSchedule"
+    groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
+    assert groups == {"staging", "intermediate", "marts"}
+    assert "seeds.golden_schedules_seed_build" in dbt["tasks"]
+    assert "source_freshness" in dbt["tasks"]
+    # one `dbt build` per model: its tests run inside it, no separate test tasks
+    assert not [t for t in dbt["tasks"] if t.endswith("_test")]
+    assert dbt["asset_condition"] == sorted(
+        f"postgres://127.0.0.1:{pg_server.port}/warehouse/raw/{t}" for t in TABLES
+    )
+
+
+def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
+    pipe: Pipeline, pg_server: Provisioner, airflow_db: None
+) -> None:
+    env = _dbt_env(pg_server, pipe)
+    started = dt.datetime.now(dt.UTC)
+    time.sleep(0.4)
+    results = run_dags(env, *((f"ingest_{t}", None) for t in TABLES), ("finhouse_dbt", None))
+    for result in results:
+        assert result["state"] == "success", result.get("log")
+    tasks = results[-1]["tasks"]
+    assert tasks["models.marts.portfolio.portfolio_daily_model_build"] == "success"
+    assert tasks["models.intermediate.loans.int_loans__daily_delinquency_model_build"] == "success"
+    with psycopg.connect(pipe.dbs.warehouse_dsn("reporter")) as reporter:
+        days, glp = reporter.execute(
+            "select count(*), sum(gross_loan_portfolio) from marts.portfolio_daily "
+            "where as_of_date = current_date"
+        ).fetchone() or (0, 0)
+    assert days > 0
+    assert glp > 0
+    with psycopg.connect(pg_server.dsn("airflow", "airflow")) as conn:
+        uris = {
+            uri
+            for (uri,) in conn.execute(
+                "select a.uri from asset_event ae join asset a on a.id = ae.asset_id "
+                "where ae.timestamp >= %s",
+                (started,),
+            )
+        }
+    warehouse = f"postgres://127.0.0.1:{pg_server.port}/{pipe.dbs.warehouse}"
+    assert f"{warehouse}/raw/loans" in uris
+    assert f"{warehouse}/marts/portfolio_daily" in uris, sorted(uris)
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []  # noqa: RUF012 - shared with the test
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    _Webhook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", _Webhook.received
+    finally:
+        server.shutdown()
+
+
+def test_stale_raw_table_fails_freshness_and_alerts_the_webhook(
+    pipe: Pipeline,
+    pg_server: Provisioner,
+    airflow_db: None,
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = webhook
+    time.sleep(0.4)
+    pipe.ingest_all()
+    # the loans table stopped loading 13 hours ago (error_after: 12 hours)
+    with psycopg.connect(pipe.dbs.admin_dsn(pipe.dbs.warehouse), autocommit=True) as wh:
+        wh.execute("update raw.loans set _loaded_at = _loaded_at - interval '13 hours'")
+    env = _dbt_env(pg_server, pipe)
+    env["FINHOUSE_ALERT_WEBHOOK_URL"] = url
+    env["FINHOUSE_DBT_SELECT"] = "stg_oltp__loans"
+    (result,) = run_dags(env, ("finhouse_dbt", None))
+    assert result["tasks"]["source_freshness"] == "failed"
+    # the marts are not frozen by it: the models still built
+    assert result["tasks"]["models.staging.stg_oltp__loans_model_build"] == "success"
+    alerts = [a for a in received if a["task_id"] == "source_freshness"]
+    assert len(alerts) == 1, received
+    assert alerts[0]["dag_id"] == "finhouse_dbt"
+    assert alerts[0]["state"] == "failed"
+    assert "finhouse_dbt.source_freshness failed" in alerts[0]["text"]
+    assert url not in json.dumps(received)
