@@ -93,7 +93,8 @@ test: install ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: install ## benchmarks: ingestion vs the physical COPY reference; dbt full vs incremental
+bench: install ## benchmarks: DAG parse time; ingestion vs the physical COPY reference; dbt full vs incremental
+	@$(VENV)/bin/python tests/bench/bench_dags.py 2> >(grep -v "^\s*20[0-9][0-9]-" >&2)
 	@$(VENV)/bin/python tests/bench/bench_ingest.py
 	@$(VENV)/bin/python tests/bench/bench_dbt.py
 
