@@ -13,7 +13,10 @@
         unique_key='loan_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        indexes=[{'columns': ['loan_id']}, {'columns': ['source_changed_at']}],
+        indexes=[
+            {'columns': ['loan_id', 'as_of_date'], 'unique': True},
+            {'columns': ['source_changed_at']},
+        ],
         post_hook=[
             "{% if is_incremental() %}delete from {{ this }} where loan_id not in
              (select loan_id from {{ ref('stg_oltp__loans') }} where disbursed_at is not null)
