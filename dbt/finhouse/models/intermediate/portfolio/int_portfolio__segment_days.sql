@@ -158,7 +158,7 @@ spine as (
     from segments_to_compute
     inner join calendar
         on
-            calendar.calendar_date >= segments_to_compute.from_date
+            segments_to_compute.from_date <= calendar.calendar_date
             and calendar.calendar_date <= {{ as_of_date() }}
 ),
 
