@@ -21,6 +21,8 @@ COMMANDS = [
     ["oltp", "seed"],
     ["oltp", "simulate"],
     ["oltp", "summary"],
+    ["dags"],
+    ["dags", "run"],
 ]
 
 
@@ -100,3 +102,23 @@ def test_snowflake_warehouse_without_its_target_gets_one_line(dbs: Databases) ->
     env = {**dbs.env(), "FINHOUSE_WAREHOUSE_DSN": "snowflake://user@account/FINHOUSE"}
     err = _one_line_error(run_cli("ingest", "users", env=env), 1)
     assert "Snowflake" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "name DAGs to run"),
+        (("ingest_users", "--conf", "{not json"), "--conf is not JSON"),
+        (("ingest_users", "--conf", "[1, 2]"), "--conf must be a JSON object"),
+    ],
+)
+def test_dags_run_usage_errors(dbs: Databases, args: tuple[str, ...], expected: str) -> None:
+    err = _one_line_error(run_cli("dags", "run", *args, env=dbs.env()), 2)
+    assert expected in err
+
+
+def test_dags_run_unknown_dag_names_the_known_ones(dbs: Databases) -> None:
+    err = _one_line_error(run_cli("dags", "run", "ingest_userz", env=dbs.env()), 1)
+    assert "unknown DAG ingest_userz" in err
+    assert "ingest_users" in err
+    assert "finhouse_dbt" in err

@@ -454,15 +454,18 @@ def dags_run(
     if not verbose:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         log_file = config.state_dir() / "logs" / f"dags-run-{stamp}.log"
-        click.echo(f"  (Airflow's task logs: {log_file})", err=True)
     with dag_runner.output_to(log_file) as terminal:
+
+        def start() -> None:
+            if log_file:
+                terminal.write(f"  (Airflow's task logs: {log_file})\n")
 
         def done(result: dag_runner.RunResult) -> None:
             terminal.write(dag_runner.describe([result]) + "\n")
             terminal.flush()
 
         results = dag_runner.run_dags(
-            [(dag_id, conf) for dag_id in ids], on_done=done, progress=terminal
+            [(dag_id, conf) for dag_id in ids], on_start=start, on_done=done, progress=terminal
         )
     if as_json:
         click.echo("@@RESULT@@" + json.dumps([r.as_json() for r in results]))

@@ -134,6 +134,7 @@ class TaskProgress:
 def run_dags(
     runs: Sequence[tuple[str, dict[str, Any] | None]],
     *,
+    on_start: Callable[[], None] | None = None,
     on_done: Callable[[RunResult], None] | None = None,
     stop_on_failure: bool = False,
     progress: TextIO | None = None,
@@ -156,6 +157,8 @@ def run_dags(
         raise ConfigError(
             f"unknown DAG {', '.join(missing)} (known: {', '.join(sorted(bag.dags))})"
         )
+    if on_start:
+        on_start()
     results = []
     for dag_id, conf in runs:
         started = time.perf_counter()
