@@ -215,9 +215,6 @@ balances_carried_forward as (
 
 final as (
     select
-        {{ surrogate_key([
-            'balances_carried_forward.account_id', 'balances_carried_forward.balance_date'
-        ]) }} as account_day_key,
         balances_carried_forward.account_id,
         balances_carried_forward.balance_date,
         cast(balances_carried_forward.end_of_day_balance as numeric(18, 2)) as end_of_day_balance,
