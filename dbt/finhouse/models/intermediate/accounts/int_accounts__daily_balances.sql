@@ -217,10 +217,10 @@ final as (
     select
         balances_carried_forward.account_id,
         balances_carried_forward.balance_date,
+        accounts_to_compute.source_changed_at,
         cast(balances_carried_forward.end_of_day_balance as numeric(18, 2)) as end_of_day_balance,
         cast(balances_carried_forward.transaction_count as bigint) as transaction_count,
-        balances_carried_forward.transaction_count > 0 as has_movement,
-        accounts_to_compute.source_changed_at
+        balances_carried_forward.transaction_count > 0 as has_movement
     from balances_carried_forward
     inner join accounts_to_compute
         on balances_carried_forward.account_id = accounts_to_compute.account_id
