@@ -72,6 +72,9 @@ TUNING = {
     "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
     "AIRFLOW__API__WORKERS": "1",
     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "16",
+    # the scheduler starts tasks before the API server listens (it needs ~20-60 s on two
+    # busy cores): workers retry for ~2 min instead of ~15 s before failing the task
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
 }
 
 
@@ -327,12 +330,21 @@ def _stop_service(lay: Layout, service: str, first: signal.Signals, grace: float
     running = set(service_processes(lay.state, service))
     if leader is not None:
         running.add(leader)
+        # its components; their own children keep standalone's output pipes open, so
+        # standalone itself may wait for those: the components' exit is enough
+        components = [p for p in running if (_stat(p) or ["", ""])[1] == str(leader)]
         _signal([leader], first)
-        _wait(lambda: not alive(leader), grace)
+        _wait(
+            lambda: not alive(leader) or (bool(components) and not any(map(alive, components))),
+            grace,
+        )
     for sig, seconds in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         remaining = [p for p in {*running, *service_processes(lay.state, service)} if alive(p)]
         if not remaining:
             break
+        if leader is not None:  # its process group (a PID in use as a PGID is not reused)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(leader, sig)
         _signal(remaining, sig)
         _wait(lambda rem=remaining: not any(alive(p) for p in rem), seconds)  # type: ignore[misc]
     lay.pidfile(service).unlink(missing_ok=True)
@@ -404,7 +416,7 @@ class AirflowApi:
         params: dict[str, Any] | None = None,
         *,
         auth: bool = True,
-        timeout: float = 30.0,
+        timeout: float = 60.0,
     ) -> Any:
         url = self.base_url + path
         if params:
@@ -414,7 +426,12 @@ class AirflowApi:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
+        # a busy API server (one worker on two cores) may answer late: reads are retried,
+        # a POST that creates something (a run, a backfill) never is
+        retry_slow = method in ("GET", "PATCH") or path == "/auth/token"
+        attempts, relogged = 3, False
+        while True:
+            attempts -= 1
             if auth:
                 headers["Authorization"] = f"Bearer {self.token()}"
             request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
@@ -424,11 +441,14 @@ class AirflowApi:
                     return json.loads(raw) if raw else None
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode(errors="replace")
-                if exc.code == 401 and auth and attempt == 1:
-                    self._token = None  # expired: log in again once
+                if exc.code == 401 and auth and not relogged:
+                    self._token, relogged = None, True  # expired: log in again once
                     continue
                 raise ApiError(exc.code, method, path, detail) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            except (TimeoutError, ConnectionError, urllib.error.URLError):
+                if not retry_slow or attempts <= 0:
+                    raise
+                time.sleep(1)
 
     def token(self) -> str:
         if self._token is None:
@@ -440,7 +460,7 @@ class AirflowApi:
         return self._token
 
     def health(self) -> dict[str, Any]:
-        return self._request("GET", "/api/v2/monitor/health", auth=False, timeout=5)
+        return self._request("GET", "/api/v2/monitor/health", auth=False, timeout=15)
 
     def get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params)
@@ -470,7 +490,7 @@ class _Progress:
 
     def __init__(self, echo: Echo) -> None:
         self.echo = echo
-        self.tty = echo is _echo and sys.stdout.isatty()
+        self.tty = sys.stdout.isatty()
         self.started = time.monotonic()
         self.last = -1.0
 
