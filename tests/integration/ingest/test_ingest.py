@@ -196,6 +196,17 @@ def test_full_refresh_marks_deletes_keeps_history_and_versions_once(pipe: Pipeli
         assert_raw_equals_oltp(oltp, wh, ["accounts"])
 
 
+def test_full_refresh_as_a_tables_first_load(pipe: Pipeline) -> None:
+    # the direct first-load path (COPY straight into the new RAW table) with full refresh:
+    # nothing in an empty RAW can be absent from the source
+    _settle()
+    first = pipe.ingest("loans", mode="full")
+    assert first.rows_loaded > 0
+    assert first.rows_deleted == 0
+    with pipe.oltp() as oltp, pipe.warehouse() as wh:
+        assert_raw_equals_oltp(oltp, wh, ["loans"])
+
+
 def test_new_source_column_arrives_in_raw(pipe: Pipeline) -> None:
     _settle()
     pipe.ingest("users")

@@ -114,7 +114,8 @@ def _run_mode(context: Any) -> tuple[str, dt.datetime | None, dt.datetime | None
         if not (start and end):
             raise WindowError("window_start and window_end go together")
         return "window", _parse_instant(start, "window_start"), _parse_instant(end, "window_end")
-    if str(dag_run.run_type) in ("backfill", "DagRunType.BACKFILL_JOB"):
+    # run_type is a DagRunType (a str enum: its value is "backfill") on the task side
+    if getattr(dag_run.run_type, "value", dag_run.run_type) == "backfill":
         return "window", context["data_interval_start"], context["data_interval_end"]
     return "incremental", None, None
 

@@ -390,7 +390,8 @@ class PostgresTarget:
             else:
                 conn.execute("analyze _finhouse_stage")
                 result.rows_loaded, result.rows_replaced = self._merge(conn, request)
-            if request.mark_absent_deleted:
+            if request.mark_absent_deleted and not direct:
+                # (a first load filled an empty RAW: nothing in it can be absent)
                 result.rows_deleted = self._mark_absent(conn, request)
             if request.new_watermark is not None:
                 conn.execute(
