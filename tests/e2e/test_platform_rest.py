@@ -395,12 +395,6 @@ def test_rest_api_runs_ingestion_dbt_and_an_idempotent_backfill(platform: Platfo
     assert after == before, "the backfill changed raw.users (rows, hash)"
     assert sorted((r[0], r[2]) for r in audited) == sorted((i[1], "success") for i in intervals)
     clock.mark("3. backfill verified: RAW unchanged, every run audited")
-    if {r[1] for r in audited} == {"incremental"}:
-        pytest.xfail(
-            "backfill runs load incrementally instead of their interval: ingestion._run_mode "
-            "checks str(dag_run.run_type) against 'backfill'/'DagRunType.BACKFILL_JOB', but "
-            "the Task SDK gives 'DagRunType.BACKFILL' under Airflow 3.3"
-        )
     by_run = {r[0]: r for r in audited}
     for start, run_id in intervals:
         assert by_run[run_id][1:5] == ("window", "success", start, start + INTERVAL), by_run
