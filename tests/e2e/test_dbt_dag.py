@@ -39,6 +39,10 @@ def test_dbt_dag_shape(pg_server: Provisioner, airflow_db: None) -> None:
     assert dbt["schedule"] == "AssetOrTimeSchedule"
     groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
     assert groups == {"staging", "intermediate", "marts"}
+    # a folder name used in two layers (portfolio, customers) stays two groups
+    assert "models.marts.portfolio.portfolio_daily_model_build" in dbt["tasks"]
+    assert "models.marts.customers.customer_360_model_build" in dbt["tasks"]
+    assert "models.intermediate.portfolio.int_portfolio__segment_days_model_build" in dbt["tasks"]
     assert "seeds.golden_schedules_seed_build" in dbt["tasks"]
     assert "source_freshness" in dbt["tasks"]
     # one `dbt build` per model: its tests run inside it, no separate test tasks
