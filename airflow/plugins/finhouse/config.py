@@ -39,15 +39,20 @@ def cluster_dir() -> Path:
     return state_dir() / "pg"
 
 
-def cluster_port() -> int:
-    raw = os.environ.get("FINHOUSE_PG_PORT", "54329")
+def port_from_env(name: str, default: int) -> int:
+    """A TCP port from the environment variable ``name``, validated (1024-65535)."""
+    raw = os.environ.get(name, str(default))
     try:
         port = int(raw)
     except ValueError:
-        raise ConfigError(f"FINHOUSE_PG_PORT must be a port number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a port number, got {raw!r}") from None
     if not 1024 <= port <= 65535:
-        raise ConfigError(f"FINHOUSE_PG_PORT must be between 1024 and 65535, got {port}")
+        raise ConfigError(f"{name} must be between 1024 and 65535, got {port}")
     return port
+
+
+def cluster_port() -> int:
+    return port_from_env("FINHOUSE_PG_PORT", 54329)
 
 
 def _validated(name: str, value: str, schemes: tuple[str, ...]) -> str:

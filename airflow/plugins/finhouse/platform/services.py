@@ -132,14 +132,7 @@ def layout() -> Layout:
 
 
 def airflow_port() -> int:
-    raw = os.environ.get("FINHOUSE_AIRFLOW_PORT", str(DEFAULT_PORT))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"FINHOUSE_AIRFLOW_PORT must be a port number, got {raw!r}") from None
-    if not 1024 <= port <= 65535:
-        raise ConfigError(f"FINHOUSE_AIRFLOW_PORT must be between 1024 and 65535, got {port}")
-    return port
+    return config.port_from_env("FINHOUSE_AIRFLOW_PORT", DEFAULT_PORT)
 
 
 def airflow_url(port: int | None = None) -> str:
