@@ -40,13 +40,18 @@ def test_dbt_dag_shape(pg_server: Provisioner, airflow_db: None) -> None:
     groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
     assert groups == {"staging", "intermediate", "marts"}
     # a folder name used in two layers (portfolio, customers) stays two groups
-    assert "models.marts.portfolio.portfolio_daily_model_build" in dbt["tasks"]
-    assert "models.marts.customers.customer_360_model_build" in dbt["tasks"]
-    assert "models.intermediate.portfolio.int_portfolio__segment_days_model_build" in dbt["tasks"]
-    assert "seeds.golden_schedules_seed_build" in dbt["tasks"]
+    assert "models.marts.portfolio.portfolio_daily.run" in dbt["tasks"]
+    assert "models.marts.customers.customer_360.run" in dbt["tasks"]
+    assert "models.intermediate.portfolio.int_portfolio__segment_days.run" in dbt["tasks"]
     assert "source_freshness" in dbt["tasks"]
-    # one `dbt build` per model: its tests run inside it, no separate test tasks
-    assert not [t for t in dbt["tasks"] if t.endswith("_test")]
+    # watcher mode: one `dbt build` of the whole project (the producer); every model and
+    # its tests are tasks that report what the producer did, downstream of their parents
+    assert "dbt_producer_watcher" in dbt["tasks"]
+    assert "models.marts.portfolio.portfolio_daily.test" in dbt["tasks"]
+    assert (
+        "models.intermediate.portfolio.int_portfolio__segment_days.test"
+        in dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]["upstream"]
+    )
     assert dbt["asset_condition"] == sorted(
         f"postgres://127.0.0.1:{pg_server.port}/warehouse/raw/{t}" for t in TABLES
     )
@@ -62,8 +67,10 @@ def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
     for result in results:
         assert result["state"] == "success", result.get("log")
     tasks = results[-1]["tasks"]
-    assert tasks["models.marts.portfolio.portfolio_daily_model_build"] == "success"
-    assert tasks["models.intermediate.loans.int_loans__daily_delinquency_model_build"] == "success"
+    assert tasks["dbt_producer_watcher"] == "success"
+    assert tasks["models.marts.portfolio.portfolio_daily.run"] == "success"
+    assert tasks["models.marts.portfolio.portfolio_daily.test"] == "success"
+    assert tasks["models.intermediate.loans.int_loans__daily_delinquency.run"] == "success"
     with psycopg.connect(pipe.dbs.warehouse_dsn("reporter")) as reporter:
         days, glp = reporter.execute(
             "select count(*), sum(gross_loan_portfolio) from marts.portfolio_daily "
@@ -128,10 +135,44 @@ def test_stale_raw_table_fails_freshness_and_alerts_the_webhook(
     (result,) = run_dags(env, ("finhouse_dbt", None))
     assert result["tasks"]["source_freshness"] == "failed"
     # the marts are not frozen by it: the models still built
-    assert result["tasks"]["models.staging.stg_oltp__loans_model_build"] == "success"
+    assert result["tasks"]["models.staging.stg_oltp__loans.run"] == "success"
     alerts = [a for a in received if a["task_id"] == "source_freshness"]
     assert len(alerts) == 1, received
     assert alerts[0]["dag_id"] == "finhouse_dbt"
     assert alerts[0]["state"] == "failed"
     assert "finhouse_dbt.source_freshness failed" in alerts[0]["text"]
     assert url not in json.dumps(received)
+
+
+def test_a_failing_model_fails_its_task_and_builds_nothing_downstream(
+    pipe: Pipeline, pg_server: Provisioner, airflow_db: None
+) -> None:
+    """The producer's one `dbt build` fails on a model: that model's task fails, its
+    dependants are not reported built, and the run fails; what did not depend on it built."""
+    time.sleep(0.4)
+    pipe.ingest_all()
+    admin = pipe.dbs.admin_dsn(pipe.dbs.warehouse)
+    with psycopg.connect(admin, autocommit=True) as wh:
+        wh.execute("drop view if exists staging.stg_oltp__loans cascade")
+        wh.execute("alter table raw.loans rename column principal to principal_gone")
+    try:
+        env = _dbt_env(pg_server, pipe)
+        env["FINHOUSE_DBT_SELECT"] = "stg_oltp__loans+1 stg_oltp__users"
+        env["FINHOUSE_RETRY_DELAY_SECONDS"] = "0.5"
+        (result,) = run_dags(env, ("finhouse_dbt", None))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as wh:
+            wh.execute("alter table raw.loans rename column principal_gone to principal")
+    tasks = result["tasks"]
+    assert result["state"] == "failed"
+    assert tasks["models.staging.stg_oltp__loans.run"] == "failed"
+    assert tasks["models.staging.stg_oltp__users.run"] == "success"
+    dependants = [t for t in tasks if t.startswith("models.intermediate.") and t.endswith(".run")]
+    assert dependants
+    assert not [t for t in dependants if tasks[t] == "success"], tasks
+    with psycopg.connect(admin) as wh:
+        (views,) = wh.execute(
+            "select count(*) from information_schema.views "
+            "where table_schema = 'staging' and table_name = 'stg_oltp__loans'"
+        ).fetchone() or (0,)
+    assert views == 0

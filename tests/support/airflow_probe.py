@@ -1,8 +1,8 @@
 """Run inside an Airflow-configured subprocess (see tests/e2e/conftest.py); prints JSON.
 
 integrity                 every DAG's tags, owner, retries, docs, and the parse time
-test RUNS_JSON            dag.test() each [dag_id, conf] in turn (one process: Airflow's
-                          start-up is paid once) and report runs' and tasks' states
+test RUNS_JSON            dag.test() each [dag_id, conf] in turn through finhouse's DAG
+                          runner (one process) and report runs' and tasks' states
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def integrity() -> dict:
                     "owner": t.owner,
                     "retries": t.retries,
                     "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
+                    "upstream": sorted(t.upstream_task_ids),
                 }
                 for t in dag.tasks
             },
@@ -54,22 +55,10 @@ def integrity() -> dict:
 
 
 def test(runs: list[list]) -> list[dict]:
-    bag = _bag()
-    results = []
-    for dag_id, conf in runs:
-        run = bag.get_dag(dag_id).test(run_conf=conf)
-        results.append(
-            {
-                "dag_id": dag_id,
-                "run_id": run.run_id,
-                "state": str(run.state),
-                "tasks": {
-                    ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state)
-                    for ti in run.get_task_instances()
-                },
-            }
-        )
-    return results
+    """Through the runner ``finhouse dags run`` and ``make demo`` use."""
+    from finhouse.platform.dag_runner import run_dags  # noqa: PLC0415
+
+    return [r.as_json() for r in run_dags([(dag_id, conf) for dag_id, conf in runs])]
 
 
 if __name__ == "__main__":

@@ -65,3 +65,26 @@
         and {{ this }}.loan_officer_id = stale.loan_officer_id
         and {{ this }}.as_of_date = stale.as_of_date
 {%- endmacro %}
+
+{#- Post-hook of the incremental int_accounts__savings_interest: months left without daily
+    balances (a ledger deletion), and accounts no longer interest-bearing, leave the model. -#}
+{% macro remove_savings_interest_without_balances() -%}
+    delete from {{ this }}
+    where
+        not exists (
+            select 1
+            from {{ ref('int_accounts__daily_balances') }} as daily_balances
+            where
+                daily_balances.account_id = {{ this }}.account_id
+                and daily_balances.balance_date >= {{ this }}.month_start
+                and daily_balances.balance_date
+                < cast({{ dbt.dateadd('month', 1, this ~ '.month_start') }} as date)
+        )
+        or not exists (
+            select 1
+            from {{ ref('stg_oltp__accounts') }} as accounts
+            where
+                accounts.account_id = {{ this }}.account_id
+                and accounts.interest_rate > 0
+        )
+{%- endmacro %}

@@ -85,6 +85,14 @@ INCREMENTAL = {
         " dpd_91_180_amount, dpd_181_plus_amount, loans_disbursed, disbursed_amount,"
         " segment_loans, segment_loan_checksum"
     ),
+    "intermediate.int_loans__installment_payments": (
+        "loan_id, installment_no, due_date, principal_due, interest_due, total_due,"
+        " paid_on_time, paid_total_by_as_of, fully_paid_date"
+    ),
+    "intermediate.int_accounts__savings_interest": (
+        "account_id, month_start, account_type, interest_rate, days_accrued,"
+        " average_daily_balance, accrued_interest_unrounded, accrued_interest, interest_posted"
+    ),
 }
 
 
@@ -99,7 +107,8 @@ def _contents(built: Warehouse) -> dict[str, list[tuple[object, ...]]]:
 def _make_old_changes(built: Warehouse) -> None:
     """Changes the incremental models must restate history for: a borrower moves branch, a
     loan moves to another officer, a ledger row arrives 40 days late, an account's first
-    ledger row and another account's only one are deleted."""
+    ledger row and another account's only one are deleted, an account's interest rate
+    changes and another's stops, a payment of 60 days ago is reversed."""
     with psycopg.connect(built.oltp_dsn, autocommit=True) as oltp:
         oltp.execute(
             """update users set branch_code = case when branch_code = 'NBO01' then 'MSA01'
@@ -133,6 +142,19 @@ def _make_old_changes(built: Warehouse) -> None:
                    select account_id from transactions group by 1 having count(*) = 1
                    order by 1 limit 1)"""
         )
+        oltp.execute(
+            """update payments set status = 'reversed', updated_at = clock_timestamp()
+               where id = (select id from payments where status = 'completed' and paid_at < %s
+                           order by paid_at desc limit 1)""",
+            (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=60),),
+        )
+        for rate, offset in (("interest_rate + 0.0125", 0), ("0", 1)):
+            oltp.execute(
+                f"""update accounts set interest_rate = {rate}, updated_at = clock_timestamp()
+                    where id = (select id from accounts where interest_rate > 0
+                                and id in (select account_id from transactions)
+                                order by id limit 1 offset {offset})"""
+            )
     built.ingest()
     source = endpoints.source(built.server.dsn(built.oltp, "oltp_extract"))
     target = endpoints.target(built.dsn("loader"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -31,7 +32,10 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": dt.timedelta(seconds=30),
+    # FINHOUSE_RETRY_DELAY_SECONDS: the first retry's delay (then doubling, up to 10 min)
+    "retry_delay": dt.timedelta(
+        seconds=float(os.environ.get("FINHOUSE_RETRY_DELAY_SECONDS", "30"))
+    ),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
 }

@@ -30,6 +30,7 @@ from cosmos import (
     RenderConfig,
 )
 from cosmos.constants import (
+    PRODUCER_WATCHER_TASK_ID,
     DbtResourceType,
     ExecutionMode,
     InvocationMode,
@@ -60,6 +61,14 @@ def render_select() -> list[str]:
     return os.environ.get("FINHOUSE_DBT_SELECT", "").split()
 
 
+def execution_mode() -> ExecutionMode:
+    return ExecutionMode(os.environ.get("FINHOUSE_DBT_EXECUTION_MODE", "watcher"))
+
+
+def dbt_threads() -> int:
+    return int(os.environ.get("FINHOUSE_DBT_THREADS", "2"))
+
+
 def raw_assets() -> list[Asset]:
     return [raw_asset(name) for name in TABLES]
 
@@ -83,9 +92,25 @@ def profile_config() -> ProfileConfig:
 
     mapping = PostgresUserPasswordProfileMapping(
         conn_id=DBT_CONN_ID,
-        profile_args={"schema": "staging", "threads": 1, "connect_timeout": 10},
+        profile_args={"schema": "staging", "threads": dbt_threads(), "connect_timeout": 10},
     )
     return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
+
+
+def run_producer_first(dag: Any) -> None:
+    """For ``dag.test()``, which runs one task at a time in no set order: every watcher
+    consumer that a scheduler would start alongside the producer (to report its model live)
+    waits for the producer to finish instead; a consumer picked first would otherwise wait
+    forever for a build that never starts. A scheduler runs the DAG as built."""
+    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    if producer is None:
+        return
+    for task in dag.tasks:
+        if not hasattr(task, "producer_task_id") or task is producer:
+            continue
+        if task.upstream_task_ids <= {producer.task_id}:
+            producer >> task
+            task.trigger_rule = "all_done"
 
 
 def _skip(**_: Any) -> None:
@@ -127,7 +152,7 @@ def build_dbt_dag() -> DbtDag:
         ),
         profile_config=profile_config(),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
+            execution_mode=execution_mode(),
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=executable,
             test_indirect_selection=TestIndirectSelection.CAUTIOUS,
@@ -135,7 +160,11 @@ def build_dbt_dag() -> DbtDag:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=render_select(),
-            test_behavior=TestBehavior.BUILD,
+            test_behavior=(
+                TestBehavior.BUILD
+                if execution_mode() == ExecutionMode.LOCAL
+                else TestBehavior.AFTER_EACH
+            ),
             group_nodes_by_folder=True,
             source_rendering_behavior=SourceRenderingBehavior.NONE,
             emit_datasets=True,
@@ -158,6 +187,11 @@ def build_dbt_dag() -> DbtDag:
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "dbt", "transform"],
     )
+    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    if producer is not None:
+        # a failed build is retried model by model (each model's task runs its model
+        # itself on a retry); a second whole-project build would only repeat the first
+        producer.retries = 0
     with dag:
         DbtSourceLocalOperator(
             task_id="source_freshness",

@@ -142,6 +142,7 @@ def run_dags(
     """``dag.test()`` each (dag_id, conf) in order; unknown DAG ids fail before anything runs.
     With ``progress``, DAGs with many tasks report how far they are every few seconds."""
     from finhouse.errors import ConfigError  # noqa: PLC0415
+    from finhouse.orchestration import transform  # noqa: PLC0415
 
     bag = dag_bag()
     if bag.import_errors:
@@ -163,6 +164,7 @@ def run_dags(
     for dag_id, conf in runs:
         started = time.perf_counter()
         dag = bag.get_dag(dag_id)
+        transform.run_producer_first(dag)
         watch: contextlib.AbstractContextManager[Any] = (
             TaskProgress(dag_id, len(dag.tasks), progress)
             if progress is not None and len(dag.tasks) > 10

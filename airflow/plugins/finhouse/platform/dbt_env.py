@@ -28,9 +28,12 @@ def dbt_executable_path() -> Path:
 
 
 def cosmos_task_environment() -> dict[str, str]:
-    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, and the role
-    the marts are granted to."""
+    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
+    marts are granted to, and cautious indirect selection for every command (the watcher's
+    producer builds a selection without it, and would run the tests of a selected model that
+    also reference one outside the selection)."""
     return {
+        "DBT_INDIRECT_SELECTION": "cautious",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
         "FINHOUSE_REPORTER_ROLE": os.environ.get("FINHOUSE_REPORTER_ROLE", "reporter"),

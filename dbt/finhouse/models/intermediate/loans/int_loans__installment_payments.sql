@@ -10,10 +10,30 @@
     - paid_on_time: covered by payments paid on or before the installment's due date;
     - paid_total_by_as_of: covered by payments paid on or before the as-of date;
     - fully_paid_date: the payment date at which the running total first reaches
-      cumulative_total_due (null while not fully paid by the as-of date). -#}
+      cumulative_total_due (null while not fully paid by the as-of date).
+
+    Incremental: a loan is recomputed when its terms or payments changed in RAW since it was
+    last computed (stg_oltp__loan_changes, however old the change), when it was not computed
+    yet, or when the as-of date moved past one of its payments; loans that left the schedule
+    are removed afterwards. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='loan_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['loan_id', 'installment_no'], 'unique': True}],
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where loan_id not in
+             (select loan_id from {{ ref('int_loans__schedule') }})
+             {% else %}select 1{% endif %}",
+        ],
+    )
+}}
+
 with
 
-schedule as (
+all_schedules as (
     select * from {{ ref('int_loans__schedule') }}
 ),
 
@@ -21,18 +41,71 @@ payments as (
     select * from {{ ref('stg_oltp__payments') }}
 ),
 
+changes as (
+    select * from {{ ref('stg_oltp__loan_changes') }}
+),
+
+{% if is_incremental() %}
+    computed as (
+        select
+            loan_id,
+            max(source_changed_at) as source_changed_at,
+            max(computed_as_of) as computed_as_of
+        from {{ this }}
+        group by loan_id
+    ),
+
+    loans_to_compute as {{ materialized_cte() }} (
+        select
+            changes.loan_id,
+            changes.changed_at as source_changed_at
+        from changes
+        left join computed on changes.loan_id = computed.loan_id
+        where
+            computed.loan_id is null
+            or changes.changed_at > computed.source_changed_at
+            or (
+                computed.computed_as_of <> {{ as_of_date() }}
+                and exists (
+                    select 1
+                    from payments
+                    where
+                        payments.loan_id = changes.loan_id
+                        and cast(payments.paid_at as date)
+                        > least(computed.computed_as_of, {{ as_of_date() }})
+                )
+            )
+    ),
+{% else %}
+    loans_to_compute as (
+        select
+            loan_id,
+            changed_at as source_changed_at
+        from changes
+    ),
+{% endif %}
+
+schedule as (
+    select
+        all_schedules.*,
+        loans_to_compute.source_changed_at
+    from all_schedules
+    inner join loans_to_compute on all_schedules.loan_id = loans_to_compute.loan_id
+),
+
 counted_payments as (
     select
-        payment_id,
-        loan_id,
-        paid_at,
-        cast(paid_at as date) as paid_date,
-        principal_paid + interest_paid as amount_applied
+        payments.payment_id,
+        payments.loan_id,
+        payments.paid_at,
+        cast(payments.paid_at as date) as paid_date,
+        payments.principal_paid + payments.interest_paid as amount_applied
     from payments
+    inner join loans_to_compute on payments.loan_id = loans_to_compute.loan_id
     where
-        payment_status = 'completed'
-        and paid_at is not null
-        and cast(paid_at as date) <= {{ as_of_date() }}
+        payments.payment_status = 'completed'
+        and payments.paid_at is not null
+        and cast(payments.paid_at as date) <= {{ as_of_date() }}
 ),
 
 payments_running_total as (
@@ -89,6 +162,7 @@ installment_coverage as (
         schedule.principal_due,
         schedule.interest_due,
         schedule.total_due,
+        schedule.source_changed_at,
         fully_paid.fully_paid_date,
         schedule.cumulative_total_due - schedule.total_due as total_due_before,
         coalesce(paid_on_or_before_due_date.amount_paid_by_due_date, 0)
@@ -129,7 +203,9 @@ final as (
                 else amount_paid_by_as_of - total_due_before
             end as numeric(18, 2)
         ) as paid_total_by_as_of,
-        fully_paid_date
+        fully_paid_date,
+        source_changed_at,
+        {{ as_of_date() }} as computed_as_of
     from installment_coverage
 )
 
