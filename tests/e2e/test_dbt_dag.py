@@ -57,6 +57,17 @@ def test_dbt_dag_shape(pg_server: Provisioner, airflow_db: None) -> None:
     )
 
 
+def test_local_execution_mode_renders_one_build_per_model(
+    pg_server: Provisioner, airflow_db: None
+) -> None:
+    env = airflow_env(pg_server)
+    env["FINHOUSE_DBT_EXECUTION_MODE"] = "local"
+    tasks = probe(env, "integrity")["dags"]["finhouse_dbt"]["tasks"]
+    assert "dbt_producer_watcher" not in tasks
+    assert "models.marts.portfolio.portfolio_daily_model_build" in tasks
+    assert not [t for t in tasks if t.endswith(".test")]
+
+
 def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
     pipe: Pipeline, pg_server: Provisioner, airflow_db: None
 ) -> None:

@@ -2,9 +2,10 @@
 
 * Rendered from the manifest that ``dbt parse`` writes ahead of time (``make install``, the
   Docker images): no ``dbt ls`` and no I/O when the DAG file is parsed.
-* dbt runs from its own venv (``FINHOUSE_DBT_EXECUTABLE``); one ``dbt build`` per model runs
-  the model and its tests (``TestBehavior.BUILD``), grouped by folder (staging, intermediate,
-  marts) in the graph.
+* dbt runs from its own venv (``FINHOUSE_DBT_EXECUTABLE``) in Cosmos' watcher mode: the
+  ``dbt_producer_watcher`` task runs one ``dbt build`` of the project, and a task per model
+  (and one per model's tests) reports what dbt did to it, grouped by folder (staging,
+  intermediate, marts). dbt's start-up (~7 s here) is paid once per run, not per model.
 * The profile comes from an Airflow connection through a Cosmos profile mapping. One switch:
   ``FINHOUSE_DBT_TARGET=dev`` (default) uses the PostgreSQL connection ``finhouse_dbt``;
   ``FINHOUSE_DBT_TARGET=prod`` uses the Snowflake connection ``finhouse_snowflake``
@@ -62,7 +63,13 @@ def render_select() -> list[str]:
 
 
 def execution_mode() -> ExecutionMode:
-    return ExecutionMode(os.environ.get("FINHOUSE_DBT_EXECUTION_MODE", "watcher"))
+    """``FINHOUSE_DBT_EXECUTION_MODE``: ``watcher`` (default; one ``dbt build`` per run,
+    reported model by model) or ``local`` (one ``dbt build`` per model)."""
+    value = os.environ.get("FINHOUSE_DBT_EXECUTION_MODE", "watcher")
+    modes = {"watcher": ExecutionMode.WATCHER, "local": ExecutionMode.LOCAL}
+    if value not in modes:
+        raise ValueError(f"FINHOUSE_DBT_EXECUTION_MODE must be watcher or local, not {value!r}")
+    return modes[value]
 
 
 def dbt_threads() -> int:
@@ -124,8 +131,9 @@ def manifest_path(project_dir: Path) -> Path:
 DOC = f"""
 ### dbt: staging → intermediate → marts
 
-The dbt project `dbt/finhouse`, one task per model (`dbt build`: the model, then its tests),
-grouped by folder. Runs when **all six RAW tables** have been loaded since the last run
+The dbt project `dbt/finhouse`: `dbt_producer_watcher` runs one `dbt build`; each model's
+task (`….run`, its tests `….test`) reports what dbt did to that model, grouped by folder. A
+model task that is cleared or retried runs its model itself. Runs when **all six RAW tables** have been loaded since the last run
 (their Assets), or at `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled
 table cannot freeze the marts: `source_freshness` then fails and alerts about it.
 Incremental models (daily delinquency, balances, portfolio) recompute only what changed in
