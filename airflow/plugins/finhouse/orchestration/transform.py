@@ -135,10 +135,10 @@ The dbt project `dbt/finhouse`: `dbt_producer_watcher` runs one `dbt build`; eac
 task (`….run`, its tests `….test`) reports what dbt did to that model, grouped by folder. A
 model task that is cleared or retried runs its model itself.
 
-Runs when **all six RAW tables** have been loaded since the last run (their Assets), or at `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled
-table cannot freeze the marts: `source_freshness` then fails and alerts about it.
-Incremental models (delinquency, balances, savings interest, installment payments,
-portfolio) recompute only what changed in
+Runs when **all six RAW tables** have been loaded since the last run (their Assets), or at
+`{fallback_schedule()}` (UTC) whatever the loads did, so a stalled table cannot freeze the
+marts: `source_freshness` then fails and alerts about it. Incremental models (delinquency,
+balances, savings interest, installment payments, portfolio) recompute only what changed in
 RAW; a rebuild from scratch is `finhouse dbt build --full-refresh` from a shell.
 
 **Backfill** is not meaningful here: every run rebuilds the marts as of today (the dbt var
