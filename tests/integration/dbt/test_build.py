@@ -85,6 +85,13 @@ INCREMENTAL = {
         " dpd_91_180_amount, dpd_181_plus_amount, loans_disbursed, disbursed_amount,"
         " segment_loans, segment_loan_checksum"
     ),
+    "intermediate.int_loans__schedule": (
+        "loan_id, installment_no, due_date, principal_due, interest_due, outstanding_before,"
+        " cumulative_principal_due, cumulative_total_due"
+    ),
+    "intermediate.int_loans__repayment_steps": (
+        "loan_id, step_date, next_step_date, principal_paid_to_date, first_unpaid_due_date"
+    ),
     "intermediate.int_loans__installment_payments": (
         "loan_id, installment_no, due_date, principal_due, interest_due, total_due,"
         " paid_on_time, paid_total_by_as_of, fully_paid_date"

@@ -87,7 +87,13 @@ changes as (
 
 schedule as (
     select
-        all_schedules.*,
+        all_schedules.loan_id,
+        all_schedules.installment_no,
+        all_schedules.due_date,
+        all_schedules.principal_due,
+        all_schedules.interest_due,
+        all_schedules.total_due,
+        all_schedules.cumulative_total_due,
         loans_to_compute.source_changed_at
     from all_schedules
     inner join loans_to_compute on all_schedules.loan_id = loans_to_compute.loan_id

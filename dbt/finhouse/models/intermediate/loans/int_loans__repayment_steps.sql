@@ -2,7 +2,26 @@
     and pending never count) and settles installments oldest first. Paid-to-date changes
     only on payment days, so each loan's history is a few steps: from step_date until the
     day before next_step_date, principal_paid_to_date and the due date of the earliest
-    installment whose cumulative principal due exceeds it are constant. -#}
+    installment whose cumulative principal due exceeds it are constant.
+
+    Incremental: a loan is recomputed when its terms or payments changed in RAW since it was
+    last computed (macro loans_to_compute); loans no longer disbursed are removed
+    afterwards. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='loan_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['loan_id', 'step_date'], 'unique': True}],
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where loan_id not in
+             (select loan_id from {{ ref('stg_oltp__loans') }} where disbursed_at is not null)
+             {% else %}select 1{% endif %}",
+        ],
+    )
+}}
+
 with
 
 loans as (
@@ -17,12 +36,16 @@ schedule as (
     select * from {{ ref('int_loans__schedule') }}
 ),
 
+{{ loans_to_compute() }}
+
 disbursed as (
     select
-        loan_id,
-        cast(disbursed_at as date) as disbursed_date
+        loans.loan_id,
+        cast(loans.disbursed_at as date) as disbursed_date,
+        loans_to_compute.source_changed_at
     from loans
-    where disbursed_at is not null
+    inner join loans_to_compute on loans.loan_id = loans_to_compute.loan_id
+    where loans.disbursed_at is not null
 ),
 
 principal_paid_per_day as (
@@ -91,8 +114,10 @@ final as (
         steps_with_totals.step_date,
         steps_with_totals.next_step_date,
         steps_with_totals.principal_paid_to_date,
-        first_unpaid.first_unpaid_due_date
+        first_unpaid.first_unpaid_due_date,
+        disbursed.source_changed_at
     from steps_with_totals
+    inner join disbursed on steps_with_totals.loan_id = disbursed.loan_id
     left join first_unpaid
         on
             steps_with_totals.loan_id = first_unpaid.loan_id

@@ -1,21 +1,42 @@
-{#- kpis.md "Repayment schedule": one row per installment of every disbursed loan. -#}
+{#- kpis.md "Repayment schedule": one row per installment of every disbursed loan.
+
+    Incremental: a loan is recomputed when it changed in RAW since it was last computed
+    (macro loans_to_compute); loans no longer disbursed are removed afterwards. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='loan_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['loan_id', 'installment_no'], 'unique': True}],
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where loan_id not in
+             (select loan_id from {{ ref('stg_oltp__loans') }} where disbursed_at is not null)
+             {% else %}select 1{% endif %}",
+        ],
+    )
+}}
+
 with
 
 loans as (
     select * from {{ ref('stg_oltp__loans') }}
 ),
 
+{{ loans_to_compute() }}
+
 disbursed_terms as (
     select
-        loan_id,
-        principal,
-        annual_interest_rate,
-        interest_method,
-        repayment_frequency,
-        installments,
-        first_due_date
+        loans.loan_id,
+        loans.principal,
+        loans.annual_interest_rate,
+        loans.interest_method,
+        loans.repayment_frequency,
+        loans.installments,
+        loans.first_due_date
     from loans
-    where disbursed_at is not null
+    inner join loans_to_compute on loans.loan_id = loans_to_compute.loan_id
+    where loans.disbursed_at is not null
 ),
 
 installments as (
@@ -24,20 +45,26 @@ installments as (
 
 final as (
     select
-        loan_id,
-        installment_no,
-        due_date,
-        principal_due,
-        interest_due,
-        outstanding_before,
-        principal_due + interest_due as total_due,
-        sum(principal_due) over (
-            partition by loan_id order by installment_no rows unbounded preceding
+        installments.loan_id,
+        installments.installment_no,
+        installments.due_date,
+        installments.principal_due,
+        installments.interest_due,
+        installments.outstanding_before,
+        installments.principal_due + installments.interest_due as total_due,
+        sum(installments.principal_due) over (
+            partition by installments.loan_id
+            order by installments.installment_no
+            rows unbounded preceding
         ) as cumulative_principal_due,
-        sum(principal_due + interest_due) over (
-            partition by loan_id order by installment_no rows unbounded preceding
-        ) as cumulative_total_due
+        sum(installments.principal_due + installments.interest_due) over (
+            partition by installments.loan_id
+            order by installments.installment_no
+            rows unbounded preceding
+        ) as cumulative_total_due,
+        loans_to_compute.source_changed_at
     from installments
+    inner join loans_to_compute on installments.loan_id = loans_to_compute.loan_id
 )
 
 select * from final
