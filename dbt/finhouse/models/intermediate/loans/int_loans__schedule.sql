@@ -51,6 +51,7 @@ final as (
         installments.principal_due,
         installments.interest_due,
         installments.outstanding_before,
+        loans_to_compute.source_changed_at,
         installments.principal_due + installments.interest_due as total_due,
         sum(installments.principal_due) over (
             partition by installments.loan_id
@@ -61,8 +62,7 @@ final as (
             partition by installments.loan_id
             order by installments.installment_no
             rows unbounded preceding
-        ) as cumulative_total_due,
-        loans_to_compute.source_changed_at
+        ) as cumulative_total_due
     from installments
     inner join loans_to_compute on installments.loan_id = loans_to_compute.loan_id
 )
