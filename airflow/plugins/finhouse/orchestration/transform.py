@@ -137,9 +137,10 @@ model task that is cleared or retried runs its model itself.
 
 Runs when **all six RAW tables** have been loaded since the last run (their Assets), or at
 `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled table cannot freeze the
-marts: `source_freshness` then fails and alerts about it. Incremental models (delinquency,
-balances, savings interest, installment payments, portfolio) recompute only what changed in
-RAW; a rebuild from scratch is `finhouse dbt build --full-refresh` from a shell.
+marts: `source_freshness` then fails and alerts about it. Incremental models (schedule,
+repayment steps, delinquency, installment payments, balances, savings interest, portfolio)
+recompute only what changed in RAW; a rebuild from scratch is
+`finhouse dbt build --full-refresh` from a shell.
 
 **Backfill** is not meaningful here: every run rebuilds the marts as of today (the dbt var
 `as_of_date`); rebuild a past date with `finhouse dbt build --vars '{{as_of_date: 2026-06-30}}'`.
