@@ -88,3 +88,13 @@
                 and accounts.interest_rate > 0
         )
 {%- endmacro %}
+
+{#- Post-hook of the per-loan incremental models (schedule, repayment steps, delinquency):
+    loans no longer disbursed (or gone from RAW) leave the model. -#}
+{% macro remove_loans_no_longer_disbursed() -%}
+    delete from {{ this }}
+    where loan_id not in (
+        select loan_id from {{ ref('stg_oltp__loans') }}
+        where disbursed_at is not null
+    )
+{%- endmacro %}

@@ -18,8 +18,7 @@
             {'columns': ['source_changed_at']},
         ],
         post_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where loan_id not in
-             (select loan_id from {{ ref('stg_oltp__loans') }} where disbursed_at is not null)
+            "{% if is_incremental() %}{{ remove_loans_no_longer_disbursed() }}
              {% else %}select 1{% endif %}",
         ],
     )
