@@ -21,6 +21,12 @@ DBT_STAMP := $(DBT_VENV)/.finhouse-$(DBT_HASH)
 FINHOUSE  := $(VENV)/bin/finhouse
 STATE     := $(or $(FINHOUSE_STATE_DIR),.finhouse)
 
+# Component fragments (Superset, Snowflake) add their own targets and append to these:
+# TEST_DEPS are built before `make test`, UP_DEPS before `make up`.
+TEST_DEPS :=
+UP_DEPS   :=
+-include superset/superset.mk snowflake/snowflake.mk
+
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
@@ -89,7 +95,7 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@echo; $(FINHOUSE) db status
 
 .PHONY: test
-test: install ## run every test (starts and stops its own PostgreSQL)
+test: install $(TEST_DEPS) ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
@@ -120,7 +126,7 @@ distclean: clean ## also delete the virtual environments
 .PHONY: up down
 # `make up` notes when it began: a PostgreSQL its db-up step starts is one `make down` stops.
 up: export FINHOUSE_UP_SINCE := $(shell date +%s)
-up: install db-up ## run the platform locally: PostgreSQL, OLTP (live), Airflow on :8080
+up: install db-up $(UP_DEPS) ## run the platform locally: PostgreSQL, OLTP (live), Airflow on :8080
 	@$(FINHOUSE) platform up
 down: ## stop what `make up` started (Airflow, the simulator, PostgreSQL if up started it)
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) platform down; fi
