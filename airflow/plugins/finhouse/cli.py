@@ -530,6 +530,70 @@ def platform_status() -> None:
         sys.exit(1)
 
 
+# ---------------------------------------------------------------------------- snowflake
+@cli.group(context_settings=CONTEXT)
+def snowflake() -> None:
+    """The Snowflake production warehouse (setup scripts in snowflake/scripts/)."""
+
+
+@snowflake.command("apply")
+@click.option("--dry-run", is_flag=True, help="print each statement; connect to nothing")
+@click.option(
+    "--var",
+    "var_items",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a script variable (&{NAME}), e.g. --var transforming_warehouse_size=MEDIUM",
+)
+@click.option(
+    "--dsn",
+    envvar="FINHOUSE_SNOWFLAKE_ADMIN_DSN",
+    help="snowflake://USER@ACCOUNT/?role=ACCOUNTADMIN… (default: FINHOUSE_SNOWFLAKE_ADMIN_DSN, "
+    "else the SNOWFLAKE_* variables with role ACCOUNTADMIN)",
+)
+@click.option(
+    "--scripts-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="run the scripts of this folder instead of snowflake/scripts/",
+)
+def snowflake_apply(
+    dry_run: bool, var_items: tuple[str, ...], dsn: str | None, scripts_dir: Path | None
+) -> None:
+    """Run the idempotent setup scripts in order: warehouses, database and schemas, roles,
+    grants, file format and stage, PII masking, service users."""
+    from finhouse.targets import snowflake_connection, snowflake_setup  # noqa: PLC0415
+
+    overrides = {}
+    for item in var_items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            _fail(f"--var wants NAME=VALUE, got {item!r}", 2)
+        overrides[name.strip().lower()] = value
+    values = snowflake_setup.variables(overrides)
+    directory = scripts_dir or snowflake_setup.SCRIPTS_DIR
+    if dry_run:
+        count = snowflake_setup.dry_run(directory=directory, values=values, echo=click.echo)
+        click.echo(f"-- dry run: {count} statements would run")
+        return
+    params = (
+        snowflake_connection.params_from_url(dsn)
+        if dsn
+        else snowflake_connection.params_from_env("ACCOUNTADMIN")
+    )
+    conn = snowflake_connection.connect(params)
+    try:
+        executed, skipped = snowflake_setup.apply(
+            conn, directory=directory, values=values, echo=click.echo
+        )
+    finally:
+        conn.close()
+    click.echo(
+        f"Snowflake setup applied on {snowflake_connection.describe(params)}: "
+        f"{executed} statements, {skipped} skipped"
+    )
+
+
 # ---------------------------------------------------------------------------- airflow
 @cli.command(
     "airflow", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}
