@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +107,74 @@ def gunicorn_command(port: int | str, workers: int = 2) -> list[str]:
     ]
 
 
+def bootstrapped_marker() -> Path:
+    """Present once the bootstrap succeeded for this state folder (``platform up`` serves
+    Superset only then)."""
+    return state_dir() / "bootstrapped"
+
+
+def bootstrap(env: dict[str, str]) -> int:
+    out = subprocess.run([str(PYTHON), str(HERE / "bootstrap.py")], env=env, check=False)  # noqa: S603
+    if out.returncode == 0:
+        bootstrapped_marker().write_text("ok\n")
+    return out.returncode
+
+
+def healthy(port: int | str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def wait_healthy(port: int | str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not healthy(port):
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"Superset exited ({proc.returncode}) before answering")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Superset did not answer on :{port} within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def screenshots(env: dict[str, str], args: list[str]) -> int:
+    """Screenshots of every dashboard; starts a temporary server if none answers."""
+    port = env["SUPERSET_PORT"]
+    proc = None
+    if not healthy(port):
+        log = config_state_logs() / "superset-screenshots.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603
+                gunicorn_command(port), env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+    try:
+        wait_healthy(port, proc, 180)
+        cmd = [str(PYTHON), str(HERE / "screenshots.py"), *(args or ["docs/screenshots"])]
+        report = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+        sys.stderr.write(report.stderr[-3000:])
+        for entry in json.loads(report.stdout or "[]"):
+            state = (
+                "ok"
+                if entry["ok"]
+                else "PROBLEMS " + json.dumps({k: entry[k] for k in ("errors", "empty", "undrawn")})
+            )
+            sys.stdout.write(f"{entry['png']}: {entry['rendered']} charts, {state}\n")
+        return report.returncode
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(60)
+
+
+def config_state_logs() -> Path:
+    from finhouse import config  # noqa: PLC0415
+
+    logs = config.state_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if not PYTHON.exists():
@@ -111,13 +182,12 @@ def main(argv: list[str]) -> int:
         return 1
     env = environment()
     if command == "bootstrap":
-        os.execve(str(PYTHON), [str(PYTHON), str(HERE / "bootstrap.py")], env)  # noqa: S606
+        return bootstrap(env)
     if command == "serve":
         cmd = gunicorn_command(env["SUPERSET_PORT"])
         os.execve(cmd[0], cmd, env)  # noqa: S606
     if command == "screenshots":
-        cmd = [str(PYTHON), str(HERE / "screenshots.py"), *argv[1:]]
-        os.execve(cmd[0], cmd, env)  # noqa: S606
+        return screenshots(env, argv[1:])
     sys.stderr.write("usage: run.py bootstrap | serve | screenshots [OUT_DIR]\n")
     return 2
 

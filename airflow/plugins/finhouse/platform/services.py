@@ -10,7 +10,10 @@ starts in the background, each in its own session:
   their schedules really run; log ``<state>/logs/airflow.log``, PID ``<state>/run/airflow.pid``;
 * the OLTP simulator (``finhouse oltp simulate``), a tick every ``FINHOUSE_SIMULATE_INTERVAL``
   seconds (60; ``off`` disables it), so scheduled loads see live activity; log
-  ``<state>/logs/simulator.log``, PID ``<state>/run/simulator.pid``.
+  ``<state>/logs/simulator.log``, PID ``<state>/run/simulator.pid``;
+* Superset (gunicorn, ``superset/run.py serve``) on ``SUPERSET_PORT`` (8088) once ``make
+  superset`` has bootstrapped it for this state folder (``make up`` does); log
+  ``<state>/logs/superset.log``, PID ``<state>/run/superset.pid``.
 
 It waits until ``GET /api/v2/monitor/health`` answers healthy and the finhouse DAGs are
 parsed, unpauses any paused finhouse DAG through the REST API and prints where to log in.
@@ -111,6 +114,10 @@ class Layout:
         return self.run / "simulator.pid"
 
     @property
+    def superset_pid(self) -> Path:
+        return self.run / "superset.pid"
+
+    @property
     def pg_marker(self) -> Path:
         """Present while the embedded PostgreSQL runs because ``up`` started it."""
         return self.run / "postgres.started-by-up"
@@ -123,8 +130,14 @@ class Layout:
     def simulator_log(self) -> Path:
         return self.logs / "simulator.log"
 
+    @property
+    def superset_log(self) -> Path:
+        return self.logs / "superset.log"
+
     def pidfile(self, service: str) -> Path:
-        return self.airflow_pid if service == "airflow" else self.simulator_pid
+        return {"airflow": self.airflow_pid, "superset": self.superset_pid}.get(
+            service, self.simulator_pid
+        )
 
 
 def layout() -> Layout:
@@ -271,11 +284,11 @@ def service_processes(state: Path, service: str | None = None) -> list[int]:
     retitles some processes (which blanks /proc/PID/environ), by membership of the session
     of the PID file's process when their command line is Airflow's or this venv's."""
     lay = Layout(state)
-    services = [service] if service else ["airflow", "simulator"]
+    services = [service] if service else ["airflow", "simulator", "superset"]
     state_tag = f"{TAG_STATE}={state}".encode()
     service_tags = {f"{TAG_SERVICE}={s}".encode() for s in services}
     sessions = {str(pid) for s in services if (pid := _recorded_pid(lay, s)) is not None}
-    ours = (b"airflow", str(Path(sys.executable).parent).encode())
+    ours = (b"airflow", b"gunicorn", str(Path(sys.executable).parent).encode())
     me = os.getpid()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -616,6 +629,7 @@ class Status:
     health: dict[str, Any] | None
     postgres: str
     pg_started_by_up: bool
+    superset_pid: int | None = None
 
     @property
     def running(self) -> bool:
@@ -637,6 +651,7 @@ def status() -> Status:
         health=health,
         postgres=_postgres_state(),
         pg_started_by_up=lay.pg_marker.exists(),
+        superset_pid=_leader(lay, "superset"),
     )
 
 
@@ -665,11 +680,17 @@ def describe(st: Status) -> str:
             "healthy" if not bad else "unhealthy: " + ", ".join(bad)
         )
     simulator = f"pid {st.simulator_pid}" if st.simulator_pid else "not running"
+    superset = (
+        f"pid {st.superset_pid}, http://{HOST}:{superset_port()}"
+        if st.superset_pid
+        else "not running"
+    )
     pg = st.postgres + (" (started by `up`)" if st.pg_started_by_up else "")
     return "\n".join(
         [
             f"{'Airflow':<12}{airflow}",
             f"{'simulator':<12}{simulator}",
+            f"{'Superset':<12}{superset}",
             f"{'PostgreSQL':<12}{pg}",
             f"{'logs':<12}{lay.logs}",
         ]
@@ -691,14 +712,67 @@ def _ensure_simulator(lay: Layout, echo: Echo) -> int | None:
     return pid
 
 
+SUPERSET_STOP_GRACE = 30.0
+
+
+def superset_port() -> int:
+    return config.port_from_env("SUPERSET_PORT", 8088)
+
+
+def _superset_files() -> tuple[Path, Path, Path]:
+    """(the Superset venv's gunicorn, superset/run.py, the bootstrap's marker)."""
+    return (
+        config.REPO_ROOT / ".venv-superset" / "bin" / "gunicorn",
+        config.REPO_ROOT / "superset" / "run.py",
+        config.state_dir() / "superset" / "bootstrapped",
+    )
+
+
+def _superset_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _ensure_superset(lay: Layout, echo: Echo) -> int | None:
+    """Serve Superset (gunicorn) when it is installed and bootstrapped (``make superset``)."""
+    if (pid := _leader(lay, "superset")) is not None:
+        return pid
+    gunicorn, run, bootstrapped = _superset_files()
+    if not (gunicorn.exists() and run.exists() and bootstrapped.exists()):
+        echo("==> Superset not started: not bootstrapped here yet (`make superset`)")
+        return None
+    port = superset_port()
+    if _port_in_use(port):
+        raise PlatformError(f"port {port} on {HOST} is in use; choose another with SUPERSET_PORT")
+    env = {**os.environ, "SUPERSET_PORT": str(port), **_tags(lay, "superset")}
+    pid = _start(lay, "superset", [sys.executable, str(run), "serve"], env, lay.superset_log)
+    if not _wait(lambda: _superset_answers(port) or not alive(pid), start_timeout(), 1.0):
+        raise PlatformError(f"Superset did not answer on :{port}; see {lay.superset_log}")
+    if not alive(pid):
+        raise PlatformError(
+            f"Superset exited at start; the end of {lay.superset_log}:\n" + _tail(lay.superset_log)
+        )
+    echo(f"==> Superset started (pid {pid}) on http://{HOST}:{port}, log {lay.superset_log}")
+    return pid
+
+
 def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) -> str:
     url = airflow_url(port)
     sim = f"pid {simulator}, log {lay.simulator_log}" if simulator else "off"
+    superset = (
+        f"http://{HOST}:{superset_port()}   (user admin, password: SUPERSET_ADMIN_PASSWORD or "
+        f"{config.state_dir() / 'superset' / 'credentials.json'})"
+        if _leader(lay, "superset") is not None
+        else "not running (`make superset`, then `make up`)"
+    )
     return "\n".join(
         [
             f"  {'Airflow':<11}{url}   (REST API: {url}/api/v2)",
             f"  {'login':<11}user {ADMIN_USER}, password in {password_file(env)}",
-            f"  {'Superset':<11}after its issue lands",
+            f"  {'Superset':<11}{superset}",
             f"  {'simulator':<11}{sim}",
             f"  {'logs':<11}{lay.airflow_log}",
             f"  {'stop':<11}make down   (or: finhouse platform down)",
@@ -715,6 +789,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
     if (leader := _leader(lay, "airflow")) is not None:
         env = airflow_process_environment(lay, port)
         simulator = _ensure_simulator(lay, echo)
+        _ensure_superset(lay, echo)
         echo(f"finhouse platform already running (Airflow pid {leader})")
         echo(_access(lay, port, env, simulator))
         return
@@ -750,12 +825,14 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
     echo(f"==> airflow standalone started (pid {leader}), log {lay.airflow_log}")
     try:
         simulator = _ensure_simulator(lay, echo)
+        _ensure_superset(lay, echo)
         api = AirflowApi(airflow_url(port), password_file(env))
         _wait_ready(api, leader, lay, start_timeout(), echo)
         if paused := unpause_all(api):
             echo(f"==> unpaused {len(paused)} DAGs: {', '.join(paused)}")
     except BaseException:
         echo("==> stopping what was started (the log stays)")
+        _stop_service(lay, "superset", signal.SIGTERM, SUPERSET_STOP_GRACE)
         _stop_service(lay, "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE)
         _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE)
         raise
@@ -771,6 +848,9 @@ def down(*, echo: Echo = _echo) -> list[str]:
     if pids := _stop_service(lay, "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE):
         stopped.append(f"OLTP simulator (pid {pids[0]})")
         echo(f"stopped the OLTP simulator (pid {pids[0]})")
+    if pids := _stop_service(lay, "superset", signal.SIGTERM, SUPERSET_STOP_GRACE):
+        stopped.append(f"Superset ({len(pids)} processes)")
+        echo(f"stopped Superset ({len(pids)} processes)")
     if _leader(lay, "airflow") is not None or service_processes(lay.state, "airflow"):
         echo(f"stopping Airflow (SIGINT, up to {AIRFLOW_STOP_GRACE:.0f} s) ...")
     if pids := _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE):

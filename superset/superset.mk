@@ -1,0 +1,36 @@
+# Superset (included by the Makefile): its own venv, the bootstrap, screenshots.
+# Variables and stamps follow the Makefile's pattern: the venv stamp is named after the
+# requirement file's hash, so a second run with nothing changed is a no-op.
+
+SUPERSET_VENV  := .venv-superset
+SUPERSET_HASH  := $(shell cat requirements/superset.txt | sha256sum | cut -c1-16)
+SUPERSET_STAMP := $(SUPERSET_VENV)/.finhouse-$(SUPERSET_HASH)
+# Debian's chromium and its driver (headless browser tests, screenshots); the driver's
+# path is the stamp.
+CHROMEDRIVER   := /usr/bin/chromedriver
+
+$(SUPERSET_STAMP): requirements/superset.txt
+	@echo "==> installing Superset into $(SUPERSET_VENV) (first time: ~1-2 min, ~820 MB)"
+	@test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
+	@$(SUPERSET_VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(SUPERSET_VENV)/bin/pip install -q -r requirements/superset.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@rm -f $(SUPERSET_VENV)/.finhouse-* && touch $@
+
+$(CHROMEDRIVER):
+	@echo "==> installing Debian's chromium and chromium-driver (headless browser tests)"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver > /dev/null
+
+.PHONY: superset-install superset screenshots
+superset-install: $(SUPERSET_STAMP) ## create .venv-superset (Superset 6.1) from the pins
+
+superset: install db-up $(SUPERSET_STAMP) ## Superset: migrate, admin, roles, import the dashboards (idempotent)
+	@$(VENV)/bin/python superset/run.py bootstrap
+
+screenshots: superset $(CHROMEDRIVER) ## regenerate docs/screenshots/*.png (starts Superset on :8088 if it is not up)
+	@$(VENV)/bin/python superset/run.py screenshots docs/screenshots
+
+TEST_DEPS += $(SUPERSET_STAMP) $(CHROMEDRIVER)
+UP_DEPS   += superset
