@@ -1,12 +1,16 @@
 """The Snowflake emulator (fakesnow 0.12.1 on DuckDB) as the Snowflake tests use it.
 
-fakesnow runs a ``MERGE`` as several DuckDB statements around a *temporary* candidates table.
+Two shims (:func:`install_shims`), test-only, nothing in finhouse's production code knows
+about the emulator:
+
+* fakesnow runs a ``MERGE`` as several DuckDB statements around a *temporary* candidates table.
 DuckDB keeps temporary tables in another attached database, and one DuckDB transaction may
 write to one database only, so a ``MERGE`` inside ``BEGIN … COMMIT`` fails there (Snowflake
 runs it fine). :func:`install_shims` makes the candidates table an ordinary table next to the
 merge's target, in the same database, so the loader's one-transaction publish (MERGE,
-watermark, audit, lock row) is exercised as written. Test-only: nothing in finhouse's
-production code knows about the emulator.
+  watermark, audit, lock row) is exercised as written.
+* fakesnow has no ``REMOVE @stage/path``: it is implemented on fakesnow's local stage
+  folders, so the loader's clean-up of staged files is observable (``LIST``).
 
 Statements the emulator does not implement (warehouses, roles, grants, users, tags, masking
 policies) are no-ops through fakesnow's ``nop_regexes`` (:data:`NOP_REGEXES`).
@@ -14,8 +18,10 @@ policies) are no-ops through fakesnow's ``nop_regexes`` (:data:`NOP_REGEXES`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 #: statements the emulator skips (the setup scripts' account-level and governance objects)
@@ -72,7 +78,38 @@ def install_shims() -> None:
         return node
 
     transforms.merge = merge
+    _install_remove()
     _installed = True
+
+
+_REMOVE = re.compile(r"^\s*(?:remove|rm)\s+@([A-Za-z0-9_.$]+)(/[^\s;']*)?\s*;?\s*$", re.I)
+
+
+def _install_remove() -> None:
+    from fakesnow.cursor import FakeSnowflakeCursor  # noqa: PLC0415
+    from fakesnow.transforms.stage import internal_dir, parts_from_var  # noqa: PLC0415
+
+    original = FakeSnowflakeCursor.execute
+
+    def execute(self: Any, command: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        match = _REMOVE.match(command) if isinstance(command, str) else None
+        if match is None:
+            return original(self, command, params, *args, **kwargs)
+        conn = self._conn
+        fqname = ".".join(parts_from_var(match.group(1), conn.database, conn.schema))
+        prefix = internal_dir(fqname, (match.group(2) or "/").lstrip("/"))
+        root = Path(internal_dir(fqname))
+        removed = 0
+        if root.is_dir():
+            for path in sorted(root.rglob("*"), reverse=True):
+                if path.is_file() and str(path).startswith(prefix):
+                    path.unlink()
+                    removed += 1
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+        return original(self, f"select {removed} as removed_files")
+
+    FakeSnowflakeCursor.execute = execute  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -1,0 +1,95 @@
+"""Fixtures for the Snowflake tests: the emulator in process, a seeded OLTP, and a watchdog.
+
+fakesnow answers ``snowflake.connector.connect`` in this process (``emulator.emulated``), so
+the loader runs its real code path (connector, PUT, COPY INTO, MERGE, transactions) against
+DuckDB. A server-side error can make a connector retry forever: every test runs under a
+SIGALRM watchdog (``FINHOUSE_SNOWFLAKE_TEST_TIMEOUT``, 180 s) that fails it instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import psycopg
+import pytest
+
+from finhouse import pipeline
+from finhouse.extract.postgres import PostgresSource
+from finhouse.oltp import schema
+from finhouse.oltp.seed import seed
+from finhouse.tables import TABLES
+from finhouse.targets.snowflake import SnowflakeTarget
+from tests.conftest import Databases
+from tests.integration.ingest.conftest import LAG, SKEW
+from tests.integration.snowflake.emulator import emulated
+
+WATCHDOG_SECONDS = int(os.environ.get("FINHOUSE_SNOWFLAKE_TEST_TIMEOUT", "180"))
+
+
+@pytest.fixture(autouse=True)
+def watchdog() -> Iterator[None]:
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise TimeoutError(f"Snowflake test still running after {WATCHDOG_SECONDS} s (watchdog)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(WATCHDOG_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class SnowPipeline:
+    dbs: Databases
+    source: PostgresSource
+    target: SnowflakeTarget
+
+    def ingest(self, table: str, **kwargs: Any) -> pipeline.RunSummary:
+        return pipeline.ingest(TABLES[table], self.source, self.target, **kwargs)
+
+    def ingest_all(self, **kwargs: Any) -> list[pipeline.RunSummary]:
+        return [self.ingest(t, **kwargs) for t in TABLES]
+
+    def reconcile(self, table: str, **kwargs: Any) -> Any:
+        return pipeline.reconcile(TABLES[table], self.source, self.target, **kwargs)
+
+    def oltp(self) -> psycopg.Connection:
+        return psycopg.connect(self.dbs.oltp_dsn, autocommit=True)
+
+    def snowflake(self) -> Any:
+        import snowflake.connector  # noqa: PLC0415
+
+        return snowflake.connector.connect(database="FINHOUSE", schema="RAW")
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        conn = self.snowflake()
+        try:
+            return list(conn.cursor().execute(sql, params).fetchall())
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def snow(dbs: Databases) -> Iterator[SnowPipeline]:
+    """A seeded scale-0.05 OLTP (as the PostgreSQL ingestion tests use) and an empty
+    emulated Snowflake warehouse, with source and target as the ingestion runs them."""
+    schema.init(dbs.oltp_dsn)
+    seed(dbs.oltp_dsn, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
+    with emulated():
+        target = SnowflakeTarget.from_url(
+            "snowflake://loader@emulator/FINHOUSE?role=LOADER&warehouse=LOADING"
+        )
+        source = PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW)
+        try:
+            yield SnowPipeline(dbs, source, target)
+        finally:
+            target.close()
+            source.close()
