@@ -9,6 +9,7 @@ so regenerating gives the same files and a diff shows only what changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -212,6 +213,7 @@ DATASETS = {
 }
 
 
+@functools.cache
 def _dbt_columns() -> dict[str, list[tuple[str, str, str]]]:
     """table -> [(column, data_type, description)] from the dbt models' YAML."""
     out: dict[str, list[tuple[str, str, str]]] = {}
