@@ -313,6 +313,7 @@ class Chart:
     description: str | None = None
     order_desc: bool = True
     columns_y: list[str] = field(default_factory=list)  # pivot: column dimension
+    stack: bool = True  # bars of several series stacked
 
 
 def _base_axis(x: str, grain: str | None) -> dict[str, Any]:
@@ -423,7 +424,10 @@ def _chart_yaml(c: Chart) -> dict[str, Any]:
         if c.grain:
             params |= {"time_grain_sqla": GRAINS[c.grain], "x_axis_time_format": "smart_date"}
         if c.viz == "bar":
-            params |= {"orientation": "vertical", "stack": "Stack" if c.groupby else None}
+            params |= {
+                "orientation": "vertical",
+                "stack": "Stack" if c.groupby and c.stack else None,
+            }
         qcolumns = [_base_axis(c.x or "", c.grain), *c.groupby]
         orderby = [[c.metrics[0], False]]
     elif c.viz == "pie":
@@ -787,13 +791,13 @@ DASHBOARDS = [
                       columns=["population", "holders", "total_balance", "top_10_pct_share",
                                "gini"],
                       time_scoped=False, width=4),
-                Chart("cu_lorenz", "Lorenz curves (deposits, GLP)", "line",
-                      "concentration_lorenz", ["cumulative_balance_share"],
-                      x="cumulative_holder_share", groupby=["population"], fmt=PCT,
+                Chart("cu_lorenz", "Lorenz curves: balance share by percentile of holders",
+                      "line", "concentration_lorenz", ["cumulative_balance_share"],
+                      x="point_no", groupby=["population"], fmt=PCT,
                       time_scoped=False, width=4),
                 Chart("cu_deciles", "Balance share by decile", "bar", "concentration_deciles",
                       ["balance_share"], x="decile", groupby=["population"], fmt=PCT,
-                      time_scoped=False, width=4),
+                      time_scoped=False, stack=False, width=4),
             ],
         ],
         [BRANCH("customer_360"), ("Segment", "customer_360", "segment")],
