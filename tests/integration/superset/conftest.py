@@ -11,6 +11,7 @@ and gunicorn command as ``make up``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import secrets
 import subprocess
 import time
@@ -176,6 +177,7 @@ def superset(pg_server: Provisioner, marts_warehouse: Warehouse) -> Iterator[Sup
         timings["server_start"] = time.monotonic() - started
         yield Superset(base, env, marts_warehouse, boot.stdout, timings)
     finally:
+        (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
         proc.terminate()
         try:
             proc.wait(30)
