@@ -89,12 +89,14 @@
         )
 {%- endmacro %}
 
-{#- Post-hook of the per-loan incremental models (schedule, repayment steps, delinquency):
-    loans no longer disbursed (or gone from RAW) leave the model. -#}
-{% macro remove_loans_no_longer_disbursed() -%}
+{#- Post-hook of the per-loan incremental models (schedule, repayment steps, delinquency, and
+    with by_as_of_date the loan features at disbursement, which hold loans disbursed by the
+    as-of date only): loans no longer disbursed (or gone from RAW) leave the model. -#}
+{% macro remove_loans_no_longer_disbursed(by_as_of_date=false) -%}
+    {%- set by_as_of = 'and cast(disbursed_at as date) <= ' ~ as_of_date() if by_as_of_date -%}
     delete from {{ this }}
     where loan_id not in (
         select loan_id from {{ ref('stg_oltp__loans') }}
-        where disbursed_at is not null
+        where disbursed_at is not null {{ by_as_of or '' }}
     )
 {%- endmacro %}

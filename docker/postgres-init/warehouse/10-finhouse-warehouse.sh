@@ -20,6 +20,8 @@ create role transformer login password :'transformer_password';
 create role reporter login password :'reporter_password';
 alter role loader set timezone = 'UTC';
 alter role transformer set timezone = 'UTC';
+-- dbt's long CTE chains cost seconds of JIT compilation per statement: off for dbt
+alter role transformer set jit = off;
 alter role reporter set timezone = 'UTC';
 create database warehouse;
 

@@ -198,6 +198,11 @@ class Provisioner:
                 conn.execute(
                     sql.SQL("alter role {} set timezone = 'UTC'").format(sql.Identifier(role))
                 )
+            # dbt's long CTE chains cost seconds of LLVM compilation per statement with JIT
+            # on (measured: 17 s of a 19 s incremental statement), far more than it saves.
+            conn.execute(
+                sql.SQL("alter role {} set jit = off").format(sql.Identifier("transformer"))
+            )
         self.create_database("oltp", "oltp")
         self.create_database("warehouse", "warehouse")
         self.create_database("airflow", "plain", owner="airflow")

@@ -14,7 +14,10 @@
         unique_key=['account_id', 'balance_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        indexes=[{'columns': ['account_id', 'balance_date'], 'unique': True}],
+        indexes=[
+            {'columns': ['account_id', 'balance_date'], 'unique': True},
+            {'columns': ['source_changed_at']},
+        ],
         post_hook=[
             "{% if is_incremental() %}{{ remove_balances_before_first_ledger_day() }}
              {% else %}select 1{% endif %}",

@@ -27,7 +27,7 @@
 
 with
 
-daily_balances as (
+daily_balances as {{ inlined_cte() }} (
     select * from {{ ref('int_accounts__daily_balances') }}
 ),
 
@@ -56,17 +56,29 @@ interest_bearing_accounts as (
         from {{ this }}
     ),
 
-    -- restated balances (a ledger change) and new as-of days, from their month on
+    -- restated balances (a ledger change: found through the balances' source_changed_at
+    -- index), from their month on
     restated_months as (
         select
             daily_balances.account_id,
             min(cast(date_trunc('month', daily_balances.balance_date) as date)) as from_month
         from daily_balances
         cross join computed
-        where
-            daily_balances.source_changed_at > computed.source_changed_at
-            or daily_balances.balance_date > computed.last_day
+        where daily_balances.source_changed_at > computed.source_changed_at
         group by daily_balances.account_id
+    ),
+
+    -- a new as-of day: every account from the month holding the first new day (accounts
+    -- without balances then simply get no rows)
+    months_with_new_days as (
+        select
+            interest_bearing_accounts.account_id,
+            cast(
+                date_trunc('month', {{ dbt.dateadd('day', 1, 'computed.last_day') }}) as date
+            ) as from_month
+        from interest_bearing_accounts
+        cross join computed
+        where computed.last_day < {{ as_of_date() }}
     ),
 
     -- a new or changed rate or type restates every month of the account
@@ -92,6 +104,11 @@ interest_bearing_accounts as (
                 account_id,
                 from_month
             from restated_months
+            union all
+            select
+                account_id,
+                from_month
+            from months_with_new_days
             union all
             select
                 account_id,

@@ -7,7 +7,28 @@
       int_loans__daily_delinquency on days strictly before the disbursement date (end-of-day
       figures of finished days).
     The *_observed_at / *_through columns record the latest source time each feature used;
-    tests/assert_ml_features_known_at_disbursement.sql proves they precede the disbursement. -#}
+    tests/assert_ml_features_known_at_disbursement.sql proves they precede the disbursement.
+
+    Incremental per borrower: a run recomputes every loan of each borrower whose inputs
+    changed in RAW since the last run (contracts.md §2 change time, deletions included: the
+    borrower's user row, the accounts they hold or held and those accounts' ledger, their
+    loans and payments, which carry the previous loans' delinquency), and every loan not
+    computed yet; inputs_changed_at records the RAW change time the run saw. Loans no longer
+    disbursed by the as-of date leave the model afterwards. -#}
+-- depends_on: {{ ref('stg_oltp__loan_changes') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='loan_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['loan_id'], 'unique': True}],
+        post_hook=[
+            "{% if is_incremental() %}{{ remove_loans_no_longer_disbursed(by_as_of_date=true) }}
+             {% else %}select 1{% endif %}",
+        ],
+    )
+}}
 with
 
 loans as (
@@ -48,9 +69,84 @@ disbursed_loans as (
         and cast(disbursed_at as date) <= {{ as_of_date() }}
 ),
 
+-- the latest RAW change time of every input (a row's change time: greatest(_loaded_at,
+-- _deleted_at)); an incremental run compares it with the one its predecessor saw
+{%- set changed_at = "case when _deleted_at is not null and _deleted_at > _loaded_at "
+    ~ "then _deleted_at else _loaded_at end" %}
+
+raw_change_times as (
+    {%- for table in ['users', 'accounts', 'transactions', 'loans', 'payments'] %}
+        select max({{ changed_at }}) as changed_at from {{ source('oltp', table) }}
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+inputs_watermark as (
+    select max(changed_at) as inputs_changed_at from raw_change_times
+),
+
+{% if is_incremental() %}
+    computed as (
+        select max(inputs_changed_at) as inputs_changed_at from {{ this }}
+    ),
+
+    changed_accounts as (
+        select cast(account_versions.id as bigint) as account_id
+        from {{ source('oltp', 'accounts') }} as account_versions
+        cross join computed
+        where {{ changed_at }} > computed.inputs_changed_at
+        union
+        select cast(ledger_versions.account_id as bigint) as account_id
+        from {{ source('oltp', 'transactions') }} as ledger_versions
+        cross join computed
+        where {{ changed_at }} > computed.inputs_changed_at
+    ),
+
+    changed_loans as (
+        select loan_changes.loan_id
+        from {{ ref('stg_oltp__loan_changes') }} as loan_changes
+        cross join computed
+        where loan_changes.changed_at > computed.inputs_changed_at
+    ),
+
+    -- every holder an account or loan ever had in RAW: a change can move it between borrowers
+    changed_borrowers as (
+        select cast(user_versions.id as bigint) as borrower_id
+        from {{ source('oltp', 'users') }} as user_versions
+        cross join computed
+        where {{ changed_at }} > computed.inputs_changed_at
+        union
+        select cast(account_versions.user_id as bigint) as borrower_id
+        from {{ source('oltp', 'accounts') }} as account_versions
+        inner join changed_accounts
+            on cast(account_versions.id as bigint) = changed_accounts.account_id
+        union
+        select cast(loan_versions.borrower_id as bigint) as borrower_id
+        from {{ source('oltp', 'loans') }} as loan_versions
+        inner join changed_loans on cast(loan_versions.id as bigint) = changed_loans.loan_id
+    ),
+
+    loans_to_compute as {{ materialized_cte() }} (
+        select disbursed_loans.*
+        from disbursed_loans
+        where
+            disbursed_loans.borrower_id in (
+                select changed_borrowers.borrower_id from changed_borrowers
+            )
+            or not exists (
+                select 1 from {{ this }} as computed_loans
+                where computed_loans.loan_id = disbursed_loans.loan_id
+            )
+    ),
+{% else %}
+    loans_to_compute as (
+        select * from disbursed_loans
+    ),
+{% endif %}
+
 borrower_profiles as (
     select
-        disbursed_loans.loan_id,
+        loans_to_compute.loan_id,
         users_history.branch_code,
         users_history.region,
         users_history.kyc_status,
@@ -58,35 +154,35 @@ borrower_profiles as (
         users_history.risk_appetite,
         users_history.joined_at,
         users_history.valid_from as profile_valid_from
-    from disbursed_loans
+    from loans_to_compute
     inner join users_history
         on
-            disbursed_loans.borrower_id = users_history.user_id
-            and disbursed_loans.disbursed_at >= users_history.valid_from
+            loans_to_compute.borrower_id = users_history.user_id
+            and loans_to_compute.disbursed_at >= users_history.valid_from
             and (
                 users_history.valid_to is null
-                or disbursed_loans.disbursed_at < users_history.valid_to
+                or loans_to_compute.disbursed_at < users_history.valid_to
             )
 ),
 
 borrower_ledger_before_disbursement as (
     select
-        disbursed_loans.loan_id,
+        loans_to_compute.loan_id,
         accounts.account_id,
         accounts.account_type,
         transactions.balance_after,
         transactions.occurred_at,
         row_number() over (
-            partition by disbursed_loans.loan_id, accounts.account_id
+            partition by loans_to_compute.loan_id, accounts.account_id
             order by transactions.occurred_at desc, transactions.transaction_id desc
         ) as movement_rank
-    from disbursed_loans
+    from loans_to_compute
     inner join accounts
-        on disbursed_loans.borrower_id = accounts.user_id
+        on loans_to_compute.borrower_id = accounts.user_id
     inner join transactions
         on
             accounts.account_id = transactions.account_id
-            and disbursed_loans.disbursed_at > transactions.occurred_at
+            and loans_to_compute.disbursed_at > transactions.occurred_at
 ),
 
 deposits_at_disbursement as (
@@ -105,15 +201,15 @@ deposits_at_disbursement as (
 
 previous_loans as (
     select
-        disbursed_loans.loan_id,
+        loans_to_compute.loan_id,
         earlier_loans.loan_id as previous_loan_id,
         earlier_loans.disbursed_at as previous_disbursed_at,
-        disbursed_loans.disbursed_date
-    from disbursed_loans
+        loans_to_compute.disbursed_date
+    from loans_to_compute
     inner join disbursed_loans as earlier_loans
         on
-            disbursed_loans.borrower_id = earlier_loans.borrower_id
-            and disbursed_loans.disbursed_at > earlier_loans.disbursed_at
+            loans_to_compute.borrower_id = earlier_loans.borrower_id
+            and loans_to_compute.disbursed_at > earlier_loans.disbursed_at
 ),
 
 previous_loans_summary as (
@@ -159,23 +255,25 @@ previous_loans_delinquency as (
 
 final as (
     select
-        disbursed_loans.loan_id,
-        disbursed_loans.borrower_id,
-        disbursed_loans.disbursed_at,
-        disbursed_loans.disbursed_date,
-        disbursed_loans.product,
-        disbursed_loans.principal,
-        disbursed_loans.annual_interest_rate,
-        disbursed_loans.interest_method,
-        disbursed_loans.repayment_frequency,
-        disbursed_loans.installments,
+        loans_to_compute.loan_id,
+        loans_to_compute.borrower_id,
+        loans_to_compute.disbursed_at,
+        loans_to_compute.disbursed_date,
+        loans_to_compute.product,
+        loans_to_compute.principal,
+        loans_to_compute.annual_interest_rate,
+        loans_to_compute.interest_method,
+        loans_to_compute.repayment_frequency,
+        loans_to_compute.installments,
         borrower_profiles.branch_code,
         borrower_profiles.region,
         borrower_profiles.kyc_status,
         borrower_profiles.monthly_income,
         borrower_profiles.risk_appetite,
         cast(
-            {{ dbt.datediff('borrower_profiles.joined_at', 'disbursed_loans.disbursed_at', 'day') }}
+            {{ dbt.datediff(
+                'borrower_profiles.joined_at', 'loans_to_compute.disbursed_at', 'day'
+            ) }}
             as integer
         ) as borrower_tenure_days,
         cast(coalesce(previous_loans_summary.previous_loans, 0) as integer) as previous_loans,
@@ -201,16 +299,18 @@ final as (
         borrower_profiles.joined_at as borrower_joined_at,
         deposits_at_disbursement.ledger_observed_through,
         previous_loans_summary.previous_loans_observed_through,
-        previous_loans_delinquency.delinquency_observed_through
-    from disbursed_loans
+        previous_loans_delinquency.delinquency_observed_through,
+        inputs_watermark.inputs_changed_at
+    from loans_to_compute
+    cross join inputs_watermark
     left join borrower_profiles
-        on disbursed_loans.loan_id = borrower_profiles.loan_id
+        on loans_to_compute.loan_id = borrower_profiles.loan_id
     left join deposits_at_disbursement
-        on disbursed_loans.loan_id = deposits_at_disbursement.loan_id
+        on loans_to_compute.loan_id = deposits_at_disbursement.loan_id
     left join previous_loans_summary
-        on disbursed_loans.loan_id = previous_loans_summary.loan_id
+        on loans_to_compute.loan_id = previous_loans_summary.loan_id
     left join previous_loans_delinquency
-        on disbursed_loans.loan_id = previous_loans_delinquency.loan_id
+        on loans_to_compute.loan_id = previous_loans_delinquency.loan_id
 )
 
 select * from final

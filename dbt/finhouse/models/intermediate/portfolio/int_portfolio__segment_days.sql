@@ -74,34 +74,39 @@ segments as (
     group by branch_code, product, loan_officer_id
 ),
 
+-- straight from the model (its source_changed_at index), not through the `daily` CTE, which
+-- PostgreSQL would then materialize whole
 source_watermark as (
-    select max(source_changed_at) as source_changed_at from daily
+    select max(source_changed_at) as source_changed_at
+    from {{ ref('int_loans__daily_delinquency') }}
 ),
 
 {% if is_incremental() %}
-    computed as (
-        select
-            max(source_changed_at) as source_changed_at,
-            max(as_of_date) as last_day
-        from {{ this }}
-    ),
-
-    computed_segments as (
+    computed_segments as {{ materialized_cte() }} (
         select
             branch_code,
             product,
             loan_officer_id,
             max(segment_loans) as segment_loans,
-            max(segment_loan_checksum) as segment_loan_checksum
+            max(segment_loan_checksum) as segment_loan_checksum,
+            max(source_changed_at) as source_changed_at,
+            max(as_of_date) as last_day
         from {{ this }}
         group by branch_code, product, loan_officer_id
     ),
 
+    computed as (
+        select
+            max(source_changed_at) as source_changed_at,
+            max(last_day) as last_day
+        from computed_segments
+    ),
+
     restated_loans as (
-        select distinct daily.loan_id
-        from daily
+        select distinct restated.loan_id
+        from {{ ref('int_loans__daily_delinquency') }} as restated
         cross join computed
-        where daily.source_changed_at > computed.source_changed_at
+        where restated.source_changed_at > computed.source_changed_at
     ),
 
     segments_with_changed_loans as (
@@ -160,6 +165,8 @@ spine as (
         on
             segments_to_compute.from_date <= calendar.calendar_date
             and calendar.calendar_date <= {{ as_of_date() }}
+    -- (segments with nothing to compute leave before the join with the calendar)
+    where segments_to_compute.from_date <= {{ as_of_date() }}
 ),
 
 loans_to_compute as (

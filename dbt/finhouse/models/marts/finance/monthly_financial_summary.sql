@@ -64,9 +64,10 @@ flows_per_month_and_branch as (
     group by month_start, branch_code
 ),
 
+-- (from the monthly flows, not the ledger rows again: the ledger is scanned once)
 first_ledger_month as (
     select min(month_start) as first_month_start
-    from ledger_rows_with_branch
+    from flows_per_month_and_branch
 ),
 
 calendar_dates_since_first_ledger_month as (
@@ -84,7 +85,7 @@ summary_months as (
 
 summary_branches as (
     select distinct branch_code
-    from ledger_rows_with_branch
+    from flows_per_month_and_branch
 ),
 
 month_branch_grid as (

@@ -11,7 +11,7 @@
     loans_current. One row per month, from bucket and to bucket observed. -#}
 with
 
-daily as (
+daily as {{ inlined_cte() }} (
     select * from {{ ref('int_loans__daily_delinquency') }}
 ),
 
@@ -19,26 +19,48 @@ loans as (
     select * from {{ ref('stg_oltp__loans') }}
 ),
 
-month_start_positions as (
+calendar as (
+    select * from {{ ref('int_calendar__days') }}
+),
+
+months as {{ materialized_cte() }} (
+    select
+        calendar_date as month_start,
+        least(
+            cast({{ dbt.last_day('calendar_date', 'month') }} as date), {{ as_of_date() }}
+        ) as period_end_date
+    from calendar
+    where
+        calendar_date = cast({{ dbt.date_trunc('month', 'calendar_date') }} as date)
+        and calendar_date <= {{ as_of_date() }}
+),
+
+month_start_positions as {{ materialized_cte() }} (
+    select
+        daily.loan_id,
+        months.month_start,
+        daily.dpd_bucket as from_bucket,
+        daily.outstanding_principal as start_outstanding_principal,
+        months.period_end_date
+    from daily
+    inner join months on daily.as_of_date = months.month_start
+),
+
+-- only the rows of period end days: the join below never meets the other days of the model
+period_end_days as (
     select
         loan_id,
-        as_of_date as month_start,
-        dpd_bucket as from_bucket,
-        outstanding_principal as start_outstanding_principal,
-        least(
-            cast({{ dbt.last_day('as_of_date', 'month') }} as date), {{ as_of_date() }}
-        ) as period_end_date
+        as_of_date,
+        dpd_bucket
     from daily
-    where
-        as_of_date = cast({{ dbt.date_trunc('month', 'as_of_date') }} as date)
-        and as_of_date <= {{ as_of_date() }}
+    where as_of_date in (select months.period_end_date from months)
 ),
 
 period_end_positions as (
     select
         month_start_positions.*,
         case
-            when daily.loan_id is not null then daily.dpd_bucket
+            when period_end_days.loan_id is not null then period_end_days.dpd_bucket
             when
                 loans.written_off_at is not null
                 and cast(loans.written_off_at as date) <= month_start_positions.period_end_date
@@ -50,10 +72,10 @@ period_end_positions as (
         end as to_bucket
     from month_start_positions
     inner join loans on month_start_positions.loan_id = loans.loan_id
-    left join daily
+    left join period_end_days
         on
-            month_start_positions.loan_id = daily.loan_id
-            and month_start_positions.period_end_date = daily.as_of_date
+            month_start_positions.loan_id = period_end_days.loan_id
+            and month_start_positions.period_end_date = period_end_days.as_of_date
 ),
 
 transitions as (
