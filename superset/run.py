@@ -99,6 +99,8 @@ def gunicorn_command(port: int | str, workers: int = 2) -> list[str]:
         "4",
         "--timeout",
         "120",
+        "--graceful-timeout",
+        "10",
         "--limit-request-line",
         "0",
         "--limit-request-field_size",

@@ -748,6 +748,7 @@ def _ensure_superset(lay: Layout, echo: Echo) -> int | None:
     if _port_in_use(port):
         raise PlatformError(f"port {port} on {HOST} is in use; choose another with SUPERSET_PORT")
     env = {**os.environ, "SUPERSET_PORT": str(port), **_tags(lay, "superset")}
+    lay.run.mkdir(parents=True, exist_ok=True)
     pid = _start(lay, "superset", [sys.executable, str(run), "serve"], env, lay.superset_log)
     if not _wait(lambda: _superset_answers(port) or not alive(pid), start_timeout(), 1.0):
         raise PlatformError(f"Superset did not answer on :{port}; see {lay.superset_log}")
