@@ -277,11 +277,11 @@ def _dataset_yaml(ds: Dataset, cols: list[tuple[str, str, str]]) -> dict[str, An
                 "groupby": True,
                 "filterable": True,
                 "expression": None,
-                "description": description or None,
+                "description": None,  # described in dbt (fewer regenerations)
                 "python_date_format": None,
                 "extra": {},
             }
-            for name, data_type, description in cols
+            for name, data_type, _description in cols
         ],
         "version": VERSION,
         "database_uuid": uid("database", "warehouse"),
