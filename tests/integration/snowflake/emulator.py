@@ -1,6 +1,6 @@
 """The Snowflake emulator (fakesnow 0.12.1 on DuckDB) as the Snowflake tests use it.
 
-Two shims (:func:`install_shims`), test-only, nothing in finhouse's production code knows
+Shims (:func:`install_shims`), test-only, nothing in finhouse's production code knows
 about the emulator:
 
 * fakesnow runs a ``MERGE`` as several DuckDB statements around a *temporary* candidates table.
@@ -9,6 +9,9 @@ write to one database only, so a ``MERGE`` inside ``BEGIN … COMMIT`` fails the
 runs it fine). :func:`install_shims` makes the candidates table an ordinary table next to the
 merge's target, in the same database, so the loader's one-transaction publish (MERGE,
   watermark, audit, lock row) is exercised as written.
+* ``SUM``/``AVG`` of ``NUMBER`` stay exact (fakesnow cast their arguments to DOUBLE);
+* table comments with an apostrophe (dbt's ``persist_docs``) are quoted before fakesnow
+  records them;
 * fakesnow has no ``REMOVE @stage/path``: it is implemented on fakesnow's local stage
   folders, so the loader's clean-up of staged files is observable (``LIST``).
 
@@ -79,7 +82,24 @@ def install_shims() -> None:
 
     transforms.merge = merge
     _install_remove()
+    _install_comment_quoting()
+    # fakesnow wraps every SUM/AVG argument in TRY_CAST(… AS DOUBLE) (meant for VARCHAR
+    # arguments): sums of NUMBER(18,2) money became floats. Snowflake sums NUMBER exactly.
+    transforms.numeric_agg_implicit_cast = lambda expression: expression
     _installed = True
+
+
+def _install_comment_quoting() -> None:
+    """fakesnow splices a table comment into its catalog INSERT unquoted: a comment with an
+    apostrophe (dbt's persist_docs of "the loader's audit…") broke it."""
+    from fakesnow import info_schema  # noqa: PLC0415
+
+    original = info_schema.insert_table_comment_sql
+
+    def quoted(catalog: str, schema: str, table: str, comment: str | None) -> str:
+        return original(catalog, schema, table, (comment or "").replace("'", "''"))
+
+    info_schema.insert_table_comment_sql = quoted
 
 
 _REMOVE = re.compile(r"^\s*(?:remove|rm)\s+@([A-Za-z0-9_.$]+)(/[^\s;']*)?\s*;?\s*$", re.I)
@@ -121,3 +141,25 @@ def emulated(db_path: str | None = None) -> Iterator[None]:
     install_shims()
     with fakesnow.patch(nop_regexes=NOP_REGEXES, db_path=db_path):
         yield
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the emulator over HTTP (what dbt-snowflake and other processes connect to):
+    ``python -m tests.integration.snowflake.emulator --port PORT``. Shims installed, the
+    account-level statements no-ops for every session."""
+    import argparse  # noqa: PLC0415
+
+    import fakesnow.server  # noqa: PLC0415
+    import uvicorn  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    install_shims()
+    fakesnow.server.shared_fs.nop_regexes = NOP_REGEXES
+    uvicorn.run(fakesnow.server.app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

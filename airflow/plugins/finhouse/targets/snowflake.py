@@ -108,6 +108,7 @@ _META_DDL = [
         expires_at timestamp_tz not null,
         holder varchar not null)""",
     f"""create table if not exists {META}.RECONCILE_RUNS (
+        reconcile_id number autoincrement,
         run_id varchar not null,
         table_name varchar not null,
         source_rows number(19, 0) not null,
