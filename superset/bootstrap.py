@@ -4,7 +4,7 @@ Run with the Superset venv's Python (``make superset``, ``make up``, the docker-
 ``superset-init`` service, the tests); ``superset/run.py bootstrap`` fills the environment
 for the embedded PostgreSQL. Steps:
 
-1. ``superset db upgrade`` (the metadata schema in SUPERSET_METADATA_DB_URI);
+1. ``superset db upgrade`` (the metadata schema in SUPERSET_METADATA_DB_URI), in process;
 2. the admin user from SUPERSET_ADMIN_USERNAME / SUPERSET_ADMIN_PASSWORD (created once; its
    password is reset to the environment's on every run), then ``superset init``'s roles;
 3. the assets under ``superset/assets/`` zipped and imported with overwrite (the database
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -70,13 +68,10 @@ def bundle_contents(bundle: bytes) -> dict[str, str]:
 
 
 def upgrade_metadata() -> None:
-    superset = Path(sys.executable).with_name("superset")
-    out = subprocess.run(  # noqa: S603
-        [str(superset), "db", "upgrade"], capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        sys.stderr.write(out.stdout[-4000:] + out.stderr[-4000:])
-        raise SystemExit("superset db upgrade failed")
+    """``superset db upgrade``, in this process (Flask-Migrate as Superset configures it)."""
+    from flask_migrate import upgrade  # noqa: PLC0415
+
+    upgrade()
 
 
 def ensure_user(sm: Any, username: str, password: str, roles: list[str], **names: str) -> Any:
@@ -191,13 +186,14 @@ def main() -> None:
                  "SUPERSET_ADMIN_PASSWORD"):  # fmt: skip
         if not os.environ.get(name):
             raise SystemExit(f"{name} is not set (superset/run.py fills it for the local cluster)")
-    log("migrating the metadata database")
-    upgrade_metadata()
     from superset.app import create_app  # noqa: PLC0415
 
     app = create_app()
     with app.app_context():
         from superset import appbuilder, db, security_manager  # noqa: PLC0415
+
+        log("migrating the metadata database (superset db upgrade)")
+        upgrade_metadata()
 
         log("roles and permissions (superset init)")
         appbuilder.add_permissions(update_perms=True)

@@ -119,7 +119,7 @@ def _settle(driver: webdriver.Chrome, expected: int, timeout: float) -> None:
         loading = driver.find_elements(By.CSS_SELECTOR, ".loading, [aria-label='Loading']")
         if len(holders) >= expected and not loading:
             quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 2.0:  # stable for 2 s: charts drawn
+            if time.monotonic() - quiet_since > 1.0:  # stable for 1 s: charts drawn
                 return
         else:
             quiet_since = None
@@ -187,7 +187,7 @@ def capture(
                 "return Math.max(document.body.scrollHeight, top + (g ? g.scrollHeight : 0));"
             )
             driver.set_window_size(WIDTH, min(max(int(height) + 40, 900), 4000))
-            time.sleep(1.5)  # let ECharts redraw at the new size
+            time.sleep(1.0)  # let ECharts redraw at the new size
             png = out_dir / f"{board['slug']}.png"
             driver.save_screenshot(str(png))
             entry["png"] = str(png)
