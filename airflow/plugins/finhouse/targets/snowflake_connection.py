@@ -165,3 +165,22 @@ def connect(params: dict[str, Any], **extra: Any) -> Any:
         raise DatabaseUnavailableError(
             f"cannot connect to Snowflake {describe(params)}: {reason}"
         ) from None
+
+
+def url_from_env(role: str, warehouse: str, database: str | None = None) -> str:
+    """A ``snowflake://`` URL for ``FINHOUSE_WAREHOUSE_DSN`` built from the ``SNOWFLAKE_*``
+    variables (``make snowflake-smoke``); it carries the password when one is set, so it
+    belongs in a child process's environment, never in a log."""
+    from urllib.parse import quote, urlencode  # noqa: PLC0415
+
+    params = params_from_env(role)
+    query: dict[str, str] = {"role": role, "warehouse": warehouse}
+    if "private_key_file" in params:
+        query["private_key_file"] = params["private_key_file"]
+        if "private_key_file_pwd" in params:
+            query["private_key_file_pwd"] = params["private_key_file_pwd"]
+    auth = quote(params["user"], safe="")
+    if "password" in params:
+        auth += ":" + quote(params["password"], safe="")
+    db = database or os.environ.get("SNOWFLAKE_DATABASE", "FINHOUSE")
+    return f"snowflake://{auth}@{params['account']}/{quote(db)}?{urlencode(query)}"
