@@ -290,12 +290,15 @@ def test_reporter_connection_cannot_read_raw_or_staging(superset: Superset) -> N
 
 def test_every_dashboard_renders_in_headless_chromium(superset: Superset) -> None:
     """Logs in through the form, opens each dashboard, fails on an error panel, an empty or
-    undrawn chart or a missing chart; screenshots go to artifacts/superset/screenshots."""
+    undrawn chart or a missing chart; screenshots go to artifacts/superset/screenshots. The
+    headline big numbers shown equal the SQL on the marts, and Portfolio overview opened once
+    more with its Branch native filter set (as a shared link would) shows the branch's."""
     out_dir = ARTIFACTS / "screenshots"
     user, _ = superset.admin
     shot = subprocess.run(
         [str(SUPERSET_PYTHON), str(REPO / "superset" / "screenshots.py"), str(out_dir),
-         "--base", superset.base, "--user", user],
+         "--base", superset.base, "--user", user,
+         "--filter", f"Branch={BRANCH}", "--also-filtered", "portfolio-overview"],
         env=superset.env,
         capture_output=True,
         text=True,
@@ -305,7 +308,7 @@ def test_every_dashboard_renders_in_headless_chromium(superset: Superset) -> Non
     assert shot.stdout.strip(), shot.stderr[-3000:]
     report = json.loads(shot.stdout)
     (ARTIFACTS / "screenshots-report.json").write_text(json.dumps(report, indent=2))
-    assert len(report) == 7
+    assert len(report) == 8
     problems = {
         e["title"]: {k: e[k] for k in ("errors", "empty", "undrawn", "rendered")}
         for e in report
@@ -316,3 +319,24 @@ def test_every_dashboard_renders_in_headless_chromium(superset: Superset) -> Non
         assert entry["rendered"] == len(entry["charts"]) > 0
         assert Path(entry["png"]).stat().st_size > 20_000
     assert shot.returncode == 0
+
+    ((glp, glp_branch),) = sql(
+        superset,
+        "select sum(gross_loan_portfolio), sum(gross_loan_portfolio) filter"
+        f" (where branch_code = %s) from marts.portfolio_daily where as_of_date = {LATEST}",
+        BRANCH,
+    )
+    ((borrowers, borrowers_branch),) = sql(
+        superset,
+        "select count(distinct borrower_id) filter (where is_active), count(distinct"
+        " borrower_id) filter (where is_active and branch_code = %s) from marts.loans_current",
+        BRANCH,
+    )
+    shown = {
+        bool(e["filters"]): e["big_numbers"] for e in report if e["slug"] == "portfolio-overview"
+    }
+    assert shown[False]["Gross loan portfolio (latest day)"] == f"{glp:,.2f}"
+    assert shown[False]["Active borrowers (as of date)"] == f"{borrowers:,d}"
+    assert shown[True]["Gross loan portfolio (latest day)"] == f"{glp_branch:,.2f}"
+    assert shown[True]["Active borrowers (as of date)"] == f"{borrowers_branch:,d}"
+    assert glp_branch < glp
