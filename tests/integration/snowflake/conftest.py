@@ -3,7 +3,8 @@
 fakesnow answers ``snowflake.connector.connect`` in this process (``emulator.emulated``), so
 the loader runs its real code path (connector, PUT, COPY INTO, MERGE, transactions) against
 DuckDB. A server-side error can make a connector retry forever: every test runs under a
-SIGALRM watchdog (``FINHOUSE_SNOWFLAKE_TEST_TIMEOUT``, 180 s) that fails it instead.
+SIGALRM watchdog (``FINHOUSE_SNOWFLAKE_TEST_TIMEOUT``, 180 s; seven times that for tests
+marked slow) that fails it instead.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ WATCHDOG_SECONDS = int(os.environ.get("FINHOUSE_SNOWFLAKE_TEST_TIMEOUT", "180"))
 
 
 @pytest.fixture(autouse=True)
-def watchdog() -> Iterator[None]:
+def watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    # tests marked slow (the dbt build) bound their subprocesses themselves, more loosely
+    seconds = WATCHDOG_SECONDS * 7 if request.node.get_closest_marker("slow") else WATCHDOG_SECONDS
+
     def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise TimeoutError(f"Snowflake test still running after {WATCHDOG_SECONDS} s (watchdog)")
+        raise TimeoutError(f"Snowflake test still running after {seconds} s (watchdog)")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(WATCHDOG_SECONDS)
+    signal.alarm(seconds)
     try:
         yield
     finally:

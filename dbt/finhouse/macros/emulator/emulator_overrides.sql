@@ -1,3 +1,5 @@
+-- noqa: disable=LT02
+{#- (layout rule LT02 off: these macros indent as Jinja branches, not as one SQL statement) -#}
 {#- Emulator-only workarounds (issue 7): active only when dbt runs with the target named
     `emulator` (snowflake/emulator/profiles.yml: Snowflake emulated by fakesnow on DuckDB).
     On every other target, production included, each macro hands over to dbt-snowflake's own
@@ -11,7 +13,7 @@
     {%- if target.name == 'emulator' -%}
         select 1
     {%- else -%}
-        {{ dbt_snowflake.snowflake__alter_column_comment(relation, column_dict) }}
+        {{ return(dbt_snowflake.snowflake__alter_column_comment(relation, column_dict)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -30,7 +32,7 @@
             {{ compiled_code }}
         )
     {%- else -%}
-        {{ dbt_snowflake.snowflake__create_table_temporary_sql(relation, compiled_code) }}
+        {{ return(dbt_snowflake.snowflake__create_table_temporary_sql(relation, compiled_code)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -40,6 +42,6 @@
     {%- if target.name == 'emulator' -%}
         cast(current_timestamp() as timestamp_tz)
     {%- else -%}
-        {{ dbt_snowflake.snowflake__current_timestamp() }}
+        {{ return(dbt_snowflake.snowflake__current_timestamp()) }}
     {%- endif -%}
 {%- endmacro %}
