@@ -1,7 +1,15 @@
 {#- Post-hook of the incremental int_accounts__daily_balances: days before an account's
     (possibly later, after a deletion) first ledger day, and accounts whose every ledger row
-    was deleted, leave the model. Both deletes find their rows through the model's
-    (account_id, balance_date) index. One statement each (Snowflake runs one per call). -#}
+    was deleted, leave the model. The ledger is append-only, so only an account with a
+    deleted ledger row in RAW can be in either case: both deletes look at those accounts only
+    and find their rows through the model's (account_id, balance_date) index. One statement
+    each (Snowflake runs one per call). -#}
+{% macro accounts_with_deleted_ledger_rows() -%}
+    select cast(account_id as bigint) as account_id
+    from {{ source('oltp', 'transactions') }}
+    where _deleted_at is not null
+{%- endmacro %}
+
 {% macro remove_balances_before_first_ledger_day() -%}
     delete from {{ this }}
     using (
@@ -9,6 +17,7 @@
             account_id,
             min(cast(occurred_at as date)) as first_day
         from {{ ref('stg_oltp__transactions') }}
+        where account_id in ({{ accounts_with_deleted_ledger_rows() }})
         group by account_id
     ) as first_days
     where
@@ -19,11 +28,10 @@
 {% macro remove_balances_of_accounts_without_ledger() -%}
     delete from {{ this }}
     where account_id in (
-        select cast(account_id as bigint) as account_id
-        from {{ source('oltp', 'transactions') }}
-        where _deleted_at is not null
+        {{ accounts_with_deleted_ledger_rows() }}
         except
         select account_id from {{ ref('stg_oltp__transactions') }}
+        where account_id in ({{ accounts_with_deleted_ledger_rows() }})
     )
 {%- endmacro %}
 

@@ -100,6 +100,19 @@ INCREMENTAL = {
         "account_id, month_start, account_type, interest_rate, days_accrued,"
         " average_daily_balance, accrued_interest_unrounded, accrued_interest, interest_posted"
     ),
+    "intermediate.int_customers__loan_features_at_disbursement": (
+        "loan_id, borrower_id, disbursed_at, disbursed_date, product, principal,"
+        " annual_interest_rate, interest_method, repayment_frequency, installments, branch_code,"
+        " region, kyc_status, monthly_income, risk_appetite, borrower_tenure_days, previous_loans,"
+        " previous_loans_active, previous_loans_outstanding, previous_loans_worst_dpd,"
+        " funded_accounts, deposit_balance, savings_balance, profile_valid_from,"
+        " borrower_joined_at, ledger_observed_through, previous_loans_observed_through,"
+        " delinquency_observed_through"
+    ),
+    "intermediate.int_customers__loan_default_labels": (
+        "loan_id, disbursed_date, label_window_end_date, is_label_known,"
+        " max_days_past_due_in_window, is_default_within_6_months"
+    ),
 }
 
 
@@ -205,7 +218,7 @@ def test_incremental_models_equal_a_full_rebuild(scratch: Warehouse) -> None:
     scratch.dbt("run", "--select", *models, "--full-refresh")
     full = _contents(scratch)
     for table in INCREMENTAL:
-        assert len(incremental[table]) == len(full[table]) > 1000, table
+        assert len(incremental[table]) == len(full[table]) > 400, table
         assert incremental[table] == full[table], table
 
 

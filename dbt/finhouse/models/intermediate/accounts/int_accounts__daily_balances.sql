@@ -65,11 +65,15 @@ ledger_changes as (
 ),
 
 {% if is_incremental() %}
+    -- both from the model's indexes, without a scan: every account's days run to the same
+    -- last day (the previous run's as-of date), so the first account's last day is it
     computed as (
         select
-            max(source_changed_at) as source_changed_at,
-            max(balance_date) as last_day
-        from {{ this }}
+            (select max(source_changed_at) from {{ this }}) as source_changed_at,
+            (
+                select max(balance_date) from {{ this }}
+                where account_id = (select min(account_id) from {{ this }})
+            ) as last_day
     ),
 
     -- the earliest changed day of each account whose ledger changed since the last run

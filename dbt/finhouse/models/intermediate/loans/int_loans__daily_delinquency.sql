@@ -65,23 +65,26 @@ portfolio_windows as (
 ),
 
 {% if is_incremental() %}
-    computed as (
-        select
-            loan_id,
-            max(source_changed_at) as source_changed_at,
-            max(as_of_date) as last_day
-        from {{ this }}
-        group by loan_id
-    ),
-
+    -- A loan is up to date when the model holds its row of the window's last day, computed
+    -- from its current RAW change time, and no row after it (all rows of a loan are written
+    -- together, with one source_changed_at): two lookups per loan in the model's
+    -- (loan_id, as_of_date) index instead of a scan of every loan day.
     loans_to_compute as {{ materialized_cte() }} (
         select portfolio_windows.*
         from portfolio_windows
-        left join computed on portfolio_windows.loan_id = computed.loan_id
+        left join {{ this }} as last_row
+            on
+                portfolio_windows.loan_id = last_row.loan_id
+                and portfolio_windows.last_day = last_row.as_of_date
+        left join {{ this }} as row_after
+            on
+                portfolio_windows.loan_id = row_after.loan_id
+                and cast({{ dbt.dateadd('day', 1, 'portfolio_windows.last_day') }} as date)
+                = row_after.as_of_date
         where
-            computed.loan_id is null
-            or portfolio_windows.source_changed_at > computed.source_changed_at
-            or portfolio_windows.last_day <> computed.last_day
+            last_row.loan_id is null
+            or portfolio_windows.source_changed_at > last_row.source_changed_at
+            or row_after.loan_id is not null
     ),
 {% else %}
     loans_to_compute as (
