@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from finhouse import pipeline
 from finhouse.errors import LockTimeoutError
 from finhouse.tables import TABLES
 from finhouse.targets.snowflake import SnowflakeTarget
@@ -342,3 +343,30 @@ def test_a_second_run_waits_for_the_lock_then_fails_clearly(snow: SnowPipeline) 
     ):
         snow.ingest("users", lock_wait=0.5)
     assert snow.query("select count(*) from FINHOUSE.FINHOUSE_META.LOCKS") == [(0,)]
+
+
+def test_staged_parallel_full_refresh_publishes_once(snow: SnowPipeline) -> None:
+    _settle()
+    snow.ingest("payments")
+    with snow.oltp() as oltp:
+        gone = oltp.execute(
+            "delete from payments where id = (select min(id) from payments) returning id"
+        ).fetchone()[0]
+    _settle()
+    spec = TABLES["payments"]
+    plan = pipeline.plan_full_refresh(spec, snow.source, snow.target, "staged-run", parts=3)
+    assert len(plan.ranges) == 3
+    staged = [
+        pipeline.extract_range(spec, snow.source, snow.target, plan, tuple(r))  # type: ignore[arg-type]
+        for r in plan.ranges
+    ]
+    # a mapped task retried: its range's files are replaced, not added
+    pipeline.extract_range(spec, snow.source, snow.target, plan, tuple(plan.ranges[0]))  # type: ignore[arg-type]
+    run = pipeline.publish_full_refresh(spec, snow.target, plan)
+    assert run.rows_extracted == sum(staged)
+    assert (run.rows_loaded, run.rows_deleted) == (0, 1)
+    assert snow.query(
+        "select distinct id from FINHOUSE.RAW.PAYMENTS where _deleted_at is not null"
+    ) == [(gone,)]
+    assert_raw_equals_oltp(snow, ["payments"])
+    assert staged_files(snow) == []

@@ -19,7 +19,8 @@ A run, following Snowflake's bulk-loading advice:
    for the ledger; jsonb ``PARSE_JSON``-ed into ``VARIANT``), deletion marks (full refresh),
    the watermark, the audit row and the table's lock row (which must still be ours) commit
    together, or nothing does.
-6. After the commit the run's staged files are removed and the landing table dropped.
+6. The run's staged files are removed and the landing table dropped (after a failure too:
+   a retry uploads its files again).
 
 Runs of one table are serialised by a lease in ``FINHOUSE_META.LOCKS`` (Snowflake has no
 advisory locks): a heartbeat thread extends it while the run lives, so a killed run's lock
@@ -688,11 +689,12 @@ class SnowflakeTarget:
                 result.rows_extracted = staged
                 self._publish(conn, request, landing, created, result)
             finally:
+                # Whatever happened, the run's files and landing table are of no further use:
+                # RAW has the rows, or a retry PUTs its files again (same names, overwritten)
+                # into a new landing table. Nothing is left to accumulate on the stage.
                 with suppress(Exception):
                     self._exec(conn, f"drop table if exists {landing}")
-        # the files are no longer needed: the landing table is gone, RAW has the rows
-        with self._connect() as conn:
-            self._remove(conn, prefix)
+                self._remove(conn, prefix)
 
     def _publish(
         self, conn: Any, request: LoadRequest, landing: str, created: bool, result: LoadResult
@@ -970,9 +972,15 @@ class SnowflakeTarget:
                         )
                         for column in columns[2:]:
                             col = ident(column.name)
+                            # sums of NUMBER stay exact (a cast NUMBER, never a float)
+                            scale = re.match(r"^NUMBER\(\d+,(\d+)\)$", snowflake_type(column.type))
+                            cast_to = f"number(38,{scale.group(1)})" if scale else None
+                            src_col = f"cast(s.{col} as {cast_to})" if cast_to else f"s.{col}"
+                            raw_col = f"cast(c.{col} as {cast_to})" if cast_to else f"c.{col}"
                             diff = self._one(
                                 conn,
-                                f"""select coalesce(sum(s.{col}), 0) - coalesce(sum(c.{col}), 0)
+                                f"""select coalesce(sum({src_col}), 0)
+                                         - coalesce(sum({raw_col}), 0)
                                 from {src} s join ({cur_live}) c
                                   on c.{key} = s.{key} and c.{cursor} = s.{cursor}
                                 where s.{cursor} < %(wm)s::timestamp_tz""",
