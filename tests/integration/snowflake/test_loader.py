@@ -370,3 +370,22 @@ def test_staged_parallel_full_refresh_publishes_once(snow: SnowPipeline) -> None
     ) == [(gone,)]
     assert_raw_equals_oltp(snow, ["payments"])
     assert staged_files(snow) == []
+
+
+def test_cli_ingest_to_a_snowflake_dsn(snow: SnowPipeline) -> None:
+    """`finhouse ingest` picks the Snowflake target from FINHOUSE_WAREHOUSE_DSN."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from finhouse.cli import cli  # noqa: PLC0415
+
+    _settle()
+    env = {
+        "FINHOUSE_OLTP_DSN": snow.dbs.oltp_dsn,
+        "FINHOUSE_OLTP_EXTRACT_DSN": snow.dbs.extract_dsn,
+        "FINHOUSE_WAREHOUSE_DSN": "snowflake://finhouse_loader@emulator/FINHOUSE?role=LOADER",
+        "FINHOUSE_EXTRACT_LAG_SECONDS": str(LAG.total_seconds()),
+    }
+    out = CliRunner().invoke(cli, ["ingest", "investments"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "investments: incremental" in out.output
+    assert_raw_equals_oltp(snow, ["investments"])

@@ -358,7 +358,8 @@ class SnowflakeTarget:
     def _rows(conn: Any, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         cur = conn.cursor()
         try:
-            cur.execute(sql, params)
+            with _sql_errors():
+                cur.execute(sql, params)
             return list(cur.fetchall())
         finally:
             cur.close()
@@ -371,7 +372,8 @@ class SnowflakeTarget:
     def _exec(conn: Any, sql: str, params: Any = None) -> int:
         cur = conn.cursor()
         try:
-            cur.execute(sql, params)
+            with _sql_errors():
+                cur.execute(sql, params)
             return int(cur.rowcount or 0)
         finally:
             cur.close()
@@ -620,10 +622,11 @@ class SnowflakeTarget:
     def _copy_into(self, conn: Any, landing: str, prefix: str) -> int:
         cur = conn.cursor()
         try:
-            cur.execute(
-                f"copy into {landing} from @{self._meta(STAGE)}/{prefix}/ "
-                "file_format = (type = parquet) match_by_column_name = case_insensitive"
-            )
+            with _sql_errors():
+                cur.execute(
+                    f"copy into {landing} from @{self._meta(STAGE)}/{prefix}/ "
+                    "file_format = (type = parquet) match_by_column_name = case_insensitive"
+                )
             names = [d[0].lower() for d in cur.description or []]
             if names == ["status"]:  # "Copy executed with 0 files processed."
                 return 0
@@ -829,13 +832,14 @@ class SnowflakeTarget:
         )
         cur = conn.cursor()
         try:
-            cur.execute(
-                f"""merge into {self._raw(spec.name)} r
+            with _sql_errors():
+                cur.execute(
+                    f"""merge into {self._raw(spec.name)} r
                 using (select {source} from {landing}) s on {on}
                 when matched and ({changed}) then update set {sets}
                 when not matched then insert ({insert_cols}) values ({insert_vals})""",
-                {"run": request.run_id},
-            )
+                    {"run": request.run_id},
+                )
             row = cur.fetchone() or ()
             names_out = [d[0].lower() for d in cur.description or []]
         finally:
@@ -1012,6 +1016,22 @@ class SnowflakeTarget:
                     self._exec(conn, f"drop table if exists {src}")
                 self._remove(conn, prefix)
         return report
+
+
+class SnowflakeStatementError(FinhouseError):
+    """A statement failed on Snowflake (one line for the CLI; retried by Airflow)."""
+
+
+@contextmanager
+def _sql_errors() -> Iterator[None]:
+    import snowflake.connector.errors  # noqa: PLC0415
+
+    try:
+        yield
+    except snowflake.connector.errors.Error as exc:
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise SnowflakeStatementError(f"Snowflake: {reason}") from exc
 
 
 def drift_recorded(request: LoadRequest, recorded: list[Column]) -> bool:
