@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,15 @@ HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 SECURITY = HERE / "security.yaml"
 DATABASE_FILE = "databases/finhouse_warehouse.yaml"
-os.environ.setdefault("SUPERSET_CONFIG_PATH", str(HERE / "superset_config.py"))
 
 
 def log(message: str) -> None:
     print(f"superset bootstrap: {message}", flush=True)  # noqa: T201
 
 
-def warehouse_uri() -> tuple[str, str]:
-    """(SQLAlchemy URI with the password masked, the password) from SUPERSET_WAREHOUSE_DSN."""
-    dsn = os.environ["SUPERSET_WAREHOUSE_DSN"]
+def warehouse_uri(dsn: str | None = None) -> tuple[str, str]:
+    """(SQLAlchemy URI with the password masked, the password) of SUPERSET_WAREHOUSE_DSN."""
+    dsn = dsn or os.environ["SUPERSET_WAREHOUSE_DSN"]
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
         raise SystemExit("SUPERSET_WAREHOUSE_DSN must be a postgresql:// URL")
@@ -48,12 +48,18 @@ def warehouse_uri() -> tuple[str, str]:
     return urlunsplit(("postgresql+psycopg2", netloc, parts.path, parts.query, "")), password
 
 
-def assets_bundle() -> bytes:
-    """The committed YAML as the ZIP Superset exports (one root folder)."""
+def assets_bundle(sqlalchemy_uri: str | None = None) -> bytes:
+    """The committed YAML as the ZIP Superset exports (one root folder), the database's URI
+    replaced by ``sqlalchemy_uri`` (password masked) when given."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path in sorted(ASSETS.rglob("*.yaml")):
-            bundle.write(path, f"finhouse_assets/{path.relative_to(ASSETS)}")
+            name = str(path.relative_to(ASSETS))
+            text = path.read_text()
+            if name == DATABASE_FILE and sqlalchemy_uri:
+                line = f"sqlalchemy_uri: {sqlalchemy_uri}"
+                text = re.sub(r"(?m)^sqlalchemy_uri: .*$", lambda _, new=line: new, text)
+            bundle.writestr(f"finhouse_assets/{name}", text)
     return buffer.getvalue()
 
 
@@ -103,15 +109,11 @@ def ensure_user(sm: Any, username: str, password: str, roles: list[str], **names
 
 
 def import_assets(admin: Any) -> None:
-    import yaml  # noqa: PLC0415
     from superset.commands.importers.v1.assets import ImportAssetsCommand  # noqa: PLC0415
     from superset.utils.core import override_user  # noqa: PLC0415
 
-    contents = bundle_contents(assets_bundle())
     uri, password = warehouse_uri()
-    database = yaml.safe_load(contents[DATABASE_FILE])
-    database["sqlalchemy_uri"] = uri
-    contents[DATABASE_FILE] = yaml.safe_dump(database, sort_keys=True)
+    contents = bundle_contents(assets_bundle(uri))
     with override_user(admin):
         ImportAssetsCommand(contents, passwords={DATABASE_FILE: password}).run()
     counts = {
@@ -182,6 +184,7 @@ def apply_security(sm: Any) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("SUPERSET_CONFIG_PATH", str(HERE / "superset_config.py"))
     for name in ("SUPERSET_SECRET_KEY", "SUPERSET_METADATA_DB_URI", "SUPERSET_WAREHOUSE_DSN",
                  "SUPERSET_ADMIN_PASSWORD"):  # fmt: skip
         if not os.environ.get(name):

@@ -39,10 +39,11 @@ BRANCH = "NBO01"  # the demo branch manager's branch (superset/security.yaml)
 TIMINGS: dict[str, float] = {}
 
 
-def load_run_module() -> ModuleType:
-    """superset/run.py (not a package): the environment and gunicorn command of ``make up``."""
+def load_script(name: str) -> ModuleType:
+    """superset/<name>.py (not a package; ``run``: the environment and gunicorn command of
+    ``make up``; ``bootstrap``: the bundle and the URI it imports)."""
     spec = importlib.util.spec_from_file_location(
-        "finhouse_superset_run", REPO / "superset" / "run.py"
+        f"finhouse_superset_{name}", REPO / "superset" / f"{name}.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -148,7 +149,7 @@ def superset(pg_server: Provisioner, marts_warehouse: Warehouse) -> Iterator[Sup
         "postgresql+psycopg2://" + pg_server.dsn(metadata_db, "superset").split("://", 1)[1]
     )
     port = free_port()
-    run = load_run_module()
+    run = load_script("run")
     env = run.environment(metadata_uri=metadata_uri, warehouse_dsn=marts_warehouse.dsn("reporter"))
     # this session's own secrets, never the developer's
     env |= {

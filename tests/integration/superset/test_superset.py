@@ -18,7 +18,13 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.integration.superset.conftest import ARTIFACTS, BRANCH, SUPERSET_PYTHON, Superset
+from tests.integration.superset.conftest import (
+    ARTIFACTS,
+    BRANCH,
+    SUPERSET_PYTHON,
+    Superset,
+    load_script,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -109,6 +115,37 @@ def test_bootstrap_imports_every_asset_into_a_fresh_metadata_database(superset: 
     native = json.loads(filters["result"]["json_metadata"])["native_filter_configuration"]
     assert [f["name"] for f in native] == ["Date range", "Branch", "Product", "Loan officer"]
     assert all("datasetId" in t for f in native for t in f["targets"] if t)
+
+
+def test_importing_the_same_assets_again_changes_nothing(superset: Superset) -> None:
+    """The same bundle through Superset's REST import (what the bootstrap runs in process)
+    overwrites in place: same objects, same ids, no duplicates, data still served."""
+    bootstrap = load_script("bootstrap")
+    uri, password = bootstrap.warehouse_uri(superset.env["SUPERSET_WAREHOUSE_DSN"])
+    assert "XXXXXXXXXX" in uri
+    assert password not in uri
+
+    def snapshot() -> dict[str, list[tuple[int, str]]]:
+        names = {"chart": "slice_name", "dashboard": "dashboard_title", "dataset": "table_name"}
+        return {
+            kind: sorted((x["id"], x[field]) for x in superset.listing(kind))
+            for kind, field in names.items()
+        } | {
+            "database": sorted((x["id"], x["database_name"]) for x in superset.listing("database"))
+        }
+
+    before = snapshot()
+    session = superset.session()
+    out = session.post(
+        f"{superset.base}/api/v1/assets/import/",
+        files={"bundle": ("finhouse_assets.zip", bootstrap.assets_bundle(uri), "application/zip")},
+        data={"passwords": json.dumps({bootstrap.DATABASE_FILE: password})},
+        timeout=300,
+    )
+    assert out.status_code == 200, out.text[:500]
+    assert snapshot() == before
+    (chart_id, _) = before["chart"][0]
+    assert superset.get(f"/api/v1/chart/{chart_id}/data/").status_code == 200
 
 
 def test_the_warehouse_connection_is_the_reporter_role(superset: Superset) -> None:

@@ -71,8 +71,10 @@ ledger_changes as (
         select
             (select max(source_changed_at) from {{ this }}) as source_changed_at,
             (
-                select max(balance_date) from {{ this }}
-                where account_id = (select min(account_id) from {{ this }})
+                select max(last_days.balance_date) from {{ this }} as last_days
+                where
+                    last_days.account_id
+                    = (select min(first_account.account_id) from {{ this }} as first_account)
             ) as last_day
     ),
 
