@@ -126,9 +126,11 @@ def _contents(built: Warehouse) -> dict[str, list[tuple[object, ...]]]:
 
 def _make_old_changes(built: Warehouse) -> None:
     """Changes the incremental models must restate history for: a borrower moves branch, a
-    loan moves to another officer, a ledger row arrives 40 days late, an account's first
+    loan moves to another officer, a ledger row arrives 40 days late and another the day
+    before a disbursement of its account holder's loan, an account's first
     ledger row and another account's only one are deleted, an account's interest rate
-    changes and another's stops, a payment of 60 days ago is reversed."""
+    changes and another's stops, a payment of 60 days ago is reversed and so is the first
+    payment of a loan whose default label window closed."""
     with psycopg.connect(built.oltp_dsn, autocommit=True) as oltp:
         oltp.execute(
             """update users set branch_code = case when branch_code = 'NBO01' then 'MSA01'
@@ -152,6 +154,19 @@ def _make_old_changes(built: Warehouse) -> None:
                from transactions where occurred_at < %s order by id desc limit 1""",
             (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=40),) * 2,
         )
+        # a deposit booked late, the day before a loan of its account holder was disbursed:
+        # the loan's deposit features at disbursement change
+        oltp.execute(
+            """insert into transactions (account_id, txn_type, amount, balance_after, reference,
+                                         description, occurred_at, created_at)
+               select accounts.id, 'deposit', 25.00, 1025.00, 'LATE-LEDGER-2',
+                      'arrives late, before a disbursement',
+                      loans.disbursed_at - interval '1 day', clock_timestamp()
+               from loans join accounts on accounts.user_id = loans.borrower_id
+               where loans.disbursed_at < %s
+               order by loans.disbursed_at desc limit 1""",
+            (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=30),),
+        )
         oltp.execute(
             """delete from transactions where id = (
                    select min(id) from transactions where account_id in (
@@ -167,6 +182,16 @@ def _make_old_changes(built: Warehouse) -> None:
                where id = (select id from payments where status = 'completed' and paid_at < %s
                            order by paid_at desc limit 1)""",
             (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=60),),
+        )
+        # the first payment of a loan whose 6-month label window closed long ago is reversed:
+        # its worst days past due in that window change
+        oltp.execute(
+            """update payments set status = 'reversed', updated_at = clock_timestamp()
+               where id = (select payments.id from payments
+                           join loans on loans.id = payments.loan_id
+                           where payments.status = 'completed' and loans.disbursed_at < %s
+                           order by loans.disbursed_at desc, payments.paid_at limit 1)""",
+            (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=300),),
         )
         for rate, offset in (("interest_rate + 0.0125", 0), ("0", 1)):
             oltp.execute(
