@@ -126,7 +126,7 @@ distclean: clean ## also delete the virtual environments
 .PHONY: up down
 # `make up` notes when it began: a PostgreSQL its db-up step starts is one `make down` stops.
 up: export FINHOUSE_UP_SINCE := $(shell date +%s)
-up: install db-up $(UP_DEPS) ## run the platform locally: PostgreSQL, OLTP (live), Airflow on :8080
+up: install db-up $(UP_DEPS) ## run the platform locally: PostgreSQL, OLTP (live), Airflow on :8080, Superset on :8088
 	@$(FINHOUSE) platform up
-down: ## stop what `make up` started (Airflow, the simulator, PostgreSQL if up started it)
+down: ## stop what `make up` started (Airflow, Superset, the simulator, PostgreSQL if up started it)
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) platform down; fi

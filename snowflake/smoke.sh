@@ -29,9 +29,8 @@ $FINHOUSE oltp summary --require-data >/dev/null 2>&1 || $FINHOUSE oltp seed --s
 echo "==> the loader: six tables into RAW on ${SNOWFLAKE_ACCOUNT}"
 FINHOUSE_WAREHOUSE_DSN="$(.venv/bin/python -c 'from finhouse.targets.snowflake_connection import url_from_env; print(url_from_env("'"${SNOWFLAKE_LOADER_ROLE:-LOADER}"'", "LOADING"))')" \
     FINHOUSE_EXTRACT_LAG_SECONDS=2 timeout 1800 $FINHOUSE ingest --all
-# Known Snowflake incompatibilities of the project (reserved words as column names, see
-# snowflake/README.md) are excluded until fixed; FINHOUSE_SNOWFLAKE_SMOKE_DBT_ARGS="" builds all.
-DBT_ARGS="${FINHOUSE_SNOWFLAKE_SMOKE_DBT_ARGS---exclude golden_schedules assert_schedule_reproduces_golden_schedules ml_default_features+}"
+# Extra dbt arguments (e.g. "--select +portfolio_daily"); by default every node is built.
+DBT_ARGS="${FINHOUSE_SNOWFLAKE_SMOKE_DBT_ARGS-}"
 echo "==> dbt build --target prod (role ${SNOWFLAKE_ROLE:-TRANSFORMER}) ${DBT_ARGS}"
 cd dbt/finhouse
 # shellcheck disable=SC2086 # DBT_ARGS is a list of dbt arguments

@@ -6,10 +6,8 @@ It takes 2-4 minutes on two cores, more than `make test`'s budget allows, so it 
 with ``FINHOUSE_SNOWFLAKE_DBT=1`` (`make snowflake-emulator-dbt` sets it, with
 ``FINHOUSE_SNOWFLAKE_DBT_FULL=1``: every model and test). Without ``_FULL`` the build covers
 the contract marts (`+portfolio_daily +loans_current`: staging, schedules, delinquency, their
-unit and data tests).
-Known exclusions, each a Snowflake incompatibility of the project itself (see
-snowflake/README.md): the seed ``golden_schedules`` (a column named ``case``) and
-``ml_default_features`` and its children (a column named ``sample``)."""
+unit and data tests) and the golden schedules seed (its quoted columns, one named ``case``)
+with the test that compares the schedule rules with it."""
 
 from __future__ import annotations
 
@@ -44,12 +42,7 @@ pytestmark = [
 ]
 
 DBT = REPO / ".venv-dbt" / "bin" / "dbt"
-EXCLUDE = [
-    "golden_schedules",
-    "assert_schedule_reproduces_golden_schedules",
-    "ml_default_features+",
-]
-DEFAULT_SELECT = ["+portfolio_daily", "+loans_current"]
+DEFAULT_SELECT = ["+portfolio_daily", "+loans_current", "golden_schedules+"]
 DBT_TIMEOUT = int(os.environ.get("FINHOUSE_SNOWFLAKE_DBT_TIMEOUT", "900"))
 
 
@@ -162,8 +155,6 @@ def test_dbt_build_on_snowflake_sql(dbs: Databases, emulator_port: int, tmp_path
         tmp_path,
         "build",
         *select,
-        "--exclude",
-        *EXCLUDE,
         "--indirect-selection",
         "cautious",
     )

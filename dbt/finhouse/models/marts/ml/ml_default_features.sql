@@ -2,7 +2,7 @@
     features known at disbursement only (int_customers__loan_features_at_disbursement) and the
     label "days past due > 60 on any day within 183 days of disbursement" (kpis.md
     "Delinquency"; int_customers__loan_default_labels), null until that window is over.
-    `sample` splits the labelled loans out of time at the var ml_split_date (default: one year
+    `sample_set` splits the labelled loans out of time at the var ml_split_date (default: one year
     before as_of_date): training before it, testing on or after it. -#}
 {%- set split_date = var('ml_split_date', none) -%}
 {%- if split_date -%}
@@ -51,7 +51,7 @@ final as (
             when not labels.is_label_known then 'unlabelled'
             when features.disbursed_date < {{ split_date_sql }} then 'training'
             else 'testing'
-        end as sample,
+        end as sample_set,
         {{ as_of_date() }} as as_of_date
     from features
     inner join labels

@@ -1,4 +1,4 @@
-{#- Labelled loans disbursed on or after the split date (ml_default_features.sample):
+{#- Labelled loans disbursed on or after the split date (ml_default_features.sample_set):
     the out-of-time testing set of the default model. -#}
 with
 
@@ -9,7 +9,7 @@ features as (
 final as (
     select *
     from features
-    where sample = 'testing'
+    where sample_set = 'testing'
 )
 
 select * from final

@@ -1,4 +1,4 @@
-{#- Labelled loans disbursed before the split date (ml_default_features.sample):
+{#- Labelled loans disbursed before the split date (ml_default_features.sample_set):
     the training set of the default model. -#}
 with
 
@@ -9,7 +9,7 @@ features as (
 final as (
     select *
     from features
-    where sample = 'training'
+    where sample_set = 'training'
 )
 
 select * from final
