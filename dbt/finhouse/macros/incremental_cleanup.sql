@@ -36,9 +36,25 @@
 {%- endmacro %}
 
 {#- Post-hook of the incremental int_portfolio__segment_days: days before a segment's first
-    disbursement, after the as-of date, or of segments left without loans leave the model
-    (one hash join of the model with the segments' spans). -#}
+    disbursement, after the as-of date, or of segments left without loans leave the model. -#}
 {% macro remove_segment_days_out_of_span() -%}
+    {{ return(adapter.dispatch('remove_segment_days_out_of_span', 'finhouse')()) }}
+{%- endmacro %}
+
+{% macro segment_spans() -%}
+    select
+        users.branch_code,
+        loans.product,
+        loans.loan_officer_id,
+        min(cast(loans.disbursed_at as date)) as first_day
+    from {{ ref('stg_oltp__loans') }} as loans
+    left join {{ ref('stg_oltp__users') }} as users on loans.borrower_id = users.user_id
+    where loans.disbursed_at is not null
+    group by users.branch_code, loans.product, loans.loan_officer_id
+{%- endmacro %}
+
+{#- One hash join of the model with the segments' spans. -#}
+{% macro default__remove_segment_days_out_of_span() -%}
     delete from {{ this }}
     using (
         select
@@ -48,15 +64,7 @@
             segment_days.as_of_date
         from {{ this }} as segment_days
         left join (
-            select
-                users.branch_code,
-                loans.product,
-                loans.loan_officer_id,
-                min(cast(loans.disbursed_at as date)) as first_day
-            from {{ ref('stg_oltp__loans') }} as loans
-            left join {{ ref('stg_oltp__users') }} as users on loans.borrower_id = users.user_id
-            where loans.disbursed_at is not null
-            group by users.branch_code, loans.product, loans.loan_officer_id
+            {{ segment_spans() }}
         ) as spans
             on
                 segment_days.branch_code = spans.branch_code
@@ -74,37 +82,165 @@
         and {{ this }}.as_of_date = stale.as_of_date
 {%- endmacro %}
 
+
+{#- PostgreSQL: the segments the model holds are listed by a skip scan of its (branch_code,
+    product, loan_officer_id, as_of_date) index, their first and last days by index probes,
+    and only segments with days out of span (usually none) are deleted from, instead of a
+    scan of every segment day on every run. -#}
+{% macro postgres__remove_segment_days_out_of_span() -%}
+    {%- set keys = ['branch_code', 'product', 'loan_officer_id'] -%}
+    {%- set same_segment -%}
+        {%- for key in keys %}{{ 'and ' if not loop.first }}held.{{ key }} = segments.{{ key }} {% endfor -%}
+    {%- endset -%}
+    with recursive held_segments as (
+        (
+            select branch_code, product, loan_officer_id from {{ this }}
+            order by branch_code, product, loan_officer_id
+            limit 1
+        )
+        union all
+        select next_segment.*
+        from held_segments as segments
+        cross join lateral (
+            select held.branch_code, held.product, held.loan_officer_id
+            from {{ this }} as held
+            where
+                (held.branch_code, held.product, held.loan_officer_id)
+                > (segments.branch_code, segments.product, segments.loan_officer_id)
+            order by held.branch_code, held.product, held.loan_officer_id
+            limit 1
+        ) as next_segment
+    ),
+
+    spans as (
+        {{ segment_spans() }}
+    ),
+
+    out_of_span as (
+        select
+            segments.branch_code,
+            segments.product,
+            segments.loan_officer_id,
+            spans.first_day
+        from held_segments as segments
+        left join spans
+            on
+                segments.branch_code = spans.branch_code
+                and segments.product = spans.product
+                and segments.loan_officer_id = spans.loan_officer_id
+        where
+            spans.first_day is null
+            or (select min(held.as_of_date) from {{ this }} as held where {{ same_segment }})
+            < spans.first_day
+            or (select max(held.as_of_date) from {{ this }} as held where {{ same_segment }})
+            > {{ as_of_date() }}
+    )
+
+    delete from {{ this }}
+    using out_of_span
+    where
+        {{ this }}.branch_code = out_of_span.branch_code
+        and {{ this }}.product = out_of_span.product
+        and {{ this }}.loan_officer_id = out_of_span.loan_officer_id
+        and (
+            out_of_span.first_day is null
+            or {{ this }}.as_of_date < out_of_span.first_day
+            or {{ this }}.as_of_date > {{ as_of_date() }}
+        )
+{%- endmacro %}
+
 {#- Post-hook of the incremental int_accounts__savings_interest: months left without daily
-    balances (a ledger deletion), and accounts no longer interest-bearing, leave the model. -#}
+    balances, and accounts no longer interest-bearing, leave the model. Balances disappear
+    only for an account with a deleted ledger row (see above), so only those accounts' months
+    are looked up in the balances (through their (account_id, balance_date) index). -#}
 {% macro remove_savings_interest_without_balances() -%}
     delete from {{ this }}
     where
-        not exists (
-            select 1
-            from {{ ref('int_accounts__daily_balances') }} as daily_balances
-            where
-                daily_balances.account_id = {{ this }}.account_id
-                and daily_balances.balance_date >= {{ this }}.month_start
-                and daily_balances.balance_date
-                < cast({{ dbt.dateadd('month', 1, this ~ '.month_start') }} as date)
+        (
+            account_id in ({{ accounts_with_deleted_ledger_rows() }})
+            and not exists (
+                select 1
+                from {{ ref('int_accounts__daily_balances') }} as daily_balances
+                where
+                    daily_balances.account_id = {{ this }}.account_id
+                    and daily_balances.balance_date >= {{ this }}.month_start
+                    and daily_balances.balance_date
+                    < cast({{ dbt.dateadd('month', 1, this ~ '.month_start') }} as date)
+            )
         )
-        or not exists (
-            select 1
+        or account_id not in (
+            select accounts.account_id
             from {{ ref('stg_oltp__accounts') }} as accounts
-            where
-                accounts.account_id = {{ this }}.account_id
-                and accounts.interest_rate > 0
+            where accounts.interest_rate > 0
         )
 {%- endmacro %}
 
 {#- Post-hook of the per-loan incremental models (schedule, repayment steps, delinquency, and
     with by_as_of_date the loan features at disbursement, which hold loans disbursed by the
-    as-of date only): loans no longer disbursed (or gone from RAW) leave the model. -#}
+    as-of date only): loans no longer disbursed (or deleted in RAW) leave the model. The
+    candidates are the loans RAW knows that are not (or no longer) disbursed, a few thousand;
+    their rows are found through the model's loan_id index rather than by a scan of a
+    multi-million-row model for loans missing from staging. -#}
 {% macro remove_loans_no_longer_disbursed(by_as_of_date=false) -%}
     {%- set by_as_of = 'and cast(disbursed_at as date) <= ' ~ as_of_date() if by_as_of_date -%}
-    delete from {{ this }}
-    where loan_id not in (
+    {%- set candidates -%}
+        select cast(id as bigint) as loan_id from {{ source('oltp', 'loans') }}
+        except
         select loan_id from {{ ref('stg_oltp__loans') }}
         where disbursed_at is not null {{ by_as_of or '' }}
-    )
+    {%- endset -%}
+    delete from {{ this }}
+    where {{ in_small_set('loan_id', candidates) }}
+{%- endmacro %}
+
+{#- `<column> in (<subquery>)` for a subquery known to return few rows. PostgreSQL misjudges
+    the size of an EXCEPT and would scan the whole table; `= any(array(…))` evaluates the
+    subquery once and looks each value up in the column's index. -#}
+{% macro in_small_set(column, subquery) -%}
+    {{ return(adapter.dispatch('in_small_set', 'finhouse')(column, subquery)) }}
+{%- endmacro %}
+
+{% macro default__in_small_set(column, subquery) -%}
+    {{ column }} in ({{ subquery }})
+{%- endmacro %}
+
+{% macro postgres__in_small_set(column, subquery) -%}
+    {{ column }} = any(array({{ subquery }}))
+{%- endmacro %}
+
+{#- Post-hooks of the incremental int_accounts__monthly_branch_flows. Every month with a ledger
+    row deleted since the last run was recomputed, so its rows carry the new ledger watermark;
+    a month whose rows still carry an older one than a deletion in it had no ledger rows left
+    to recompute, and leaves the model. So do months after the as-of date (a rebuild as of an
+    earlier date). -#}
+{% macro remove_monthly_flows_emptied_by_deletions() -%}
+    delete from {{ this }}
+    using (
+        select computed_months.month_start
+        from (
+            select
+                month_start,
+                max(ledger_changed_at) as ledger_changed_at
+            from {{ this }}
+            group by month_start
+        ) as computed_months
+        inner join (
+            select
+                cast({{ dbt.date_trunc('month', 'cast(occurred_at as date)') }} as date)
+                    as month_start,
+                max(_deleted_at) as deleted_at
+            from {{ source('oltp', 'transactions') }}
+            where _deleted_at is not null
+            group by 1
+        ) as deletions
+            on
+                computed_months.month_start = deletions.month_start
+                and deletions.deleted_at > computed_months.ledger_changed_at
+    ) as emptied
+    where {{ this }}.month_start = emptied.month_start
+{%- endmacro %}
+
+{% macro remove_monthly_flows_after_as_of_date() -%}
+    delete from {{ this }}
+    where month_start > cast({{ dbt.date_trunc('month', as_of_date()) }} as date)
 {%- endmacro %}

@@ -71,6 +71,11 @@ def test_incremental_build_after_simulated_activity_is_clean(built: Warehouse) -
 
 #: the incremental models and the columns that carry their content (not their watermarks)
 INCREMENTAL = {
+    "intermediate.int_accounts__monthly_branch_flows": (
+        "month_start, branch_code, deposits, withdrawals, loan_disbursements, loan_repayments,"
+        " fees, interest_paid, transfers_in, transfers_out, transaction_count,"
+        " accounts_with_movement"
+    ),
     "intermediate.int_accounts__daily_balances": (
         "account_id, balance_date, end_of_day_balance, transaction_count, has_movement"
     ),

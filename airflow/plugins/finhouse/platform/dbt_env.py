@@ -31,8 +31,11 @@ def cosmos_task_environment() -> dict[str, str]:
     """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
     marts are granted to, and cautious indirect selection for every command (the watcher's
     producer builds a selection without it, and would run the tests of a selected model that
-    also reference one outside the selection)."""
+    also reference one outside the selection). dbt unit tests are left out: their inputs are
+    fixed fixtures, so they prove the code, not the data; they run in development and CI
+    (`make test`, `finhouse dbt build`), as dbt advises, not on every scheduled run."""
     return {
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
         "DBT_INDIRECT_SELECTION": "cautious",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",

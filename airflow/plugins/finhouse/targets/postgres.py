@@ -320,6 +320,10 @@ class PostgresTarget:
         # dbt reads RAW incrementally by change time; lookups by key use the primary key's
         # leading column.
         conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
+        # deletion marks are rare: dbt's clean-up hooks find the deleted rows through this
+        conn.execute(
+            sql.SQL("create index on {} (_deleted_at) where _deleted_at is not null").format(raw)
+        )
         conn.execute(
             sql.SQL(
                 "alter table {} alter column _batch_id set default "

@@ -1,33 +1,19 @@
 {#- Each account's balance at the end of as_of_date (restated, kpis.md): the balance_after of
     its last ledger movement on or before that UTC date, 0 when it has none yet. Accounts
-    opened after the as-of date are left out. -#}
+    opened after the as-of date are left out.
+
+    int_accounts__daily_balances already holds exactly that balance for every account and day
+    from its first ledger day to the as-of date (carried forward over days without movement):
+    one lookup per account in its (account_id, balance_date) index, instead of ranking the
+    whole ledger again. -#}
 with
 
 accounts as (
     select * from {{ ref('stg_oltp__accounts') }}
 ),
 
-transactions as (
-    select * from {{ ref('stg_oltp__transactions') }}
-),
-
-movements_until_as_of as (
-    select
-        account_id,
-        balance_after,
-        row_number() over (
-            partition by account_id order by occurred_at desc, transaction_id desc
-        ) as movement_rank
-    from transactions
-    where cast(occurred_at as date) <= {{ as_of_date() }}
-),
-
-last_movements as (
-    select
-        account_id,
-        balance_after
-    from movements_until_as_of
-    where movement_rank = 1
+daily_balances as (
+    select * from {{ ref('int_accounts__daily_balances') }}
 ),
 
 final as (
@@ -42,11 +28,13 @@ final as (
             accounts.closed_at is null
             or cast(accounts.closed_at as date) > {{ as_of_date() }}
         ) as is_open,
-        cast(coalesce(last_movements.balance_after, 0) as numeric(18, 2)) as balance,
+        cast(coalesce(daily_balances.end_of_day_balance, 0) as numeric(18, 2)) as balance,
         {{ as_of_date() }} as as_of_date
     from accounts
-    left join last_movements
-        on accounts.account_id = last_movements.account_id
+    left join daily_balances
+        on
+            accounts.account_id = daily_balances.account_id
+            and daily_balances.balance_date = {{ as_of_date() }}
     where cast(accounts.opened_at as date) <= {{ as_of_date() }}
 )
 

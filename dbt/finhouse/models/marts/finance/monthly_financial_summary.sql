@@ -2,69 +2,20 @@
     occurred_at, up to the as-of date) and branch of the account owner's current branch
     (restated, not frozen). Credits: deposit, transfer_in, interest, loan_disbursement;
     debits: withdrawal, transfer_out, fee, loan_repayment; net flow = credits - debits.
-    Every month from the first ledger month to the as-of month has a row per branch. -#}
+    Every month from the first ledger month to the as-of month has a row per branch.
+
+    The flows of each month and branch come from int_accounts__monthly_branch_flows, which
+    recomputes only the months that changed; here they are laid on the month × branch grid. -#}
 with
 
-transactions as (
-    select * from {{ ref('stg_oltp__transactions') }}
-),
-
-accounts as (
-    select * from {{ ref('stg_oltp__accounts') }}
-),
-
-users as (
-    select * from {{ ref('stg_oltp__users') }}
+flows_per_month_and_branch as (
+    select * from {{ ref('int_accounts__monthly_branch_flows') }}
 ),
 
 calendar_days as (
     select * from {{ ref('int_calendar__days') }}
 ),
 
-account_branches as (
-    select
-        accounts.account_id,
-        users.branch_code
-    from accounts
-    inner join users
-        on accounts.user_id = users.user_id
-),
-
-ledger_rows_with_branch as (
-    select
-        transactions.transaction_id,
-        transactions.account_id,
-        transactions.txn_type,
-        transactions.amount,
-        cast(date_trunc('month', cast(transactions.occurred_at as date)) as date) as month_start,
-        -- a ledger row whose account or owner is gone from the source still counts
-        coalesce(account_branches.branch_code, 'unknown') as branch_code
-    from transactions
-    left join account_branches
-        on transactions.account_id = account_branches.account_id
-    where cast(transactions.occurred_at as date) <= {{ as_of_date() }}
-),
-
-flows_per_month_and_branch as (
-    select
-        month_start,
-        branch_code,
-        sum(case when txn_type = 'deposit' then amount else 0 end) as deposits,
-        sum(case when txn_type = 'withdrawal' then amount else 0 end) as withdrawals,
-        sum(case when txn_type = 'loan_disbursement' then amount else 0 end)
-            as loan_disbursements,
-        sum(case when txn_type = 'loan_repayment' then amount else 0 end) as loan_repayments,
-        sum(case when txn_type = 'fee' then amount else 0 end) as fees,
-        sum(case when txn_type = 'interest' then amount else 0 end) as interest_paid,
-        sum(case when txn_type = 'transfer_in' then amount else 0 end) as transfers_in,
-        sum(case when txn_type = 'transfer_out' then amount else 0 end) as transfers_out,
-        count(*) as transaction_count,
-        count(distinct account_id) as accounts_with_movement
-    from ledger_rows_with_branch
-    group by month_start, branch_code
-),
-
--- (from the monthly flows, not the ledger rows again: the ledger is scanned once)
 first_ledger_month as (
     select min(month_start) as first_month_start
     from flows_per_month_and_branch
