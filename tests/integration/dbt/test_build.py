@@ -248,7 +248,9 @@ def test_incremental_models_equal_a_full_rebuild(scratch: Warehouse) -> None:
     scratch.dbt("run", "--select", *models, "--full-refresh")
     full = _contents(scratch)
     for table in INCREMENTAL:
-        assert len(incremental[table]) == len(full[table]) > 400, table
+        # (a month-branch model is smaller: some 48 months of a few branches)
+        minimum = 100 if table.endswith("monthly_branch_flows") else 400
+        assert len(incremental[table]) == len(full[table]) > minimum, table
         assert incremental[table] == full[table], table
 
 
