@@ -37,16 +37,17 @@
             *,
             case
                 when interest_method = 'flat'
-                    then round(principal / installments, 2)
+                    then round({{ decimal_quotient('principal', 'installments') }}, 2)
                 when periodic_rate = 0
-                    then round(principal / installments, 2)
+                    then round({{ decimal_quotient('principal', 'installments') }}, 2)
                 else round(
                     principal * periodic_rate
                     / (1 - power(1 + periodic_rate, -installments)),
                     2
                 )
             end as installment_amount,
-            cast(round(principal * annual_rate / periods, 2) as numeric(38, 2)) as flat_interest
+            cast(round({{ decimal_quotient('principal * annual_rate', 'periods') }}, 2) as numeric(38, 2))
+                as flat_interest
         from schedule_terms
     ),
 
@@ -64,12 +65,13 @@
             cast(principal as numeric(38, 2)) as outstanding_before,
             cast(case
                 when interest_method = 'flat' then flat_interest
-                else round(annual_rate * principal / periods, 2)
+                else round({{ decimal_quotient('annual_rate * principal', 'periods') }}, 2)
             end as numeric(38, 2)) as interest_due,
             cast(case
                 when installments = 1 then principal
                 when interest_method = 'flat' then installment_amount
-                else installment_amount - round(annual_rate * principal / periods, 2)
+                else installment_amount
+                    - round({{ decimal_quotient('annual_rate * principal', 'periods') }}, 2)
             end as numeric(38, 2)) as principal_due
         from schedule_amounts
 
@@ -89,14 +91,18 @@
                 as outstanding_before,
             cast(case
                 when prev.interest_method = 'flat' then prev.flat_interest
-                else round(prev.annual_rate * (prev.outstanding_before - prev.principal_due) / prev.periods, 2)
+                else round({{ decimal_quotient(
+                    'prev.annual_rate * (prev.outstanding_before - prev.principal_due)',
+                    'prev.periods') }}, 2)
             end as numeric(38, 2)) as interest_due,
             cast(case
                 when prev.installment_no + 1 = prev.installments
                     then prev.outstanding_before - prev.principal_due
                 when prev.interest_method = 'flat' then prev.installment_amount
                 else prev.installment_amount
-                    - round(prev.annual_rate * (prev.outstanding_before - prev.principal_due) / prev.periods, 2)
+                    - round({{ decimal_quotient(
+                    'prev.annual_rate * (prev.outstanding_before - prev.principal_due)',
+                    'prev.periods') }}, 2)
             end as numeric(38, 2)) as principal_due
         from installments_recursive as prev
         where prev.installment_no < prev.installments
@@ -120,4 +126,16 @@
     from installments_recursive
     inner join schedule_terms
         on installments_recursive.loan_id = schedule_terms.loan_id
+{%- endmacro %}
+
+{#- numerator / denominator, exact decimal division on PostgreSQL and Snowflake. Emulator only
+    (issue 7): DuckDB divides decimals as DOUBLE, so an exact half cent such as 3,532.955
+    arrives as 3,532.95499999… and rounds down; the quotient is cast back to 9 decimals
+    there (3,532.955000000) before it is rounded to cents. -#}
+{% macro decimal_quotient(numerator, denominator) -%}
+    {%- if target.name == 'emulator' -%}
+        cast(({{ numerator }}) / ({{ denominator }}) as decimal(38, 9))
+    {%- else -%}
+        ({{ numerator }}) / ({{ denominator }})
+    {%- endif -%}
 {%- endmacro %}
