@@ -71,6 +71,9 @@ def test_incremental_build_after_simulated_activity_is_clean(built: Warehouse) -
 
 #: the incremental models and the columns that carry their content (not their watermarks)
 INCREMENTAL = {
+    "intermediate.int_loans__month_boundary_days": (
+        "loan_id, as_of_date, outstanding_principal, days_past_due, dpd_bucket, is_active"
+    ),
     "intermediate.int_accounts__monthly_branch_flows": (
         "month_start, branch_code, deposits, withdrawals, loan_disbursements, loan_repayments,"
         " fees, interest_paid, transfers_in, transfers_out, transaction_count,"

@@ -12,7 +12,7 @@
 with
 
 daily as {{ inlined_cte() }} (
-    select * from {{ ref('int_loans__daily_delinquency') }}
+    select * from {{ ref('int_loans__month_boundary_days') }}
 ),
 
 loans as (

@@ -7,7 +7,7 @@
 with
 
 daily as (
-    select * from {{ ref('int_loans__daily_delinquency') }}
+    select * from {{ ref('int_loans__month_boundary_days') }}
 ),
 
 loans as (
