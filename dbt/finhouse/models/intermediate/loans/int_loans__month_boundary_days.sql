@@ -74,11 +74,13 @@ boundary_days as {{ inlined_cte() }} (
         from boundary_days
         where (select as_of_moved.is_moved from as_of_moved)
         union all
-        -- the same as-of date: the restated loans, through the model's loan_id index
+        -- the same as-of date: the restated loans, through the delinquency model's loan_id
+        -- index
         select boundary_days.*
         from boundary_days
-        inner join restated_loans on boundary_days.loan_id = restated_loans.loan_id
-        where not (select as_of_moved.is_moved from as_of_moved)
+        where
+            not (select as_of_moved.is_moved from as_of_moved)
+            and {{ in_small_set('boundary_days.loan_id', 'select loan_id from restated_loans') }}
     ),
 {% else %}
     rows_to_copy as (
