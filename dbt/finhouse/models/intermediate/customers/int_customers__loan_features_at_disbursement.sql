@@ -15,7 +15,6 @@
     loans and payments, which carry the previous loans' delinquency), and every loan not
     computed yet; inputs_changed_at records the RAW change time the run saw. Loans no longer
     disbursed by the as-of date leave the model afterwards. -#}
--- depends_on: {{ ref('stg_oltp__loan_changes') }}
 {{
     config(
         materialized='incremental',
@@ -70,13 +69,11 @@ disbursed_loans as (
 ),
 
 -- the latest RAW change time of every input (a row's change time: greatest(_loaded_at,
--- _deleted_at)); an incremental run compares it with the one its predecessor saw
-{%- set changed_at = "case when _deleted_at is not null and _deleted_at > _loaded_at "
-    ~ "then _deleted_at else _loaded_at end" %}
-
+-- _deleted_at)), from each table's indexes; an incremental run compares it with the one its
+-- predecessor saw
 raw_change_times as (
     {%- for table in ['users', 'accounts', 'transactions', 'loans', 'payments'] %}
-        select max({{ changed_at }}) as changed_at from {{ source('oltp', table) }}
+        select {{ raw_changed_at(source('oltp', table)) }} as changed_at
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -90,23 +87,33 @@ inputs_watermark as (
         select max(inputs_changed_at) as inputs_changed_at from {{ this }}
     ),
 
+    {#- greatest(_loaded_at, _deleted_at) > W, written so that the _loaded_at and partial
+        _deleted_at indexes find the rows -#}
+    {%- set changed_since = "(%s._loaded_at > computed.inputs_changed_at"
+        ~ " or %s._deleted_at > computed.inputs_changed_at)" %}
+
     changed_accounts as (
         select cast(account_versions.id as bigint) as account_id
         from {{ source('oltp', 'accounts') }} as account_versions
         cross join computed
-        where {{ changed_at }} > computed.inputs_changed_at
+        where {{ changed_since | replace('%s', 'account_versions') }}
         union
         select cast(ledger_versions.account_id as bigint) as account_id
         from {{ source('oltp', 'transactions') }} as ledger_versions
         cross join computed
-        where {{ changed_at }} > computed.inputs_changed_at
+        where {{ changed_since | replace('%s', 'ledger_versions') }}
     ),
 
     changed_loans as (
-        select loan_changes.loan_id
-        from {{ ref('stg_oltp__loan_changes') }} as loan_changes
+        select cast(loan_versions.id as bigint) as loan_id
+        from {{ source('oltp', 'loans') }} as loan_versions
         cross join computed
-        where loan_changes.changed_at > computed.inputs_changed_at
+        where {{ changed_since | replace('%s', 'loan_versions') }}
+        union
+        select cast(payment_versions.loan_id as bigint) as loan_id
+        from {{ source('oltp', 'payments') }} as payment_versions
+        cross join computed
+        where {{ changed_since | replace('%s', 'payment_versions') }}
     ),
 
     -- every holder an account or loan ever had in RAW: a change can move it between borrowers
@@ -114,7 +121,7 @@ inputs_watermark as (
         select cast(user_versions.id as bigint) as borrower_id
         from {{ source('oltp', 'users') }} as user_versions
         cross join computed
-        where {{ changed_at }} > computed.inputs_changed_at
+        where {{ changed_since | replace('%s', 'user_versions') }}
         union
         select cast(account_versions.user_id as bigint) as borrower_id
         from {{ source('oltp', 'accounts') }} as account_versions
