@@ -55,6 +55,8 @@ ledger_rows as (
 -- every RAW ledger row, deleted ones included, with its change time
 ledger_changes as (
     select
+        _loaded_at,
+        _deleted_at,
         cast(account_id as bigint) as account_id,
         cast(occurred_at as date) as balance_date,
         case
@@ -86,7 +88,11 @@ ledger_changes as (
             max(ledger_changes.changed_at) as source_changed_at
         from ledger_changes
         cross join computed
-        where ledger_changes.changed_at > computed.source_changed_at
+        -- changed_at > the watermark, written so that RAW's _loaded_at and partial
+        -- _deleted_at indexes find the rows
+        where
+            ledger_changes._loaded_at > computed.source_changed_at
+            or ledger_changes._deleted_at > computed.source_changed_at
         group by ledger_changes.account_id
     ),
 
