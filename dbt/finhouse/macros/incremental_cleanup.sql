@@ -203,3 +203,40 @@
         {{ column }} in ({{ subquery }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- Post-hooks of the incremental int_accounts__monthly_branch_flows. Every month with a ledger
+    row deleted since the last run was recomputed, so its rows carry the new ledger watermark;
+    a month whose rows still carry an older one than a deletion in it had no ledger rows left
+    to recompute, and leaves the model. So do months after the as-of date (a rebuild as of an
+    earlier date). -#}
+{% macro remove_monthly_flows_emptied_by_deletions() -%}
+    delete from {{ this }}
+    using (
+        select computed_months.month_start
+        from (
+            select
+                month_start,
+                max(ledger_changed_at) as ledger_changed_at
+            from {{ this }}
+            group by month_start
+        ) as computed_months
+        inner join (
+            select
+                cast({{ dbt.date_trunc('month', 'cast(occurred_at as date)') }} as date)
+                    as month_start,
+                max(_deleted_at) as deleted_at
+            from {{ source('oltp', 'transactions') }}
+            where _deleted_at is not null
+            group by 1
+        ) as deletions
+            on
+                computed_months.month_start = deletions.month_start
+                and deletions.deleted_at > computed_months.ledger_changed_at
+    ) as emptied
+    where {{ this }}.month_start = emptied.month_start
+{%- endmacro %}
+
+{% macro remove_monthly_flows_after_as_of_date() -%}
+    delete from {{ this }}
+    where month_start > cast({{ dbt.date_trunc('month', as_of_date()) }} as date)
+{%- endmacro %}
