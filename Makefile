@@ -11,6 +11,9 @@ PIP_PIN   := pip==26.3
 SCALE     ?= 1
 SEED      ?= 42
 PYTEST_ARGS ?=
+# `make test` runs on two pytest-xdist workers, each with its own PostgreSQL and state folder
+# (work units: XDIST_UNITS in tests/conftest.py); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 
 # A stamp named after the requirement files' hash: a second run with nothing changed is a
 # no-op; a changed pin re-runs pip (incrementally) in the existing venv.
@@ -96,7 +99,7 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 
 .PHONY: test
 test: install $(TEST_DEPS) ## run every test (starts and stops its own PostgreSQL)
-	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install ## benchmarks: DAG parse time; ingestion vs the physical COPY reference; dbt full vs incremental

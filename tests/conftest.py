@@ -9,6 +9,7 @@ whole session, so the CLI and the library under test never touch a developer's o
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import socket
@@ -19,11 +20,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from psycopg import sql
 
 from finhouse import config
 from finhouse.embedded.cluster import Cluster, Provisioner, ServerAt
+from finhouse.oltp import schema
+from finhouse.oltp import seed as seeding
 
 REPO = Path(__file__).resolve().parents[1]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))
@@ -36,6 +41,43 @@ for _var in (
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
 ):
     os.environ.pop(_var, None)
+
+
+#: pytest-xdist work units (`make test` runs two workers, each with its own PostgreSQL, state
+#: folder and Airflow metadata): tests sharing an expensive fixture stay on one worker, the
+#: first matching prefix decides, and every other test is a unit of its own.
+XDIST_UNITS: tuple[tuple[str, str | None], ...] = (
+    # its own seeded warehouse, not `built`: free to run beside the group below
+    ("tests/integration/dbt/test_build.py::test_incremental_models_equal_a_full_rebuild", None),
+    # `built` (seeded, ingested, dbt-built once per worker) and the Superset that reads it
+    ("tests/integration/dbt/", "dbt_warehouse"),
+    ("tests/integration/superset/", "dbt_warehouse"),
+    # a module-scoped scale-1 OLTP
+    ("tests/integration/oltp/test_seed.py", "oltp_seed"),
+)
+
+
+def xdist_unit(nodeid: str) -> str:
+    """The work unit of a test: its group in XDIST_UNITS, else the test itself."""
+    for prefix, group in XDIST_UNITS:
+        if nodeid.startswith(prefix):
+            return group or nodeid
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` with the groups of XDIST_UNITS. xdist's own loadgroup reads
+    ``xdist_group`` marks through a node-id rewrite that pytest 9.2 no longer honours
+    (pytest-xdist#1386: the tests are spread as if unmarked), so the groups live here."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def free_port() -> int:
@@ -140,6 +182,68 @@ def module_dbs(pg_server: Provisioner) -> Iterator[Databases]:
     """Fresh databases shared by the tests of one module (read-only use)."""
     with _databases(pg_server) as fresh:
         yield fresh
+
+
+@dataclass(frozen=True)
+class OltpSeed:
+    """What ``finhouse oltp seed`` is given: the same values always give identical rows."""
+
+    scale: float
+    seed: int
+    as_of: dt.date
+
+
+class SeededOltps:
+    """Seeded OLTP databases kept for the session as templates.
+
+    Seeding is deterministic (same scale, seed and as-of date: identical rows, ids and
+    sequences), so a copy of a database seeded once (``CREATE DATABASE … TEMPLATE``, ~0.2 s)
+    holds exactly what seeding a fresh one would write (1-3 s each under load), for the
+    dozens of tests that start from the same small OLTP.
+    """
+
+    def __init__(self, server: Provisioner) -> None:
+        self.server = server
+        self._templates: dict[OltpSeed, str] = {}
+
+    def _template(self, spec: OltpSeed) -> str:
+        if spec not in self._templates:
+            name = f"oltp_template_{uuid.uuid4().hex[:10]}"
+            self.server.create_database(name, "oltp")
+            dsn = self.server.dsn(name, config.ROLES.app)
+            schema.init(dsn)
+            seeding.seed(dsn, scale=spec.scale, seed=spec.seed, as_of=spec.as_of)
+            self._templates[spec] = name
+        return self._templates[spec]
+
+    def restore(self, database: str, *, scale: float, seed: int, as_of: dt.date) -> None:
+        """Replace the (unused) OLTP ``database`` by a copy of ``schema.init`` + ``seed``."""
+        template = self._template(OltpSeed(scale, seed, as_of))
+        self.server.drop_database(database)
+        with self.server.admin_connection() as conn:
+            conn.execute(
+                sql.SQL("create database {} template {} owner {}").format(
+                    sql.Identifier(database),
+                    sql.Identifier(template),
+                    sql.Identifier(config.ROLES.app),
+                )
+            )
+        # database-level privileges are not copied from a template: set up as any OLTP
+        self.server.create_database(database, "oltp")
+
+    def drop(self) -> None:
+        for name in self._templates.values():
+            self.server.drop_database(name)
+        self._templates.clear()
+
+
+@pytest.fixture(scope="session")
+def seeded_oltps(pg_server: Provisioner) -> Iterator[SeededOltps]:
+    templates = SeededOltps(pg_server)
+    try:
+        yield templates
+    finally:
+        templates.drop()
 
 
 def run_cli(

@@ -11,11 +11,9 @@ import pytest
 
 from finhouse import pipeline
 from finhouse.extract.postgres import PostgresSource
-from finhouse.oltp import schema
-from finhouse.oltp.seed import seed
 from finhouse.tables import TABLES
 from finhouse.targets.postgres import PostgresTarget
-from tests.conftest import Databases
+from tests.conftest import Databases, SeededOltps
 
 #: short margins so tests see rows committed a moment ago (production: 30 s / 5 s)
 LAG = dt.timedelta(milliseconds=300)
@@ -52,11 +50,10 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipe(dbs: Databases) -> Iterator[Pipeline]:
+def pipe(dbs: Databases, seeded_oltps: SeededOltps) -> Iterator[Pipeline]:
     """A seeded scale-0.05 OLTP (100 users, ~140 loans, ~5,000 ledger rows) and an empty
     warehouse, with source and target as the ingestion runs them."""
-    schema.init(dbs.oltp_dsn)
-    seed(dbs.oltp_dsn, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
+    seeded_oltps.restore(dbs.oltp, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
     return Pipeline(
         dbs,
         PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW),

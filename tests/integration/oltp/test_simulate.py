@@ -9,19 +9,16 @@ import time
 import psycopg
 import pytest
 
-from finhouse.oltp import schema
-from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
-from tests.conftest import Databases, run_cli
+from tests.conftest import Databases, SeededOltps, run_cli
 from tests.support.invariants import assert_invariants
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def seeded(dbs: Databases) -> Databases:
-    schema.init(dbs.oltp_dsn)
-    seed(dbs.oltp_dsn, scale=0.1, seed=21, as_of=dt.datetime.now(dt.UTC).date())
+def seeded(dbs: Databases, seeded_oltps: SeededOltps) -> Databases:
+    seeded_oltps.restore(dbs.oltp, scale=0.1, seed=21, as_of=dt.datetime.now(dt.UTC).date())
     return dbs
 
 

@@ -22,11 +22,9 @@ import pytest
 
 from finhouse import pipeline
 from finhouse.extract.postgres import PostgresSource
-from finhouse.oltp import schema
-from finhouse.oltp.seed import seed
 from finhouse.tables import TABLES
 from finhouse.targets.snowflake import SnowflakeTarget
-from tests.conftest import Databases
+from tests.conftest import Databases, SeededOltps
 from tests.integration.ingest.conftest import LAG, SKEW
 from tests.integration.snowflake.emulator import emulated
 
@@ -82,11 +80,10 @@ class SnowPipeline:
 
 
 @pytest.fixture
-def snow(dbs: Databases) -> Iterator[SnowPipeline]:
+def snow(dbs: Databases, seeded_oltps: SeededOltps) -> Iterator[SnowPipeline]:
     """A seeded scale-0.05 OLTP (as the PostgreSQL ingestion tests use) and an empty
     emulated Snowflake warehouse, with source and target as the ingestion runs them."""
-    schema.init(dbs.oltp_dsn)
-    seed(dbs.oltp_dsn, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
+    seeded_oltps.restore(dbs.oltp, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
     with emulated():
         target = SnowflakeTarget.from_url(
             "snowflake://loader@emulator/FINHOUSE?role=LOADER&warehouse=LOADING"
