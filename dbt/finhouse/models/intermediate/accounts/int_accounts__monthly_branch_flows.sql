@@ -129,8 +129,11 @@ source_watermarks as (
         select month_start from as_of_months
     ),
 
+    -- (every month also when the model holds no row yet: no watermark to compare with)
     recompute_all as (
-        select count(*) > 0 as is_needed from branch_restatements
+        select
+            (select count(*) from branch_restatements) > 0
+            or (select computed.computed_as_of from computed) is null as is_needed
     ),
 {% endif %}
 

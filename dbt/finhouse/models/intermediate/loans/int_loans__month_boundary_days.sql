@@ -57,8 +57,9 @@ boundary_days as {{ inlined_cte() }} (
         from {{ this }}
     ),
 
+    -- (also when the model holds no row yet)
     as_of_moved as (
-        select computed_as_of <> {{ as_of_date() }} as is_moved from computed
+        select coalesce(computed_as_of <> {{ as_of_date() }}, true) as is_moved from computed
     ),
 
     restated_loans as (
