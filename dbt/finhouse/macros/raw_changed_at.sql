@@ -16,3 +16,9 @@
 {% macro timestamp_tz_type() -%}
     {%- if target.type == 'snowflake' -%}timestamp_tz{%- else -%}timestamp with time zone{%- endif -%}
 {%- endmacro %}
+
+{#- A RAW row changed after `watermark` (greatest(_loaded_at, _deleted_at) > watermark),
+    written so that the _loaded_at and partial _deleted_at indexes find the rows. -#}
+{% macro raw_changed_since(alias, watermark) -%}
+    ({{ alias }}._loaded_at > {{ watermark }} or {{ alias }}._deleted_at > {{ watermark }})
+{%- endmacro %}

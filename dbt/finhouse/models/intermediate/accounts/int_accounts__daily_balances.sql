@@ -88,11 +88,7 @@ ledger_changes as (
             max(ledger_changes.changed_at) as source_changed_at
         from ledger_changes
         cross join computed
-        -- changed_at > the watermark, written so that RAW's _loaded_at and partial
-        -- _deleted_at indexes find the rows
-        where
-            ledger_changes._loaded_at > computed.source_changed_at
-            or ledger_changes._deleted_at > computed.source_changed_at
+        where {{ raw_changed_since('ledger_changes', 'computed.source_changed_at') }}
         group by ledger_changes.account_id
     ),
 

@@ -67,9 +67,7 @@ source_watermarks as (
                 as month_start
         from {{ source('oltp', 'transactions') }} as ledger
         cross join computed
-        where
-            ledger._loaded_at > computed.ledger_changed_at
-            or ledger._deleted_at > computed.ledger_changed_at
+        where {{ raw_changed_since('ledger', 'computed.ledger_changed_at') }}
     ),
 
     -- an existing account that changed owner or was deleted, an existing user who changed
@@ -78,18 +76,14 @@ source_watermarks as (
         select distinct account_versions.id
         from {{ source('oltp', 'accounts') }} as account_versions
         cross join computed
-        where
-            account_versions._loaded_at > computed.accounts_changed_at
-            or account_versions._deleted_at > computed.accounts_changed_at
+        where {{ raw_changed_since('account_versions', 'computed.accounts_changed_at') }}
     ),
 
     changed_user_ids as (
         select distinct user_versions.id
         from {{ source('oltp', 'users') }} as user_versions
         cross join computed
-        where
-            user_versions._loaded_at > computed.users_changed_at
-            or user_versions._deleted_at > computed.users_changed_at
+        where {{ raw_changed_since('user_versions', 'computed.users_changed_at') }}
     ),
 
     branch_restatements as (

@@ -87,33 +87,28 @@ inputs_watermark as (
         select max(inputs_changed_at) as inputs_changed_at from {{ this }}
     ),
 
-    {#- greatest(_loaded_at, _deleted_at) > W, written so that the _loaded_at and partial
-        _deleted_at indexes find the rows -#}
-    {%- set changed_since = "(%s._loaded_at > computed.inputs_changed_at"
-        ~ " or %s._deleted_at > computed.inputs_changed_at)" %}
-
     changed_accounts as (
         select cast(account_versions.id as bigint) as account_id
         from {{ source('oltp', 'accounts') }} as account_versions
         cross join computed
-        where {{ changed_since | replace('%s', 'account_versions') }}
+        where {{ raw_changed_since('account_versions', 'computed.inputs_changed_at') }}
         union
         select cast(ledger_versions.account_id as bigint) as account_id
         from {{ source('oltp', 'transactions') }} as ledger_versions
         cross join computed
-        where {{ changed_since | replace('%s', 'ledger_versions') }}
+        where {{ raw_changed_since('ledger_versions', 'computed.inputs_changed_at') }}
     ),
 
     changed_loans as (
         select cast(loan_versions.id as bigint) as loan_id
         from {{ source('oltp', 'loans') }} as loan_versions
         cross join computed
-        where {{ changed_since | replace('%s', 'loan_versions') }}
+        where {{ raw_changed_since('loan_versions', 'computed.inputs_changed_at') }}
         union
         select cast(payment_versions.loan_id as bigint) as loan_id
         from {{ source('oltp', 'payments') }} as payment_versions
         cross join computed
-        where {{ changed_since | replace('%s', 'payment_versions') }}
+        where {{ raw_changed_since('payment_versions', 'computed.inputs_changed_at') }}
     ),
 
     -- every holder an account or loan ever had in RAW: a change can move it between borrowers
@@ -121,7 +116,7 @@ inputs_watermark as (
         select cast(user_versions.id as bigint) as borrower_id
         from {{ source('oltp', 'users') }} as user_versions
         cross join computed
-        where {{ changed_since | replace('%s', 'user_versions') }}
+        where {{ raw_changed_since('user_versions', 'computed.inputs_changed_at') }}
         union
         select cast(account_versions.user_id as bigint) as borrower_id
         from {{ source('oltp', 'accounts') }} as account_versions
