@@ -1,7 +1,7 @@
 {#- The CTE `loans_to_compute (loan_id, source_changed_at)` of a per-loan incremental model
     whose rows depend only on a loan's terms and payments: on an incremental run, every loan
     whose terms or payments changed in RAW since the model last computed it
-    (stg_oltp__loan_changes: RAW's change time, however old the change), and every loan it
+    (int_loans__source_changes: RAW's change time, however old the change), and every loan it
     holds no rows of; on a full build, every loan. The model stores source_changed_at on
     each row. Ends with a comma: place it among the model's CTEs. -#}
 {% macro loans_to_compute() %}
@@ -18,7 +18,7 @@
             select
                 loan_changes.loan_id,
                 loan_changes.changed_at as source_changed_at
-            from {{ ref('stg_oltp__loan_changes') }} as loan_changes
+            from {{ ref('int_loans__source_changes') }} as loan_changes
             left join computed_loans on loan_changes.loan_id = computed_loans.loan_id
             where
                 computed_loans.loan_id is null
@@ -29,7 +29,7 @@
             select
                 loan_id,
                 changed_at as source_changed_at
-            from {{ ref('stg_oltp__loan_changes') }}
+            from {{ ref('int_loans__source_changes') }}
         ),
     {% endif %}
 {% endmacro %}

@@ -2,7 +2,7 @@
     the day, neither closed nor written off on or before it), up to the as-of date.
 
     Incremental and restated: each run recomputes, for every day, every loan whose terms or
-    payments changed in RAW since the loan was last computed (stg_oltp__loan_changes: RAW's
+    payments changed in RAW since the loan was last computed (int_loans__source_changes: RAW's
     change time, however old the change), every loan whose portfolio window moved (a new
     as-of date, a closure or write-off), and every loan not computed yet. A reversed, late
     or newly completed payment therefore restates the whole history of its loan; loans that
@@ -35,7 +35,7 @@ steps as (
 ),
 
 changes as (
-    select * from {{ ref('stg_oltp__loan_changes') }}
+    select * from {{ ref('int_loans__source_changes') }}
 ),
 
 calendar as (

@@ -13,7 +13,7 @@
       cumulative_total_due (null while not fully paid by the as-of date).
 
     Incremental: a loan is recomputed when its terms or payments changed in RAW since it was
-    last computed (stg_oltp__loan_changes, however old the change), when it was not computed
+    last computed (int_loans__source_changes, however old the change), when it was not computed
     yet, or when the as-of date moved past one of its payments; loans that left the schedule
     are removed afterwards. -#}
 {{
@@ -42,7 +42,7 @@ payments as (
 ),
 
 changes as (
-    select * from {{ ref('stg_oltp__loan_changes') }}
+    select * from {{ ref('int_loans__source_changes') }}
 ),
 
 {% if is_incremental() %}

@@ -10,7 +10,7 @@
 
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters and orders reach the
--- segment days' index (dbt/finhouse/README.md, "Views").
+-- segment days' index (README.md, "Views without WITH").
 select
     as_of_date,
     branch_code,

@@ -2,7 +2,7 @@
     renamed/cast columns of stg_oltp__users plus the RAW bookkeeping. Feeds int_users__history. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (dbt/finhouse/README.md, "Views").
+-- the indexes underneath (README.md, "Views without WITH").
 select
     cast(id as bigint) as user_id,
     username,

@@ -1,0 +1,54 @@
+{#- When each loan's inputs last changed in RAW (contracts.md §2: a row's change time is
+    greatest(_loaded_at, _deleted_at)), over every version of the loan and of its payments,
+    deleted ones included. The per-loan incremental models recompute a loan when this
+    moves; a table built once per run, read by index, rather than a view every one of them
+    aggregates again.
+
+    Built before the models that read it, it may trail RAW by the loads committed during
+    the run: a loan they compute from such a load keeps the older change time, so the next
+    run computes it once more (never less). -#}
+{{
+    config(
+        materialized='table',
+        indexes=[{'columns': ['loan_id'], 'unique': True}],
+    )
+}}
+
+with
+
+loan_versions as (
+    select
+        id as loan_id,
+        _loaded_at,
+        _deleted_at
+    from {{ source('oltp', 'loans') }}
+),
+
+payment_versions as (
+    select
+        loan_id,
+        _loaded_at,
+        _deleted_at
+    from {{ source('oltp', 'payments') }}
+),
+
+all_versions as (
+    select * from loan_versions
+    union all
+    select * from payment_versions
+),
+
+final as (
+    select
+        cast(loan_id as bigint) as loan_id,
+        max(
+            case
+                when _deleted_at is not null and _deleted_at > _loaded_at then _deleted_at
+                else _loaded_at
+            end
+        ) as changed_at
+    from all_versions
+    group by loan_id
+)
+
+select * from final
