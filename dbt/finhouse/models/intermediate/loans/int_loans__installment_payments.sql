@@ -13,9 +13,9 @@
       cumulative_total_due (null while not fully paid by the as-of date).
 
     Incremental: a loan is recomputed when its terms or payments changed in RAW since it was
-    last computed (int_loans__source_changes, however old the change), when it was not computed
-    yet, or when the as-of date moved past one of its payments; loans that left the schedule
-    are removed afterwards. -#}
+    last computed (int_loans__source_changes, however old the change), when it is disbursed
+    and was not computed yet, or when the as-of date moved past one of its payments; loans
+    that left the schedule are removed afterwards. -#}
 {{
     config(
         materialized='incremental',
@@ -37,7 +37,8 @@ all_schedules as (
     select * from {{ ref('int_loans__schedule') }}
 ),
 
-payments as (
+-- (read for the loans to compute only: never materialized whole)
+payments as {{ inlined_cte() }} (
     select * from {{ ref('stg_oltp__payments') }}
 ),
 
@@ -55,6 +56,19 @@ changes as (
         group by loan_id
     ),
 
+    -- loans computed as of another date with a payment after the earlier of the two dates
+    -- (one join, and none at all while every loan was computed as of this date)
+    as_of_moved_loans as (
+        select distinct computed.loan_id
+        from computed
+        inner join payments on computed.loan_id = payments.loan_id
+        where
+            exists (select 1 from computed where computed_as_of <> {{ as_of_date() }})
+            and computed.computed_as_of <> {{ as_of_date() }}
+            and cast(payments.paid_at as date)
+            > least(computed.computed_as_of, {{ as_of_date() }})
+    ),
+
     loans_to_compute as {{ materialized_cte() }} (
         select
             changes.loan_id,
@@ -62,19 +76,10 @@ changes as (
         from changes
         left join computed on changes.loan_id = computed.loan_id
         where
-            computed.loan_id is null
+            -- (only disbursed loans are scheduled)
+            (computed.loan_id is null and changes.is_disbursed)
             or changes.changed_at > computed.source_changed_at
-            or (
-                computed.computed_as_of <> {{ as_of_date() }}
-                and exists (
-                    select 1
-                    from payments
-                    where
-                        payments.loan_id = changes.loan_id
-                        and cast(payments.paid_at as date)
-                        > least(computed.computed_as_of, {{ as_of_date() }})
-                )
-            )
+            or changes.loan_id in (select as_of_moved_loans.loan_id from as_of_moved_loans)
     ),
 {% else %}
     loans_to_compute as (

@@ -1,7 +1,10 @@
 {#- When each loan's inputs last changed in RAW (contracts.md §2: a row's change time is
     greatest(_loaded_at, _deleted_at)), over every version of the loan and of its payments,
-    deleted ones included. The per-loan incremental models recompute a loan when this
-    moves; a table built once per run, read by index, rather than a view every one of them
+    deleted ones included, and whether its current version is disbursed. The per-loan
+    incremental models recompute a loan when its change time moves, and a disbursed loan
+    they hold no rows of (only disbursed loans have rows; the rejected, pending and approved
+    ones, a tenth of all loans, would otherwise be recomputed, to no rows, on every run);
+    a table built once per run, read by index, rather than a view every one of them
     aggregates again.
 
     Built before the models that read it, it may trail RAW by the loads committed during
@@ -15,6 +18,10 @@
 }}
 
 with
+
+loans as (
+    select * from {{ ref('stg_oltp__loans') }}
+),
 
 loan_versions as (
     select
@@ -38,9 +45,9 @@ all_versions as (
     select * from payment_versions
 ),
 
-final as (
+changes as (
     select
-        cast(loan_id as bigint) as loan_id,
+        loan_id,
         max(
             case
                 when _deleted_at is not null and _deleted_at > _loaded_at then _deleted_at
@@ -49,6 +56,15 @@ final as (
         ) as changed_at
     from all_versions
     group by loan_id
+),
+
+final as (
+    select
+        cast(changes.loan_id as bigint) as loan_id,
+        changes.changed_at,
+        coalesce(loans.disbursed_at is not null, false) as is_disbursed
+    from changes
+    left join loans on changes.loan_id = loans.loan_id
 )
 
 select * from final
