@@ -2,10 +2,12 @@
 after one simulate tick (goal: <= 25 % of the full build).
 
 On a private PostgreSQL cluster (like the test harness's): seed the OLTP at scale 10, load
-RAW, ``dbt seed`` + ``dbt build``; then ``finhouse oltp simulate --ticks 1``, an incremental
-load, and ``dbt build`` again; then once more with nothing changed (the floor a run pays
-whatever changed). The builds run like the scheduled Airflow dbt DAG's tasks (Cosmos's task
-environment: dbt unit tests left out, as dbt advises for scheduled runs); the unit tests,
+RAW, ``dbt seed`` + ``dbt build``; VACUUM ANALYZE (autovacuum's follow-up to the bulk
+build, done at once so that the next build is not timed racing it; reported apart); then
+``finhouse oltp simulate --ticks 1``, an incremental load, and ``dbt build`` again; then
+once more with nothing changed (the floor a run pays whatever changed). The builds run
+like the scheduled Airflow dbt DAG's tasks (Cosmos's task environment: dbt unit tests left
+out, as dbt advises for scheduled runs); the unit tests,
 which run in development and CI, are timed once on their own. The slowest models of each
 build are printed too.
 Results go to ``artifacts/bench-dbt.json``.
@@ -63,6 +65,22 @@ def dbt(env: dict[str, str], *args: str) -> tuple[float, str]:
     return seconds, out.stdout
 
 
+def settle(cluster: Cluster) -> float:
+    """VACUUM ANALYZE the warehouse after the full build: the maintenance autovacuum does on
+    its own within minutes of a bulk build (the full build writes ~25M rows). Without it the
+    incremental build right after would be timed racing autovacuum's first pass over the
+    new multi-million-row tables for the two cores, a once-per-full-build cost that a
+    scheduled run every few minutes does not meet. Timed and reported, counted in neither
+    build."""
+    log("VACUUM ANALYZE after the full build (autovacuum's work, done now)")
+    started = time.perf_counter()
+    with cluster.admin_connection("warehouse") as conn:  # (autocommit: VACUUM needs it)
+        conn.execute("vacuum (analyze)")
+    seconds = time.perf_counter() - started
+    log(f"  {seconds:.1f} s")
+    return seconds
+
+
 def slowest(output: str, count: int = 5) -> list[tuple[float, str]]:
     found = re.findall(r"OK created \S+ \S+ model (\S+) .*? in ([0-9.]+)s\]", output)
     return sorted(((float(s), name) for name, s in found), reverse=True)[:count]
@@ -113,6 +131,7 @@ def main() -> None:
         full, full_out = dbt(env, "build")
         keep_run_results(target, "full")
         log(f"  {full:.1f} s")
+        maintenance = settle(cluster)
         stats = simulate(app, ticks=1, seed=7)
         log(f"one simulate tick: {stats.operations} operations; loading RAW")
         ingest(cluster)
@@ -146,6 +165,7 @@ def main() -> None:
             + ", ".join(f"{n} {s:.1f}s" for s, n in top[:3])
         )
     lines.append(f"{'dbt unit tests (not in scheduled runs)':<36}{unit:>8.1f} s")
+    lines.append(f"{'VACUUM ANALYZE after the full build':<36}{maintenance:>8.1f} s   (in neither)")
     lines.append(f"\nincremental / full = {incremental / full:.1%}  (goal <= 25 %)")
     sys.stdout.write("\n".join(lines) + "\n")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -157,6 +177,7 @@ def main() -> None:
                 "incremental_seconds": incremental,
                 "unchanged_seconds": unchanged,
                 "unit_tests_seconds": unit,
+                "vacuum_after_full_seconds": maintenance,
                 "slowest_full": slowest(full_out, 10),
                 "slowest_incremental": slowest(inc_out, 10),
             },

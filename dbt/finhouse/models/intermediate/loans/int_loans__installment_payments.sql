@@ -63,7 +63,11 @@ changes as (
         from computed
         inner join payments on computed.loan_id = payments.loan_id
         where
-            exists (select 1 from computed where computed_as_of <> {{ as_of_date() }})
+            exists (
+                select 1
+                from computed as any_computed
+                where any_computed.computed_as_of <> {{ as_of_date() }}
+            )
             and computed.computed_as_of <> {{ as_of_date() }}
             and cast(payments.paid_at as date)
             > least(computed.computed_as_of, {{ as_of_date() }})

@@ -26,6 +26,7 @@
         post_hook=[
             "{% if is_incremental() %}{{ remove_segment_days_out_of_span() }}
              {% else %}select 1{% endif %}",
+            "{{ key_statistics(['branch_code', 'product', 'loan_officer_id', 'as_of_date']) }}",
         ],
     )
 }}
