@@ -3,8 +3,9 @@
     whose terms or payments changed in RAW since the model last computed it
     (int_loans__source_changes: RAW's change time, however old the change), and every
     disbursed loan it holds no rows of (only disbursed loans have rows: its post-hook
-    remove_loans_no_longer_disbursed removes the others' rows); on a full build, every loan. The model stores source_changed_at on
-    each row. Ends with a comma: place it among the model's CTEs. -#}
+    remove_loans_no_longer_disbursed removes the others' rows); on a full build, every
+    loan. The model stores source_changed_at on each row. Ends with a comma: place it
+    among the model's CTEs. -#}
 {% macro loans_to_compute() %}
     {% if is_incremental() %}
         computed_loans as (
