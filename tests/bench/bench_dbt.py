@@ -7,10 +7,9 @@ build, done at once so that the next build is not timed racing it; reported apar
 ``finhouse oltp simulate --ticks 1``, an incremental load, and ``dbt build`` again; then
 once more with nothing changed (the floor a run pays whatever changed). The builds run
 like the scheduled Airflow dbt DAG's tasks (Cosmos's task environment: dbt unit tests left
-out, as dbt advises for scheduled runs); the unit tests,
-which run in development and CI, are timed once on their own. The slowest models of each
-build are printed too.
-Results go to ``artifacts/bench-dbt.json``.
+out, as dbt advises for scheduled runs); the unit tests, which run in development and CI,
+are timed once on their own. The slowest models of each build are printed too. Results go
+to ``artifacts/bench-dbt.json``.
 """
 
 from __future__ import annotations
