@@ -233,6 +233,40 @@ def _fingerprint(dsn: str) -> dict[str, str]:
         }
 
 
+def test_top_up_before_a_movement_early_on_the_first_follows_the_month_end_interest(
+    dbs: Databases,
+) -> None:
+    """Seed 21 at scale 0.1 as of 2026-12-01 has a transfer at 00:13 on 1 June that needs a
+    top-up deposit: drawn 2-30 minutes earlier, it landed before the 31 May interest row
+    already posted from the balance without it, so the ledger's running balance broke in id
+    (= time) order. The top-up now never precedes a row already posted."""
+    schema.init(dbs.oltp_dsn)
+    seed(dbs.oltp_dsn, scale=0.1, seed=21, as_of=dt.date(2026, 12, 1))
+    with psycopg.connect(dbs.oltp_dsn) as conn:
+        broken = _one(
+            conn,
+            """
+        with signed as (
+            select balance_after,
+                   sum(case when txn_type in ('deposit', 'transfer_in', 'interest',
+                                              'loan_disbursement') then amount else -amount end)
+                       over (partition by account_id order by id) as running
+            from transactions)
+        select count(*) from signed where running <> balance_after""",
+        )
+        top_ups = _one(
+            conn,
+            """select count(*) from transactions as top_up
+               inner join transactions as interest
+                   on top_up.account_id = interest.account_id
+                   and top_up.occurred_at = interest.occurred_at
+                   and interest.txn_type = 'interest'
+               where top_up.metadata ->> 'kind' = 'top_up' and top_up.id > interest.id""",
+        )
+    assert broken == 0
+    assert top_ups > 0  # the case is in the data: a top-up held back to the interest row
+
+
 def test_same_seed_and_date_give_identical_data(
     seeded: psycopg.Connection, dbs: Databases, module_dbs: Databases
 ) -> None:

@@ -960,8 +960,10 @@ class _Generator:
                 if cents <= 0:
                     continue
             elif txn_type in ("loan_repayment", "transfer_out") and cents > balance:
+                # a few minutes before, but never before a row already posted (a month-end
+                # interest row just before a movement early on the 1st): ids follow time
                 post(
-                    at - dt.timedelta(minutes=rng.randint(2, 30)),
+                    max(at - dt.timedelta(minutes=rng.randint(2, 30)), last),
                     "deposit",
                     cents - balance,
                     {"channel": "mobile_money", "kind": "top_up"},
