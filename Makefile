@@ -133,3 +133,7 @@ up: install db-up $(UP_DEPS) ## run the platform locally: PostgreSQL, OLTP (live
 	@$(FINHOUSE) platform up
 down: ## stop what `make up` started (Airflow, Superset, the simulator, PostgreSQL if up started it)
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) platform down; fi
+
+.PHONY: soak
+soak: install ## the Django client soak: minutes of ORM workload (250k-row month-end postings) vs ingestion
+	@FINHOUSE_SOAK=1 $(VENV)/bin/pytest tests/integration/django -k soak -n0 -s $(PYTEST_ARGS)

@@ -34,14 +34,15 @@ def oltp_state(conn: psycopg.Connection, table: str, columns: list[str]) -> dict
 
 
 def raw_current(conn: psycopg.Connection, table: str, columns: list[str]) -> dict[Any, tuple]:
-    """Per key the latest version (by cursor, then _loaded_at), if not marked deleted."""
+    """Per key the version the latest load saw (greatest ``_loaded_at``, then cursor:
+    contracts.md §2), if not marked deleted."""
     spec = TABLES[table]
     key, cursor = sql.Identifier(spec.primary_key), sql.Identifier(spec.cursor)
     rows = conn.execute(
         sql.SQL("""
         select * from (
             select distinct on ({key}) {key}, {cols}, _deleted_at from raw.{table}
-            order by {key}, {cursor} desc, _loaded_at desc) latest
+            order by {key}, _loaded_at desc, {cursor} desc nulls last) latest
         where _deleted_at is null""").format(
             key=key,
             cursor=cursor,

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import click
 import psycopg
 
 from finhouse import __version__, config
 from finhouse.errors import FinhouseError
-
-if TYPE_CHECKING:
-    from finhouse.extract.postgres import PostgresSource
-    from finhouse.pipeline import RunSummary
-    from finhouse.tables import TableSpec
-    from finhouse.targets.base import Target
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -277,23 +272,34 @@ def _instant(value: str | None, option: str) -> dt.datetime | None:
     return parsed
 
 
+def _lock_wait(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(f"must be a finite number of seconds >= 0, got {value!r}")
+    return value
+
+
+_LOCK_WAIT = click.option(
+    "--lock-wait",
+    type=float,
+    default=600,
+    show_default=True,
+    callback=_lock_wait,
+    help="seconds to wait for another run of the same table",
+)
+
+
 @cli.command("ingest")
 @click.argument("tables", nargs=-1)
 @click.option("--all", "all_tables", is_flag=True, help="every configured table")
 @click.option(
     "--full-refresh",
     is_flag=True,
-    help="re-extract the whole table and merge it into RAW (history kept, deletions marked)",
+    help="make RAW equal to the source: a bulk copy into an empty RAW table, else a "
+    "comparison of every row that reloads what differs and marks deletions",
 )
 @click.option("--since", help="reprocess the window starting here (ISO 8601 with time zone)")
 @click.option("--until", help="... and ending here (exclusive); never moves the watermark")
-@click.option(
-    "--lock-wait",
-    type=click.FloatRange(min=0),
-    default=600,
-    show_default=True,
-    help="seconds to wait for another run of the same table",
-)
+@_LOCK_WAIT
 def ingest_cmd(
     tables: tuple[str, ...],
     all_tables: bool,
@@ -305,8 +311,9 @@ def ingest_cmd(
     """Extract-load TABLES from the OLTP into the warehouse's RAW schema.
 
     \b
-    Without options: incremental, from the stored watermark to the newest safely readable
-    time. Tables: users, accounts, loans, payments, transactions, investments.
+    Without options: incremental, every change committed in the source since the last run
+    (the source's commit order, whatever the rows' timestamps say). Tables: users, accounts,
+    loans, payments, transactions, investments.
     """
     from finhouse import endpoints, pipeline  # noqa: PLC0415
     from finhouse.tables import get_table  # noqa: PLC0415
@@ -321,20 +328,16 @@ def ingest_cmd(
     source, target = endpoints.source(), endpoints.target()
     failed = []
     for name in names:
-        spec = get_table(name)
         try:
-            if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source):
-                summary = _parallel_full_refresh(spec, source, target, lock_wait)
-            else:
-                summary = pipeline.ingest(
-                    spec,
-                    source,
-                    target,
-                    mode=mode,  # type: ignore[arg-type]
-                    since=start,
-                    until=end,
-                    lock_wait=lock_wait,
-                )
+            summary = pipeline.ingest(
+                get_table(name),
+                source,
+                target,
+                mode=mode,  # type: ignore[arg-type]
+                since=start,
+                until=end,
+                lock_wait=lock_wait,
+            )
         except FinhouseError as exc:
             if len(names) == 1:
                 raise
@@ -346,33 +349,26 @@ def ingest_cmd(
         _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
 
 
-def _parallel_full_refresh(
-    spec: TableSpec, source: PostgresSource, target: Target, lock_wait: float
-) -> RunSummary:
-    """The staged full refresh, with the key ranges extracted by threads."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-    from finhouse import pipeline  # noqa: PLC0415
-
-    plan = pipeline.plan_full_refresh(spec, source, target, pipeline.new_run_id("full"))
-    with ThreadPoolExecutor(max_workers=len(plan.ranges) or 1) as pool:
-        list(
-            pool.map(
-                lambda r: pipeline.extract_range(spec, source, target, plan, (r[0], r[1])),
-                plan.ranges,
-            )
-        )
-    return pipeline.publish_full_refresh(spec, target, plan, lock_wait)
-
-
 @cli.command("reconcile")
 @click.argument("tables", nargs=-1)
 @click.option("--all", "all_tables", is_flag=True, help="every configured table")
 @click.option("--no-mark", is_flag=True, help="report only; do not mark hard deletes in RAW")
-def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> None:
-    """Compare source and RAW (keys, counts, sums) and mark hard deletes.
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="also reload the keys that are missing or differ, in one transaction",
+)
+@_LOCK_WAIT
+def reconcile_cmd(
+    tables: tuple[str, ...], all_tables: bool, no_mark: bool, repair: bool, lock_wait: float
+) -> None:
+    """Prove RAW's current state equals the source: every column of every row (row hashes),
+    keys, counts and sums; mark hard deletes.
 
-    Exits 1 when rows up to the watermark are missing or stale in RAW, or sums differ.
+    \b
+    First loads what changed since the last run (an ordinary incremental run), then compares
+    in the same snapshot of the source. Exits 1 on any difference left (also when the table
+    was never loaded).
     """
     from finhouse import endpoints, pipeline  # noqa: PLC0415
     from finhouse.tables import get_table  # noqa: PLC0415
@@ -380,11 +376,28 @@ def reconcile_cmd(tables: tuple[str, ...], all_tables: bool, no_mark: bool) -> N
     names = _tables(tables, all_tables)
     source, target = endpoints.source(), endpoints.target()
     dirty = []
+    failed = []
     for name in names:
-        report = pipeline.reconcile(get_table(name), source, target, mark_deleted=not no_mark)
+        try:
+            report = pipeline.reconcile(
+                get_table(name),
+                source,
+                target,
+                mark_deleted=not no_mark,
+                repair=repair,
+                lock_wait=lock_wait,
+            )
+        except FinhouseError as exc:
+            if len(names) == 1:
+                raise
+            click.echo(f"finhouse: error: {name}: {exc}", err=True)
+            failed.append(name)
+            continue
         click.echo(report.describe())
         if not report.clean:
             dirty.append(name)
+    if failed:
+        _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
     if dirty:
         _fail("differences found in " + ", ".join(dirty))
 
@@ -622,8 +635,13 @@ def main() -> None:
     except FinhouseError as exc:
         _fail(str(exc))
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        _fail(f"database unreachable: {first}")
+        from finhouse.errors import safe_error_text  # noqa: PLC0415
+
+        _fail(f"database unreachable: {safe_error_text(exc)}")
+    except psycopg.Error as exc:
+        from finhouse.errors import safe_error_text  # noqa: PLC0415
+
+        _fail(f"database error: {safe_error_text(exc)}")
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 

@@ -12,8 +12,7 @@ from finhouse.targets.postgres import PostgresTarget
 
 
 def source(dsn: str | None = None) -> PostgresSource:
-    lag, skew = config.extract_margins()
-    return PostgresSource(dsn or config.oltp_dsn("extract"), lag=lag, skew=skew)
+    return PostgresSource(dsn or config.oltp_dsn("extract"))
 
 
 def target(dsn: str | None = None) -> Target:

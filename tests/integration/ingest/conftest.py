@@ -15,10 +15,6 @@ from finhouse.tables import TABLES
 from finhouse.targets.postgres import PostgresTarget
 from tests.conftest import Databases, SeededOltps
 
-#: short margins so tests see rows committed a moment ago (production: 30 s / 5 s)
-LAG = dt.timedelta(milliseconds=300)
-SKEW = dt.timedelta(milliseconds=50)
-
 
 @dataclass
 class Pipeline:
@@ -42,11 +38,7 @@ class Pipeline:
         return psycopg.connect(self.dbs.warehouse_dsn("admin"), autocommit=True)
 
     def env(self) -> dict[str, str]:
-        return {
-            **self.dbs.env(),
-            "FINHOUSE_EXTRACT_LAG_SECONDS": str(LAG.total_seconds()),
-            "FINHOUSE_EXTRACT_SKEW_SECONDS": str(SKEW.total_seconds()),
-        }
+        return self.dbs.env()
 
 
 @pytest.fixture
@@ -56,6 +48,6 @@ def pipe(dbs: Databases, seeded_oltps: SeededOltps) -> Iterator[Pipeline]:
     seeded_oltps.restore(dbs.oltp, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
     return Pipeline(
         dbs,
-        PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW),
+        PostgresSource(dbs.extract_dsn),
         PostgresTarget(dbs.warehouse_dsn("loader")),
     )

@@ -20,10 +20,6 @@ from tests.support.raw import assert_raw_equals_oltp, versions
 pytestmark = pytest.mark.integration
 
 
-def _settle() -> None:
-    time.sleep(0.4)
-
-
 def _wait_for(predicate: object, timeout: float = 30.0, step: float = 0.005) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,7 +32,6 @@ def _wait_for(predicate: object, timeout: float = 30.0, step: float = 0.005) -> 
 def test_sigkill_mid_load_leaves_raw_and_watermark_unchanged(pipe: Pipeline) -> None:
     # a bigger ledger so the COPY lasts long enough to be caught mid-stream
     seed(pipe.dbs.oltp_dsn, scale=1, seed=6, as_of=dt.date.today(), replace=True)  # noqa: DTZ011
-    _settle()
     pipe.ingest("users")  # some state exists beforehand
     with pipe.warehouse() as wh:
         users_before = versions(wh, "users")
@@ -90,7 +85,6 @@ def test_sigkill_mid_load_leaves_raw_and_watermark_unchanged(pipe: Pipeline) -> 
 
 
 def test_two_concurrent_runs_do_not_interleave(pipe: Pipeline) -> None:
-    _settle()
     procs = [
         subprocess.Popen(
             [FINHOUSE, "ingest", "payments", "transactions"],
@@ -116,7 +110,6 @@ def test_two_concurrent_runs_do_not_interleave(pipe: Pipeline) -> None:
 
 
 def test_a_run_waits_for_the_lock_then_fails_clearly(pipe: Pipeline) -> None:
-    _settle()
     pipe.target.setup()
     release = threading.Event()
     held = threading.Event()
@@ -224,19 +217,33 @@ def test_unreachable_database_gets_one_clear_line(pipe: Pipeline, which: str) ->
     _nothing_loaded(pipe)
 
 
-def test_reconcile_reports_a_real_gap_and_exits_nonzero(pipe: Pipeline) -> None:
-    _settle()
+def test_reconcile_reports_a_real_gap_exits_nonzero_and_repairs_it(pipe: Pipeline) -> None:
     pipe.ingest("investments")
-    watermark = pipe.target.watermark("investments")
-    with psycopg.connect(pipe.dbs.oltp_dsn, autocommit=True) as oltp:
-        # a write that broke the stamping rule (stamped far in the past after the load)
-        oltp.execute(
-            "update investments set current_value = current_value + 1, "
-            "updated_at = %s where id = (select min(id) from investments)",
-            (watermark - dt.timedelta(days=1),),
-        )  # type: ignore[operator]
+    with psycopg.connect(pipe.dbs.warehouse_dsn("admin"), autocommit=True) as wh:
+        # RAW damaged behind the loader's back: a row lost, a value changed
+        wh.execute("delete from raw.investments where id = (select min(id) from raw.investments)")
+        wh.execute(
+            "update raw.investments set current_value = current_value + 1 "
+            "where id = (select max(id) from raw.investments)"
+        )
     out = run_cli("reconcile", "investments", env=pipe.env())
     assert out.returncode == 1
-    assert "1 stale" in out.stdout
+    assert "1 missing, 1 differ" in out.stdout
     assert "differences found in investments" in out.stderr
+    repaired = run_cli("reconcile", "investments", "--repair", env=pipe.env())
+    assert repaired.returncode == 0, repaired.stderr
+    assert "repaired 2 rows" in repaired.stdout
+    assert run_cli("reconcile", "investments", env=pipe.env()).returncode == 0
+    with pipe.oltp() as oltp, pipe.warehouse() as wh:
+        assert_raw_equals_oltp(oltp, wh, ["investments"])
+        assert wh.execute(
+            "select status, rows_loaded + rows_replaced from finhouse_meta.load_runs "
+            "where mode = 'repair'"
+        ).fetchall() == [("success", 2)]
     assert os.environ.get("FINHOUSE_OLTP_DSN") is None  # the test env never leaked
+
+
+def test_reconcile_of_a_table_never_loaded_fails(pipe: Pipeline) -> None:
+    out = run_cli("reconcile", "payments", env=pipe.env())
+    assert out.returncode == 1
+    assert "never loaded" in out.stdout

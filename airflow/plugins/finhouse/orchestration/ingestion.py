@@ -75,20 +75,25 @@ def _doc(spec: TableSpec) -> str:
 ### Ingest `{spec.name}` into RAW
 
 Extract-load of the OLTP table `{spec.source_schema}.{spec.name}` into `raw.{spec.name}`
-({cursor_note}), incremental on `{spec.cursor}` every run (`{spec.schedule}`).
+({cursor_note}) every run (`{spec.schedule}`).
 
-* **Window**: `[watermark, upper)`, where `upper` is capped below the oldest transaction still
-  writing in the source, so rows that commit late are loaded by a later run, never lost.
-  Rows, window and any hold-back appear in the task log and in `finhouse_meta.load_runs`.
+* **What a run reads**: every row version committed in the source since the previous run's
+  snapshot, in the source's commit order (transaction snapshots and row `xmin`), whatever the
+  rows' `{spec.cursor}` says: rows stamped before their transaction began (`bulk_create`),
+  changes that never touched the stamp (`QuerySet.update()`), skewed app clocks are all loaded.
+  Rows, the source times covered and the snapshot appear in the task log and in
+  `finhouse_meta.load_runs`.
 * **Exactly once**: RAW rows, deletion marks, the watermark and the audit row commit in one
   transaction; runs of this table never overlap (a lock shared with backfills and the CLI).
+  RAW's current version of a key is the one the latest load saw (greatest `_loaded_at`).
 * **Emits** the Asset `{config.raw_asset_uri(spec.name)}` on success (zero-row runs too: the
   event means "fresh up to the new watermark"), with rows and watermark as extra.
 
-**Trigger with params**: `full_refresh` reloads the whole table (history kept, hard deletes
-marked; tables over {spec.parallel_threshold:,} rows are extracted in
-{spec.parallel_ranges} parallel key ranges); `window_start` + `window_end` (ISO 8601 with a
-time zone) reprocess one window. **Backfill** (UI: *Backfill*, or
+**Trigger with params**: `full_refresh` makes RAW equal to the source (a bulk copy into an empty
+table — tables over {spec.parallel_threshold:,} rows in {spec.parallel_ranges} parallel key
+ranges — else a comparison of every row by hashes that reloads what differs and marks hard
+deletes); `window_start` + `window_end` (ISO 8601 with a time zone) reprocess the rows whose
+`{spec.cursor}` lies in that window. **Backfill** (UI: *Backfill*, or
 `airflow backfill create --dag-id ingest_{spec.name} --from-date … --to-date …`): each run
 reprocesses its data interval idempotently and never moves the watermark.
 Hard deletes are marked by the `reconcile_{spec.name}` DAG.
@@ -152,7 +157,7 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
                 False,
                 type="boolean",
                 title="Full refresh",
-                description="Reload the whole table (history kept, hard deletes marked).",
+                description="Make RAW equal to the source (history kept, hard deletes marked).",
             ),
             "window_start": Param(
                 None,
@@ -181,14 +186,9 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
             mode, since, until = _run_mode(context)
             run_id = f"{context['dag_run'].run_id}#{context['ti'].try_number}"
             source, target = _endpoints()
-            if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source):
+            if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source, target):
                 plan = pipeline.plan_full_refresh(spec, source, target, run_id)
-                log.info(
-                    "%s: full refresh in %d parallel key ranges below %s",
-                    spec.name,
-                    len(plan.ranges),
-                    plan.upper,
-                )
+                log.info("%s: full refresh in %d parallel key ranges", spec.name, len(plan.ranges))
                 return {"plan": asdict(plan), "summary": None}
             summary = pipeline.ingest(
                 spec,
@@ -221,9 +221,9 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
 
             context = get_current_context()
             if result["plan"]:
-                _source, target = _endpoints()
+                source, target = _endpoints()
                 plan = pipeline.FullRefreshPlan(**result["plan"])
-                summary = pipeline.publish_full_refresh(spec, target, plan).as_json()
+                summary = pipeline.publish_full_refresh(spec, source, target, plan).as_json()
             else:
                 summary = result["summary"]
             context["outlet_events"][asset].extra = {
@@ -247,17 +247,19 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
 def build_reconcile_dag(spec: TableSpec) -> DAG:
     with DAG(
         dag_id=f"reconcile_{spec.name}",
-        description=f"Hard-delete detection and source/RAW comparison for {spec.name}",
+        description=f"Proves raw.{spec.name} equals the source; marks hard deletes",
         doc_md=f"""
 ### Reconcile `{spec.name}`
 
-Streams the source's keys (with cursor and the sum columns {
-            ", ".join(spec.sum_columns) or "-"
-        }) into the warehouse, marks `_deleted_at` on RAW versions whose key is gone from the
-source, and compares counts and sums up to the watermark. The task **fails** when rows up to
-the watermark are missing or stale in RAW or sums differ, so a person hears about it.
+Loads what changed since the last run (an ordinary incremental run), then compares RAW's
+current state with the source **in the same snapshot**: every column of every row (a hash per
+row, summed per bucket of keys on both servers; only differing buckets are read row by row),
+keys, counts and the sums of {", ".join(spec.sum_columns) or "-"}. Keys gone from the source
+are marked deleted (`_deleted_at`). The task **fails** when any difference is left, so a
+person hears about it; trigger with `repair` to reload exactly the keys that differ, in one
+transaction with its audit (a `repair` run in `finhouse_meta.load_runs`).
 Schedule: `{spec.reconcile_schedule}` (set `FINHOUSE_{spec.name.upper()}_RECONCILE_SCHEDULE`).
-Same as `finhouse reconcile {spec.name}`.
+Same as `finhouse reconcile {spec.name} [--repair]`.
 """,
         schedule=CronTriggerTimetable(spec.reconcile_schedule, timezone="UTC"),
         start_date=START,
@@ -265,6 +267,14 @@ Same as `finhouse reconcile {spec.name}`.
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "reconcile", spec.name],
+        params={
+            "repair": Param(
+                False,
+                type="boolean",
+                title="Repair",
+                description="Reload the keys that are missing or differ in RAW.",
+            ),
+        },
     ) as dag:
 
         @task(task_id="reconcile")
@@ -274,7 +284,13 @@ Same as `finhouse reconcile {spec.name}`.
 
             context = get_current_context()
             source, target = _endpoints()
-            report = pipeline.reconcile(spec, source, target, run_id=f"{context['dag_run'].run_id}")
+            report = pipeline.reconcile(
+                spec,
+                source,
+                target,
+                run_id=f"{context['dag_run'].run_id}",
+                repair=bool(context["params"].get("repair")),
+            )
             if not report.clean:
                 raise FinhouseError(f"reconcile found differences: {report.describe()}")
             out = asdict(report)

@@ -1,31 +1,36 @@
-"""The warehouse side of ingestion, as an interface every target implements.
+"""The warehouse side of ingestion, as an interface every target implements completely.
 
 A run (see :mod:`finhouse.pipeline`) asks its target to:
 
-1. ``setup()`` the control schema (``finhouse_meta``): watermarks, load runs, columns, locks;
+1. ``setup()`` the control schema (``finhouse_meta``, :mod:`finhouse.state`) and RAW's schema;
 2. ``lock(table)`` for the whole run, so two runs of one table never interleave;
 3. read the ``watermark`` and the ``recorded_columns`` (for drift planning);
-4. ``start_run`` an audit row, then ``load(...)``: a context manager whose writer takes the
-   extract's CSV chunks; leaving it without an error merges the rows into RAW, marks
+4. ``start_run`` an audit row, then ``load(...)``: a context manager yielding a
+   :class:`LoadSession` that takes the extract's CSV chunks (``write``), compares RAW's current
+   state with the source by row hashes (``bucket_sums``, ``row_hashes``) and collects keys
+   found deleted (``mark_gone``); leaving it without an error merges the rows into RAW, marks
    deletions, moves the watermark and completes the audit row in **one** transaction;
 5. ``fail_run`` when anything went wrong (the data transaction rolled back).
 
-``PostgresTarget`` implements it for the local/CI warehouse, ``SnowflakeTarget`` for
-production (Parquet + PUT + COPY INTO + MERGE).
+:class:`finhouse.targets.sql.SqlTarget` implements the algorithm once; ``PostgresTarget``
+(local/CI) and ``SnowflakeTarget`` (production) supply the dialect and the bulk path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from finhouse.compare import BucketSum
 from finhouse.drift import Column, DriftPlan
+from finhouse.state import Watermark
 from finhouse.tables import TableSpec
 
-Mode = Literal["incremental", "window", "full"]
+Mode = Literal["incremental", "window", "full", "repair"]
 
 
 @dataclass
@@ -34,16 +39,25 @@ class LoadRequest:
     run_id: str
     mode: Mode
     columns: list[Column]
+    #: the source times the run covers, for the audit (changes committed in between)
     window_start: dt.datetime | None
-    window_end: dt.datetime
-    #: the watermark after success; None leaves it alone (window/backfill runs)
-    new_watermark: dt.datetime | None
-    #: full refresh: mark keys absent from the extract (and older than window_end) deleted
-    mark_absent_deleted: bool = False
+    window_end: dt.datetime | None
+    #: the watermark after success; None leaves it alone (window and repair runs)
+    new_watermark: Watermark | None
+    #: whether the run has an audit row (``start_run``) to complete
+    audited: bool = True
     held_back_by: str | None = None
     held_back_seconds: float = 0.0
     #: a staged (parallel) full refresh publishes rows staged earlier under this name
     staged_from: str | None = None
+    #: the source's snapshot xmin (audit)
+    snapshot_xmin: int | None = None
+    #: a note for the audit (e.g. why a run compared the whole table)
+    detail: str = ""
+    #: may a load into an empty RAW copy straight into it (no merge)?
+    allow_direct: bool = True
+    #: when the run began (``time.monotonic()``), for the audit's duration
+    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -55,6 +69,10 @@ class LoadResult:
     bytes: int = 0
     watermark_before: dt.datetime | None = None
     watermark_after: dt.datetime | None = None
+    #: the ``_loaded_at`` of every version this run wrote (and of its deletion marks)
+    loaded_at: dt.datetime | None = None
+    direct: bool = False
+    analyzed: bool = False
 
 
 @dataclass
@@ -64,27 +82,88 @@ class ReconcileReport:
     raw_current_rows: int = 0
     deleted_marked: int = 0
     missing_in_raw: int = 0
-    stale_in_raw: int = 0
+    extra_in_raw: int = 0
+    changed_in_raw: int = 0
     sum_differences: dict[str, str] = field(default_factory=dict)
+    #: rows the catch-up load brought in before comparing (an ordinary incremental run)
+    caught_up: int = 0
+    repaired: int = 0
+    marked_deletes: bool = True
     watermark: dt.datetime | None = None
+    never_loaded: bool = False
+    examples: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not (self.missing_in_raw or self.stale_in_raw or self.sum_differences)
+        """RAW's current state equals the source's (after marks and repairs, if made)."""
+        if self.never_loaded:
+            return self.source_rows == 0
+        differing = self.missing_in_raw + self.changed_in_raw + self.extra_in_raw
+        if not differing:
+            # the rows agree; the sums are a second, independent check of the same thing
+            return not self.sum_differences
+        unfixed = self.missing_in_raw + self.changed_in_raw - self.repaired
+        return unfixed <= 0 and (self.marked_deletes or not self.extra_in_raw)
 
     def describe(self) -> str:
-        sums = ", ".join(f"{k} differs by {v}" for k, v in self.sum_differences.items())
-        return (
+        if self.never_loaded:
+            return (
+                f"{self.table}: source {self.source_rows:,} rows, RAW has none: the table was "
+                "never loaded (run `finhouse ingest` first)"
+            )
+        parts = [
             f"{self.table}: source {self.source_rows:,} rows, RAW current "
-            f"{self.raw_current_rows:,}; {self.deleted_marked:,} newly marked deleted; "
-            f"up to the watermark {self.watermark.isoformat() if self.watermark else '-'}: "
-            f"{self.missing_in_raw:,} missing, {self.stale_in_raw:,} stale"
-            + (f"; {sums}" if sums else "; sums agree")
+            f"{self.raw_current_rows:,}",
+        ]
+        if self.caught_up:
+            parts.append(f"caught up {self.caught_up:,} changed rows first")
+        parts.append(
+            f"{self.missing_in_raw:,} missing, {self.changed_in_raw:,} differ, "
+            f"{self.extra_in_raw:,} deleted in the source"
+            + (f" ({self.deleted_marked:,} newly marked)" if self.marked_deletes else "")
         )
+        if self.examples:
+            shown = "; ".join(f"{k} e.g. keys {v}" for k, v in self.examples.items() if v)
+            if shown:
+                parts.append(shown)
+        if self.repaired:
+            parts.append(f"repaired {self.repaired:,} rows")
+        sums = ", ".join(f"{k}: {v}" for k, v in self.sum_differences.items())
+        when = " before the repair" if self.repaired else ""
+        parts.append(f"sums differ{when} ({sums})" if sums else "sums agree")
+        parts.append("equal" if self.clean else "DIFFERENT")
+        return "; ".join(parts)
 
 
-class Writer(Protocol):
-    def write(self, chunk: bytes) -> None: ...
+class LoadSession(Protocol):
+    """One run's open load (see :meth:`Target.load`)."""
+
+    result: LoadResult
+
+    @property
+    def direct(self) -> bool:
+        """Rows go straight into a new or empty RAW table (nothing to compare or merge)."""
+        ...
+
+    def write(self, chunks: Iterable[bytes]) -> int:
+        """Add extracted rows (CSV chunks); returns rows added."""
+        ...
+
+    def bucket_sums(
+        self, columns: Sequence[str], sum_columns: Sequence[str]
+    ) -> dict[int, BucketSum]: ...
+
+    def row_hashes(
+        self, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]: ...
+
+    def mark_gone(self, keys: Sequence[int]) -> None:
+        """Keys RAW holds as current that the source no longer has: marked at commit."""
+        ...
+
+    def record_reconcile(self, report: ReconcileReport) -> None:
+        """Commit the reconcile's record with this session."""
+        ...
 
 
 class Target(Protocol):
@@ -92,31 +171,51 @@ class Target(Protocol):
 
     def setup(self) -> None: ...
 
+    def close(self) -> None: ...
+
+    def identity(self) -> str | None:
+        """``system/database`` of a PostgreSQL warehouse (to refuse the OLTP itself)."""
+        ...
+
     def lock(
         self, table: str, run_id: str, wait_seconds: float
     ) -> AbstractContextManager[None]: ...
 
-    def watermark(self, table: str) -> dt.datetime | None: ...
+    def watermark(self, table: str) -> Watermark | None: ...
 
     def recorded_columns(self, table: str) -> list[Column]: ...
+
+    def raw_rows(self, table: str) -> int | None:
+        """Rows in RAW's table (None: the table does not exist)."""
+        ...
 
     def start_run(self, request: LoadRequest) -> None: ...
 
     def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None: ...
 
-    def load(self, request: LoadRequest, drift: DriftPlan) -> AbstractContextManager[Writer]: ...
+    def load(
+        self, request: LoadRequest, drift: DriftPlan
+    ) -> AbstractContextManager[LoadSession]: ...
+
+    def stage_name(self, request: LoadRequest) -> str: ...
+
+    def register_stage(self, request: LoadRequest, lease_seconds: float) -> None: ...
 
     def stage_range(
-        self, request: LoadRequest, key_range: tuple[int, int], chunks: Iterable[bytes]
+        self,
+        request: LoadRequest,
+        key_range: tuple[int, int],
+        chunks: Iterable[bytes],
+        snapshot_xmin: int,
+        lease_seconds: float,
     ) -> int: ...
+
+    def stage_xmin(self, request: LoadRequest) -> int | None:
+        """The oldest snapshot xmin the staged ranges were read at (None: no stage)."""
+        ...
 
     def drop_stage(self, request: LoadRequest) -> None: ...
 
-    def reconcile(
-        self,
-        spec: TableSpec,
-        run_id: str,
-        columns: list[Column],
-        chunks: Iterable[bytes],
-        mark_deleted: bool,
-    ) -> ReconcileReport: ...
+    def drop_expired_stages(self, table: str) -> list[str]:
+        """Drop staged refreshes of ``table`` whose lease ran out (killed runs)."""
+        ...

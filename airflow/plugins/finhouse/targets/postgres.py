@@ -1,104 +1,75 @@
-"""The PostgreSQL warehouse target (local and CI): RAW by COPY and one set-based merge.
+"""The PostgreSQL warehouse target (local and CI): RAW by COPY and set-based SQL.
 
-Everything a run changes (RAW rows, deletion marks, new RAW columns, the watermark, the
-audit row's completion) happens in one transaction, so a run killed at any point leaves the
-warehouse as if it never started. Runs of one table are serialised by a session advisory lock,
-which PostgreSQL releases by itself when the holder's connection dies (e.g. a SIGKILLed
-loader), so the next run never waits for a dead one.
+What is PostgreSQL's own here (the algorithm is :mod:`finhouse.targets.sql`'s):
+
+* **Landing.** Rows land by ``COPY`` in a temporary table of RAW's types, in the run's
+  transaction; the shared merge reads it. A load into a RAW table that is new, or empty,
+  copies straight into it instead (``COPY … FREEZE``: the rows are written frozen, no later
+  vacuum rewrite), and its indexes are built once, after the copy.
+* **One transaction.** RAW rows, deletion marks, new RAW columns, the watermark and the audit
+  row's completion commit together, so a run killed at any point leaves the warehouse as if it
+  never started. A table created or largely rewritten by the run is ``ANALYZE``-d in the same
+  transaction: the first dbt build after a load never plans over RAW without statistics.
+* **Lock.** Runs of one table serialise on a session advisory lock, which PostgreSQL releases
+  by itself when the holder's connection dies (a SIGKILLed loader), so the next run never waits
+  for a dead one.
+* **RAW's key.** ``(id, updated_at)`` is unique with ``NULLS NOT DISTINCT`` (PostgreSQL 15+):
+  a row whose ``updated_at`` is null is still one version, loaded once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
+from finhouse import pgsql
+from finhouse.compare import BucketSum
 from finhouse.connections import ReusedConnection, connect
-from finhouse.drift import Column, DriftPlan
+from finhouse.drift import DriftPlan
 from finhouse.errors import LockTimeoutError
+from finhouse.extract.postgres import bucket_sums, row_hashes
+from finhouse.state import Control
+from finhouse.state.dialect import DialectBase
 from finhouse.tables import TableSpec
-from finhouse.targets.base import LoadRequest, LoadResult, ReconcileReport
+from finhouse.targets.base import LoadRequest
+from finhouse.targets.sql import ANALYZE_SHARE, SqlSession, SqlTarget, loaded_at
 
 log = logging.getLogger(__name__)
 
 RAW = "raw"
 META = "finhouse_meta"
-
-_META_DDL = f"""
-create schema if not exists {META};
-create table if not exists {META}.watermarks (
-    table_name  text primary key,
-    watermark   timestamptz not null,
-    run_id      text not null,
-    updated_at  timestamptz not null default now()
-);
-create table if not exists {META}.load_runs (
-    load_id            bigint generated always as identity primary key,
-    run_id             text not null,
-    table_name         text not null,
-    mode               text not null check (mode in ('incremental', 'window', 'full')),
-    window_start       timestamptz,
-    window_end         timestamptz,
-    status             text not null
-        check (status in ('running', 'success', 'failed', 'abandoned')),
-    rows_extracted     bigint,
-    rows_loaded        bigint,
-    rows_replaced      bigint,
-    rows_deleted       bigint,
-    bytes              bigint,
-    seconds            numeric(12, 3),
-    watermark_before   timestamptz,
-    watermark_after    timestamptz,
-    held_back_by       text,
-    held_back_seconds  numeric(12, 3),
-    error              text,
-    target             text not null default 'postgres',
-    started_at         timestamptz not null default now(),
-    finished_at        timestamptz
-);
-create index if not exists load_runs_table_started_idx
-    on {META}.load_runs (table_name, started_at);
-create table if not exists {META}.source_columns (
-    table_name    text not null,
-    column_name   text not null,
-    source_type   text not null,
-    ordinal       integer not null,
-    added_by_run  text not null,
-    added_at      timestamptz not null default now(),
-    primary key (table_name, column_name)
-);
-create table if not exists {META}.locks (
-    table_name   text primary key,
-    run_id       text not null,
-    acquired_at  timestamptz not null default now(),
-    holder       text not null
-);
-create table if not exists {META}.reconcile_runs (
-    reconcile_id      bigint generated always as identity primary key,
-    run_id            text not null,
-    table_name        text not null,
-    source_rows       bigint not null,
-    raw_current_rows  bigint not null,
-    deleted_marked    bigint not null,
-    missing_in_raw    bigint not null,
-    stale_in_raw      bigint not null,
-    sum_differences   jsonb not null,
-    watermark         timestamptz,
-    finished_at       timestamptz not null default now()
-);
-"""
+LANDING = "_finhouse_landing"
+GONE = "_finhouse_gone"
+CATCH_UP = "_finhouse_catch_up"
 
 
-_META_TABLES = ("watermarks", "load_runs", "source_columns", "locks", "reconcile_runs")
+class PostgresDialect(DialectBase):
+    name = "postgres"
+    text = "text"
+    bigint = "bigint"
+    timestamp = "timestamptz"
+    seconds = "numeric(12, 3)"
+    json = "jsonb"
+    identity = "bigint generated always as identity primary key"
+    now = "now()"
+
+    def json_placeholder(self) -> str:
+        return "%s::jsonb"
+
+    def execute(self, conn: Any, statement: str, params: Any = None) -> int:
+        cur = conn.execute(statement, params)
+        return max(cur.rowcount, 0)
+
+    def rows(self, conn: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return list(conn.execute(statement, params).fetchall())
 
 
 def _lock_key(table: str) -> tuple[int, int]:
@@ -106,30 +77,205 @@ def _lock_key(table: str) -> tuple[int, int]:
     return 0x46480001, int.from_bytes(digest[:4], "big", signed=True)
 
 
-class _CopyWriter:
-    def __init__(self, copy: psycopg.Copy, result: LoadResult) -> None:
-        self._copy = copy
-        self.result = result
+class PostgresSession(SqlSession):
+    landing = LANDING
 
-    def write(self, chunk: bytes) -> None:
-        self._copy.write(chunk)
-        self.result.bytes += len(chunk)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._landing_ready = False
+        self.raw_rel = sql.SQL("{}.{}").format(
+            sql.Identifier(RAW), sql.Identifier(self.request.spec.name)
+        )
+        if self.request.staged_from:
+            self.landing = self.d.qualified(META, self.request.staged_from)
+
+    # ------------------------------------------------------------------ rows in
+    def write(self, chunks: Iterable[bytes]) -> int:
+        names = [c.name for c in self.request.columns]
+        cols = sql.SQL(", ").join(map(sql.Identifier, names))
+        if self.direct:
+            dest: sql.Composable = self.raw_rel
+            options = sql.SQL("format csv, freeze")
+        else:
+            dest = sql.Identifier(CATCH_UP if self.request.staged_from else LANDING)
+            options = sql.SQL("format csv")
+            self._ensure_landing(dest)
+        with self.conn.cursor() as cur:
+            statement = sql.SQL("copy {} ({}) from stdin ({})").format(dest, cols, options)
+            with cur.copy(statement) as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+                    self.result.bytes += len(chunk)
+            rows = max(cur.rowcount, 0)
+        self.result.rows_extracted += rows
+        return rows
+
+    def _ensure_landing(self, name: sql.Composable) -> None:
+        if self._landing_ready:
+            return
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.request.columns)
+        self.conn.execute(
+            sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
+                name, cols, self.raw_rel
+            )
+        )
+        self._landing_ready = True
+
+    def landed_rows(self) -> int:
+        if self.request.staged_from:
+            if self._landing_ready:
+                # rows the catch-up read replace the staged version of their key
+                key = sql.Identifier(self.request.spec.primary_key)
+                stage = sql.Identifier(META, self.request.staged_from)
+                self.conn.execute(
+                    sql.SQL("delete from {s} where {k} in (select {k} from {c})").format(
+                        s=stage, k=key, c=sql.Identifier(CATCH_UP)
+                    )
+                )
+                self.conn.execute(
+                    sql.SQL("insert into {} select * from {}").format(
+                        stage, sql.Identifier(CATCH_UP)
+                    )
+                )
+            stage = sql.Identifier(META, self.request.staged_from)
+            count = self.conn.execute(sql.SQL("select count(*) from {}").format(stage)).fetchone()
+            self.result.rows_extracted = int(count[0]) if count else 0
+            if self.result.rows_extracted:
+                self.conn.execute(sql.SQL("analyze {}").format(stage))
+            return self.result.rows_extracted
+        if not self._landing_ready:
+            return 0
+        if self.result.rows_extracted > 10_000:
+            self.conn.execute(sql.SQL("analyze {}").format(sql.Identifier(LANDING)))
+        return self.result.rows_extracted
+
+    def load_gone(self) -> str:
+        key = sql.Identifier(self.request.spec.primary_key)
+        self.conn.execute(
+            sql.SQL("create temp table {} ({} bigint primary key) on commit drop").format(
+                sql.Identifier(GONE), key
+            )
+        )
+        self.conn.execute(
+            sql.SQL("insert into {} select distinct unnest(%s::bigint[])").format(
+                sql.Identifier(GONE)
+            ),
+            (self.gone,),
+        )
+        return GONE
+
+    # ------------------------------------------------------------------ comparing RAW
+    def _current(self) -> sql.Composable:
+        """RAW's current rows (contracts.md §2): per key the version the latest load saw."""
+        spec = self.request.spec
+        if spec.kind == "append_only":
+            return sql.SQL("(select * from {} where _deleted_at is null)").format(self.raw_rel)
+        return sql.SQL(
+            "(select * from (select distinct on ({k}) * from {raw} "
+            "order by {k}, _loaded_at desc, {c} desc nulls last) as v "
+            "where v._deleted_at is null)"
+        ).format(
+            k=sql.Identifier(spec.primary_key),
+            raw=self.raw_rel,
+            c=sql.Identifier(spec.cursor),
+        )
+
+    def bucket_sums(
+        self, columns: Sequence[str], sum_columns: Sequence[str]
+    ) -> dict[int, BucketSum]:
+        if self.created:
+            return {}
+        return bucket_sums(
+            self.conn, self._current(), self.request.spec.primary_key, columns, sum_columns
+        )
+
+    def row_hashes(
+        self, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        if self.created or not ranges:
+            return iter(())
+        spec = self.request.spec
+        if spec.kind == "append_only":
+            return row_hashes(
+                self.conn,
+                self.raw_rel,
+                spec.primary_key,
+                columns,
+                ranges,
+                where=sql.SQL("t._deleted_at is null"),
+            )
+        lows, highs = zip(*ranges, strict=True)
+        key = sql.Identifier(spec.primary_key)
+        query = sql.SQL(
+            "select t.{k}, {h} from unnest(%s::bigint[], %s::bigint[]) as _r(lo, hi) "
+            "cross join lateral (select distinct on ({k}) * from {raw} "
+            "where {k} between _r.lo and _r.hi "
+            "order by {k}, _loaded_at desc, {c} desc nulls last) as t "
+            "where t._deleted_at is null order by t.{k}"
+        ).format(
+            k=key,
+            h=pgsql.row_hash(columns, "t"),
+            raw=self.raw_rel,
+            c=sql.Identifier(spec.cursor),
+        )
+        return (
+            (int(r[0]), int(r[1])) for r in self.conn.execute(query, (list(lows), list(highs)))
+        )
+
+    # ------------------------------------------------------------------ after the merge
+    def finish(self) -> None:
+        spec = self.request.spec
+        if self.created:
+            self.target.index_raw(self.conn, spec)
+        if self.direct:
+            # the literal defaults served the bulk copy only
+            self.conn.execute(
+                sql.SQL(
+                    "alter table {} alter column _loaded_at set default now(), "
+                    "alter column _batch_id drop default"
+                ).format(self.raw_rel)
+            )
+        written = self.result.rows_loaded + self.result.rows_replaced + self.result.rows_deleted
+        if self.created or written >= ANALYZE_SHARE * max(self.target.rows_before, 1):
+            started = time.monotonic()
+            self.conn.execute(sql.SQL("analyze {}").format(self.raw_rel))
+            self.result.analyzed = True
+            log.info(
+                "%s: analyzed raw.%s (%s rows written) in %.2f s",
+                spec.name,
+                spec.name,
+                f"{written:,}",
+                time.monotonic() - started,
+            )
+        if self.request.staged_from:
+            self.conn.execute(
+                sql.SQL("drop table if exists {}").format(
+                    sql.Identifier(META, self.request.staged_from)
+                )
+            )
+            self.target.control.forget_stage(self.conn, self.request.staged_from)
 
 
-class PostgresTarget:
+class PostgresTarget(SqlTarget):
     kind = "postgres"
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self.dialect = PostgresDialect()
+        self.control = Control(self.dialect, self.meta, "postgres")
         self._setup_done = False
+        self.rows_before = 0
         # one reused connection for the small control-schema statements of a run
         self._control = ReusedConnection(
-            dsn, application_name="finhouse-control", options="-c TimeZone=UTC"
+            dsn, application_name="finhouse-control", options=pgsql.SESSION_OPTIONS
         )
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
         self._control.close()
+
+    def control_connection(self) -> Any:
+        return self._control()
 
     @contextmanager
     def _connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
@@ -137,42 +283,66 @@ class PostgresTarget:
             self.dsn,
             autocommit=autocommit,
             application_name="finhouse-load",
-            options="-c TimeZone=UTC -c DateStyle=ISO",
+            options=pgsql.SESSION_OPTIONS,
         )
         with conn:
             yield conn
 
-    @staticmethod
-    def _raw(table: str) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(RAW), sql.Identifier(table))
+    def raw(self, table: str) -> str:
+        return self.dialect.qualified(RAW, table)
 
-    def setup(self) -> None:
-        if self._setup_done:
-            return
-        with self._control() as conn:
-            present = conn.execute(
-                "select count(to_regclass(t)) = %s from unnest(%s::text[]) t",
-                (len(_META_TABLES), [f"{META}.{t}" for t in _META_TABLES]),
-            ).fetchone()
-        if present and present[0]:
-            self._setup_done = True
-            return
-        with self._connect() as conn, conn.transaction():
+    def meta(self, name: str) -> str:
+        return self.dialect.qualified(META, name)
+
+    def schemas(self) -> dict[str, str]:
+        return {"RAW": self.dialect.ident(RAW), "control": self.dialect.ident(META)}
+
+    @contextmanager
+    def setup_guard(self, conn: Any) -> Iterator[None]:
+        # concurrent CREATE … IF NOT EXISTS of one name can fail on PostgreSQL's catalogs
+        with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s, 0)", (_lock_key("")[0],))
-            conn.execute(_META_DDL)
-        self._setup_done = True
+            yield
+
+    def _schema_exists(self, conn: Any, schema: str) -> bool:
+        row = conn.execute(
+            "select 1 from pg_namespace where nspname = %s", (schema.strip('"'),)
+        ).fetchone()
+        return row is not None
+
+    def _has_table(self, conn: Any, name: str) -> bool:
+        row = conn.execute("select to_regclass(%s)", (f"{META}.{name}",)).fetchone()
+        return bool(row and row[0])
+
+    def identity(self) -> str | None:
+        with self._control() as conn:
+            row = conn.execute(
+                "select (select system_identifier::text from pg_control_system()) || '/' || "
+                "(select oid::text from pg_database where datname = current_database())"
+            ).fetchone()
+        return row[0] if row else None
+
+    def raw_is_empty(self, table: str) -> bool:
+        with self._control() as conn:
+            if not conn.execute("select to_regclass(%s)", (f"{RAW}.{table}",)).fetchone()[0]:  # type: ignore[index]
+                return True
+            row = conn.execute(
+                sql.SQL("select not exists (select 1 from {})").format(sql.Identifier(RAW, table))
+            ).fetchone()
+        return bool(row and row[0])
 
     # ------------------------------------------------------------------ lock
     @contextmanager
     def lock(self, table: str, run_id: str, wait_seconds: float) -> Iterator[None]:
         """Hold the table's advisory lock for the block; wait at most ``wait_seconds``."""
         key = _lock_key(table)
+        locks = self.meta("locks")
         with self._connect(autocommit=True) as conn:
             deadline = time.monotonic() + wait_seconds
             while not conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:  # type: ignore[index]
                 if time.monotonic() >= deadline:
                     holder = conn.execute(
-                        f"select run_id, acquired_at from {META}.locks where table_name = %s",
+                        f"select run_id, acquired_at from {locks} where table_name = %s",
                         (table,),
                     ).fetchone()
                     who = (
@@ -187,8 +357,8 @@ class PostgresTarget:
                 time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
             try:
                 conn.execute(
-                    f"insert into {META}.locks (table_name, run_id, holder) "
-                    "values (%s, %s, %s) on conflict (table_name) do update set "
+                    f"insert into {locks} (table_name, run_id, acquired_at, holder) "
+                    "values (%s, %s, now(), %s) on conflict (table_name) do update set "
                     "run_id = excluded.run_id, acquired_at = now(), holder = excluded.holder",
                     (table, run_id, f"postgres backend {conn.info.backend_pid}"),
                 )
@@ -196,68 +366,19 @@ class PostgresTarget:
             finally:
                 if not conn.closed:
                     conn.execute(
-                        f"delete from {META}.locks where table_name = %s and run_id = %s",
+                        f"delete from {locks} where table_name = %s and run_id = %s",
                         (table, run_id),
                     )
                     conn.execute("select pg_advisory_unlock(%s, %s)", key)
 
-    # ------------------------------------------------------------------ state
-    def watermark(self, table: str) -> dt.datetime | None:
-        with self._control() as conn:
-            row = conn.execute(
-                f"select watermark from {META}.watermarks where table_name = %s", (table,)
-            ).fetchone()
-        return row[0] if row else None
-
-    def recorded_columns(self, table: str) -> list[Column]:
-        with self._control() as conn:
-            rows = conn.execute(
-                f"select column_name, source_type from {META}.source_columns "
-                "where table_name = %s order by ordinal",
-                (table,),
-            ).fetchall()
-        return [Column(name, type_) for name, type_ in rows]
-
-    def start_run(self, request: LoadRequest) -> None:
-        with self._control() as conn:
-            # We hold the table's lock: any other 'running' row is from a killed run.
-            conn.execute(
-                f"update {META}.load_runs set status = 'abandoned', finished_at = now(), "
-                "error = 'the run ended without finishing (killed or lost its connection)' "
-                "where table_name = %s and status = 'running'",
-                (request.spec.name,),
-            )
-            conn.execute(
-                f"insert into {META}.load_runs (run_id, table_name, mode, window_start, "
-                "window_end, status, held_back_by, held_back_seconds, target) "
-                "values (%s, %s, %s, %s, %s, 'running', %s, %s, 'postgres')",
-                (
-                    request.run_id,
-                    request.spec.name,
-                    request.mode,
-                    request.window_start,
-                    request.window_end,
-                    request.held_back_by,
-                    request.held_back_seconds,
-                ),
-            )
-
-    def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None:
-        with self._control() as conn:
-            conn.execute(
-                f"update {META}.load_runs set status = 'failed', error = %s, seconds = %s, "
-                "finished_at = now() where run_id = %s and table_name = %s "
-                "and status = 'running'",
-                (error[:4000], round(seconds, 3), request.run_id, request.spec.name),
-            )
-
     # ------------------------------------------------------------------ RAW DDL
-    def _ensure_raw(self, conn: psycopg.Connection, request: LoadRequest, drift: DriftPlan) -> bool:
-        """Create RAW's table (without indexes yet: see ``_index_new_raw``) or follow drift.
-
-        Returns whether the table was created by this transaction."""
+    def _ensure_raw(
+        self, conn: psycopg.Connection, request: LoadRequest, drift: DriftPlan, at: str
+    ) -> bool:
+        """Create RAW's table (without indexes yet: see ``index_raw``), follow drift, or
+        bring a table of an earlier version to today's key. Returns whether it was created."""
         spec = request.spec
-        raw = self._raw(spec.name)
+        raw = sql.Identifier(RAW, spec.name)
         exists = conn.execute("select to_regclass(%s)", (f"{RAW}.{spec.name}",)).fetchone() != (
             None,
         )
@@ -267,250 +388,157 @@ class PostgresTarget:
                 for c in request.columns
             ]
             cols += [
-                sql.SQL("_loaded_at timestamptz not null default now()"),
-                # a literal for the first load's COPY (no per-row function call)
+                # literals for the first load's COPY (no per-row function call)
+                sql.SQL("_loaded_at timestamptz not null default {}").format(sql.Literal(at)),
                 sql.SQL("_batch_id text not null default {}").format(sql.Literal(request.run_id)),
                 sql.SQL("_deleted_at timestamptz"),
             ]
             conn.execute(sql.SQL("create table {} ({})").format(raw, sql.SQL(", ").join(cols)))
             if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
                 conn.execute(sql.SQL("grant select on {} to transformer").format(raw))
-        else:
-            for column in drift.add:
-                conn.execute(
-                    sql.SQL("alter table {} add column if not exists {} {}").format(
-                        raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
-                    )
+            return True
+        for column in drift.add:
+            conn.execute(
+                sql.SQL("alter table {} add column if not exists {} {}").format(
+                    raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
                 )
-                log.warning(
-                    "schema drift: added column %s %s to %s.%s",
-                    column.name,
-                    column.type,
-                    RAW,
-                    spec.name,
+            )
+            log.warning(
+                "schema drift: added column %s %s to raw.%s", column.name, column.type, spec.name
+            )
+        for column in drift.widen:
+            conn.execute(
+                sql.SQL("alter table {} alter column {} type {}").format(
+                    raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
                 )
-            for column in drift.widen:
-                conn.execute(
-                    sql.SQL("alter table {} alter column {} type {}").format(
-                        raw, sql.Identifier(column.name), sql.SQL(_pg_type(column.type))
-                    )
-                )
-                log.warning(
-                    "schema drift: widened %s.%s.%s to %s", RAW, spec.name, column.name, column.type
-                )
-        if not exists or drift.changes:
-            for ordinal, column in enumerate(request.columns, start=1):
-                conn.execute(
-                    f"insert into {META}.source_columns (table_name, column_name, source_type,"
-                    " ordinal, added_by_run) values (%s, %s, %s, %s, %s) "
-                    "on conflict (table_name, column_name) do update set "
-                    "source_type = excluded.source_type",
-                    (spec.name, column.name, column.type, ordinal, request.run_id),
-                )
-        return not exists
+            )
+            log.warning(
+                "schema drift: widened raw.%s.%s to %s", spec.name, column.name, column.type
+            )
+        self._upgrade_key(conn, spec)
+        return False
 
-    def _index_new_raw(self, conn: psycopg.Connection, spec: TableSpec) -> None:
-        """Indexes of a RAW table made by this load, built once after its bulk COPY."""
-        raw = self._raw(spec.name)
+    def _upgrade_key(self, conn: psycopg.Connection, spec: TableSpec) -> None:
+        """RAW tables of finhouse < 0.2 keyed versions by a primary key on (id, updated_at),
+        which cannot hold a null updated_at: replace it by the unique key of ``index_raw``."""
+        if spec.kind != "updatable":
+            return
+        row = conn.execute(
+            "select conname from pg_constraint where conrelid = to_regclass(%s) and contype = 'p'",
+            (f"{RAW}.{spec.name}",),
+        ).fetchone()
+        if row is None:
+            return
+        raw = sql.Identifier(RAW, spec.name)
         conn.execute(
-            sql.SQL("alter table {} add primary key ({})").format(
-                raw, sql.SQL(", ").join(map(sql.Identifier, spec.raw_key))
+            sql.SQL("alter table {} drop constraint {}").format(raw, sql.Identifier(row[0]))
+        )
+        conn.execute(
+            sql.SQL("alter table {} alter column {} drop not null").format(
+                raw, sql.Identifier(spec.cursor)
             )
         )
-        # dbt reads RAW incrementally by change time; lookups by key use the primary key's
-        # leading column.
+        self._add_key(conn, spec)
+        log.warning(
+            "raw.%s: version key upgraded (a null %s is now one version)", spec.name, spec.cursor
+        )
+
+    def _add_key(self, conn: psycopg.Connection, spec: TableSpec) -> None:
+        raw = sql.Identifier(RAW, spec.name)
+        key = sql.SQL(", ").join(map(sql.Identifier, spec.raw_key))
+        if spec.kind == "append_only":
+            conn.execute(sql.SQL("alter table {} add primary key ({})").format(raw, key))
+            return
+        conn.execute(
+            sql.SQL("alter table {} alter column {} set not null").format(
+                raw, sql.Identifier(spec.primary_key)
+            )
+        )
+        nulls = sql.SQL(" nulls not distinct" if conn.info.server_version >= 150000 else "")
+        conn.execute(
+            sql.SQL("alter table {} add constraint {} unique{} ({})").format(
+                raw, sql.Identifier(f"{spec.name}_version_key"), nulls, key
+            )
+        )
+
+    def index_raw(self, conn: psycopg.Connection, spec: TableSpec) -> None:
+        """Indexes of a RAW table made by this load, built once after its bulk copy."""
+        raw = sql.Identifier(RAW, spec.name)
+        self._add_key(conn, spec)
+        # dbt reads RAW incrementally by change time; lookups by key use the key's index
         conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
         # deletion marks are rare: dbt's clean-up hooks find the deleted rows through this
         conn.execute(
             sql.SQL("create index on {} (_deleted_at) where _deleted_at is not null").format(raw)
         )
-        conn.execute(
-            sql.SQL(
-                "alter table {} alter column _batch_id set default "
-                "current_setting('finhouse.batch_id')"
-            ).format(raw)
-        )
 
     # ------------------------------------------------------------------ load
     @contextmanager
-    def load(self, request: LoadRequest, drift: DriftPlan) -> Iterator[_CopyWriter]:
+    def load(self, request: LoadRequest, drift: DriftPlan) -> Iterator[PostgresSession]:
         spec = request.spec
-        result = LoadResult()
         with self._connect() as conn, conn.transaction():
-            conn.execute("select set_config('finhouse.batch_id', %s, true)", (request.run_id,))
-            created = self._ensure_raw(conn, request, drift)
-            result.watermark_before = _one(
-                conn,
-                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
-                    sql.Identifier(META)
-                ),
-                (spec.name,),
-            )
-            raw_empty = _one(
-                conn, sql.SQL("select not exists (select 1 from {})").format(self._raw(spec.name))
-            )
-            direct = bool(raw_empty) and request.staged_from is None
-            if created and not direct:
-                self._index_new_raw(conn, spec)  # the merge's ON CONFLICT needs the key
-            cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in request.columns)
-            dest: sql.Composable
-            if direct:
-                # First load: nothing to merge with, COPY straight into RAW (same transaction).
-                dest = self._raw(spec.name)
-            else:
-                dest = sql.Identifier("_finhouse_stage")
+            now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+            created = self._ensure_raw(conn, request, drift, now.isoformat())
+            at = now
+            empty = created
+            self.rows_before = 0
+            if not created:
+                row = conn.execute(
+                    sql.SQL(
+                        "select (select max(_loaded_at) from {r}), "
+                        "(select max(_deleted_at) from {r}), "
+                        "not exists (select 1 from {r}), "
+                        "(select reltuples::bigint from pg_class where oid = to_regclass(%s))"
+                    ).format(r=sql.Identifier(RAW, spec.name)),
+                    (f"{RAW}.{spec.name}",),
+                ).fetchone()
+                assert row is not None  # noqa: S101
+                at = loaded_at(now, row[0], row[1])
+                empty = bool(row[2])
+                self.rows_before = max(int(row[3] or 0), 0)
+            direct = empty and request.allow_direct and request.staged_from is None
+            if direct and not created:
+                # emptied table: truncating it in this transaction lets COPY write frozen rows
+                raw = sql.Identifier(RAW, spec.name)
+                conn.execute(sql.SQL("truncate {}").format(raw))
                 conn.execute(
                     sql.SQL(
-                        "create temp table _finhouse_stage on commit drop as "
-                        "select {} from {} with no data"
-                    ).format(cols, self._raw(spec.name))
+                        "alter table {} alter column _loaded_at set default {}, "
+                        "alter column _batch_id set default {}"
+                    ).format(raw, sql.Literal(at.isoformat()), sql.Literal(request.run_id))
                 )
-            if request.staged_from is not None:
-                conn.execute(
-                    sql.SQL("insert into _finhouse_stage select {} from {}").format(
-                        cols, sql.Identifier(META, request.staged_from)
-                    )
-                )
-                writer = _CopyWriter(None, result)  # type: ignore[arg-type]
-                result.rows_extracted = _count(
-                    conn, sql.SQL("select count(*) from _finhouse_stage")
-                )
-                yield writer
-            else:
-                with conn.cursor() as cur:
-                    # FREEZE: rows of a table created by this transaction are written
-                    # already frozen (no later vacuum rewrite), as a bulk load should be.
-                    options = sql.SQL("format csv, freeze" if direct and created else "format csv")
-                    with cur.copy(
-                        sql.SQL("copy {} ({}) from stdin ({})").format(dest, cols, options)
-                    ) as copy:
-                        writer = _CopyWriter(copy, result)
-                        yield writer
-                    result.rows_extracted = max(cur.rowcount, 0)
-            if created and direct:
-                self._index_new_raw(conn, spec)
-            if direct:
-                result.rows_loaded = result.rows_extracted
-            else:
-                conn.execute("analyze _finhouse_stage")
-                result.rows_loaded, result.rows_replaced = self._merge(conn, request)
-            if request.mark_absent_deleted and not direct:
-                # (a first load filled an empty RAW: nothing in it can be absent)
-                result.rows_deleted = self._mark_absent(conn, request)
-            if request.new_watermark is not None:
-                conn.execute(
-                    f"insert into {META}.watermarks (table_name, watermark, run_id) "
-                    "values (%s, %s, %s) on conflict (table_name) do update set "
-                    "watermark = greatest(watermarks.watermark, excluded.watermark), "
-                    "run_id = excluded.run_id, updated_at = now()",
-                    (spec.name, request.new_watermark, request.run_id),
-                )
-            result.watermark_after = _one(
-                conn,
-                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
-                    sql.Identifier(META)
-                ),
-                (spec.name,),
-            )
-            conn.execute(
-                f"update {META}.load_runs set status = 'success', rows_extracted = %s, "
-                "rows_loaded = %s, rows_replaced = %s, rows_deleted = %s, bytes = %s, "
-                "watermark_before = %s, watermark_after = %s, "
-                "seconds = extract(epoch from clock_timestamp() - started_at), "
-                "finished_at = clock_timestamp() "
-                "where run_id = %s and table_name = %s and status = 'running'",
-                (
-                    result.rows_extracted,
-                    result.rows_loaded,
-                    result.rows_replaced,
-                    result.rows_deleted,
-                    result.bytes,
-                    result.watermark_before,
-                    result.watermark_after,
-                    request.run_id,
-                    spec.name,
-                ),
-            )
-            if request.staged_from is not None:
-                conn.execute(
-                    sql.SQL("drop table if exists {}").format(
-                        sql.Identifier(META, request.staged_from)
-                    )
-                )
-
-    def _merge(self, conn: psycopg.Connection, request: LoadRequest) -> tuple[int, int]:
-        """Upsert staged versions: new (key, cursor) pairs insert, changed content replaces."""
-        spec = request.spec
-        names = [c.name for c in request.columns]
-        key = set(spec.raw_key)
-        ident = sql.Identifier
-        non_key = [n for n in names if n not in key]
-        assignments: list[sql.Composable] = [
-            sql.SQL("{} = excluded.{}").format(ident(n), ident(n)) for n in non_key
-        ]
-        assignments += [
-            sql.SQL("_loaded_at = excluded._loaded_at"),
-            sql.SQL("_batch_id = excluded._batch_id"),
-            sql.SQL("_deleted_at = null"),
-        ]
-        changed = sql.SQL(" or ").join(
-            [
-                sql.SQL("r.{} is distinct from excluded.{}").format(ident(n), ident(n))
-                for n in non_key
-            ]
-            + [sql.SQL("r._deleted_at is not null")]
-        )
-        cols = sql.SQL(", ").join(map(ident, names))
-        query = sql.SQL("""
-            with upserted as (
-                insert into {raw} as r ({cols}, _loaded_at, _batch_id)
-                select {cols}, now(), %s from _finhouse_stage
-                on conflict ({key}) do update set {assign} where {changed}
-                returning (xmax = 0) as inserted)
-            select count(*) filter (where inserted), count(*) filter (where not inserted)
-            from upserted""").format(
-            raw=self._raw(spec.name),
-            cols=cols,
-            key=sql.SQL(", ").join(map(ident, spec.raw_key)),
-            assign=sql.SQL(", ").join(assignments),
-            changed=changed,
-        )
-        row = conn.execute(query, (request.run_id,)).fetchone()
-        assert row is not None  # noqa: S101
-        return int(row[0]), int(row[1])
-
-    def _mark_absent(self, conn: psycopg.Connection, request: LoadRequest) -> int:
-        """Full refresh: keys RAW holds but the complete extract lacks are deleted.
-
-        Only keys whose latest version is older than the run's frozen upper bound: a key
-        that appeared after a (parallel) extraction is not absent, just new."""
-        spec = request.spec
-        key, cursor = sql.Identifier(spec.primary_key), sql.Identifier(spec.cursor)
-        row = conn.execute(
-            sql.SQL("""
-            with gone as (
-                select {key} from {raw} group by {key}
-                having max({cursor}) < %s and bool_or(_deleted_at is null)
-                except all
-                select {key} from _finhouse_stage),
-            marked as (
-                update {raw} r set _deleted_at = now() from gone
-                where r.{key} = gone.{key} and r._deleted_at is null
-                returning r.{key})
-            select count(distinct {key}) from marked""").format(
-                key=key, cursor=cursor, raw=self._raw(spec.name)
-            ),
-            (request.window_end,),
-        ).fetchone()
-        return int(row[0]) if row else 0
+            session = PostgresSession(self, conn, request, drift, created=created, direct=direct)
+            session.result.loaded_at = at
+            yield session
+            session.publish()
 
     # ------------------------------------------------------------------ parallel staging
     def stage_name(self, request: LoadRequest) -> str:
         digest = hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
         return f"_stage_{request.spec.name}_{digest}"
 
+    def register_stage(self, request: LoadRequest, lease_seconds: float) -> None:
+        name = self.stage_name(request)
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_pg_type(c.type)))
+            for c in request.columns
+        )
+        with self._connect() as conn, conn.transaction():
+            self.control.register_stage(
+                conn, request.spec.name, name, request.run_id, lease_seconds
+            )
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(META, name)))
+            conn.execute(
+                sql.SQL("create unlogged table {} ({})").format(sql.Identifier(META, name), cols)
+            )
+
     def stage_range(
-        self, request: LoadRequest, key_range: tuple[int, int], chunks: Iterable[bytes]
+        self,
+        request: LoadRequest,
+        key_range: tuple[int, int],
+        chunks: Iterable[bytes],
+        snapshot_xmin: int,
+        lease_seconds: float,
     ) -> int:
         """Copy one key range into the run's staging table (idempotent per range)."""
         name = self.stage_name(request)
@@ -519,10 +547,9 @@ class PostgresTarget:
         with self._connect() as conn, conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s, 1)", (_lock_key(name)[1],))
             if conn.execute("select to_regclass(%s)", (f"{META}.{name}",)).fetchone() == (None,):
-                conn.execute(
-                    sql.SQL("create unlogged table {} as select {} from {} with no data").format(
-                        stage, cols, self._raw(request.spec.name)
-                    )
+                raise LockTimeoutError(
+                    f"{request.spec.name}: the staged refresh {request.run_id} is gone (its lease "
+                    "ran out, or a newer full refresh replaced it); run the full refresh again"
                 )
             conn.execute(
                 sql.SQL("delete from {} where {} between %s and %s").format(
@@ -536,129 +563,39 @@ class PostgresTarget:
                 ) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
-                return max(cur.rowcount, 0)
+                rows = max(cur.rowcount, 0)
+            self.control.touch_stage(conn, name, lease_seconds)
+            conn.execute(
+                f"update {self.meta('stages')} set snapshot_xmin = least(snapshot_xmin, %s) "
+                "where stage_name = %s",
+                (snapshot_xmin, name),
+            )
+        return rows
 
     def drop_stage(self, request: LoadRequest) -> None:
+        name = self.stage_name(request)
         with self._control() as conn:
-            conn.execute(
-                sql.SQL("drop table if exists {}").format(
-                    sql.Identifier(META, self.stage_name(request))
-                )
-            )
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(META, name)))
+            self.control.forget_stage(conn, name)
 
-    # ------------------------------------------------------------------ reconcile
-    def reconcile(
-        self,
-        spec: TableSpec,
-        run_id: str,
-        columns: list[Column],
-        chunks: Iterable[bytes],
-        mark_deleted: bool,
-    ) -> ReconcileReport:
-        """Compare the streamed source keys (+cursor, +sum columns) with RAW's current state."""
-        report = ReconcileReport(spec.name)
-        ident = sql.Identifier
-        key, cursor = ident(spec.primary_key), ident(spec.cursor)
-        raw = self._raw(spec.name)
-        sums = list(columns[2:])
-        with self._connect() as conn, conn.transaction():
-            report.watermark = _one(
-                conn,
-                sql.SQL("select watermark from {}.watermarks where table_name = %s").format(
-                    ident(META)
-                ),
-                (spec.name,),
-            )
-            conn.execute(
-                sql.SQL("create temp table _src ({}) on commit drop").format(
-                    sql.SQL(", ").join(
-                        sql.SQL("{} {}").format(ident(c.name), sql.SQL(_pg_type(c.type)))
-                        for c in columns
-                    )
-                )
-            )
-            with (
-                conn.cursor() as cur,
-                cur.copy(sql.SQL("copy _src from stdin (format csv)")) as copy,
-            ):
-                for chunk in chunks:
-                    copy.write(chunk)
-            conn.execute(sql.SQL("create index on _src ({})").format(key))
-            conn.execute("analyze _src")
-            if mark_deleted:
-                report.deleted_marked = _count(
-                    conn,
-                    sql.SQL("""
-                    with gone as (
-                        select distinct r.{key} from {raw} r
-                        where r._deleted_at is null
-                          and not exists (select 1 from _src s where s.{key} = r.{key})),
-                    marked as (
-                        update {raw} r set _deleted_at = now() from gone
-                        where r.{key} = gone.{key} and r._deleted_at is null returning r.{key})
-                    select count(distinct {key}) from marked""").format(key=key, raw=raw),
-                )
-            conn.execute(
-                sql.SQL("""
-                create temp table _cur on commit drop as
-                select distinct on ({key}) * from {raw}
-                order by {key}, {cursor} desc, _loaded_at desc""").format(
-                    key=key, raw=raw, cursor=cursor
-                )
-            )
-            conn.execute(sql.SQL("delete from _cur where _deleted_at is not null"))
-            conn.execute(sql.SQL("create index on _cur ({})").format(key))
-            report.source_rows = _count(conn, sql.SQL("select count(*) from _src"))
-            report.raw_current_rows = _count(conn, sql.SQL("select count(*) from _cur"))
-            if report.watermark is not None:
-                wm = report.watermark
-                report.missing_in_raw = _count(
-                    conn,
-                    sql.SQL("""
-                    select count(*) from _src s where s.{cursor} < %s
-                      and not exists (select 1 from _cur c where c.{key} = s.{key})""").format(
-                        key=key, cursor=cursor
-                    ),
-                    (wm,),
-                )
-                report.stale_in_raw = _count(
-                    conn,
-                    sql.SQL("""
-                    select count(*) from _src s join _cur c on c.{key} = s.{key}
-                    where s.{cursor} < %s and c.{cursor} < s.{cursor}""").format(
-                        key=key, cursor=cursor
-                    ),
-                    (wm,),
-                )
-                for column in sums:
-                    col = ident(column.name)
-                    diff = _one(
-                        conn,
-                        sql.SQL("""
-                        select coalesce(sum(s.{col}), 0) - coalesce(sum(c.{col}), 0)
-                        from _src s join _cur c on c.{key} = s.{key} and c.{cursor} = s.{cursor}
-                        where s.{cursor} < %s""").format(col=col, key=key, cursor=cursor),
-                        (wm,),
-                    )
-                    if diff:
-                        report.sum_differences[column.name] = str(diff)
-            conn.execute(
-                f"insert into {META}.reconcile_runs (run_id, table_name, source_rows, "
-                "raw_current_rows, deleted_marked, missing_in_raw, stale_in_raw, "
-                "sum_differences, watermark) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    run_id,
-                    spec.name,
-                    report.source_rows,
-                    report.raw_current_rows,
-                    report.deleted_marked,
-                    report.missing_in_raw,
-                    report.stale_in_raw,
-                    Jsonb(report.sum_differences),
-                    report.watermark,
-                ),
-            )
-        return report
+    def drop_expired_stages(self, table: str) -> list[str]:
+        """Staged refreshes of ``table`` whose lease ran out (a killed run), and stage tables
+        nothing registered, are dropped."""
+        with self._control() as conn:
+            names = self.control.stages(conn, table, expired_only=True)
+            registered = set(self.control.stages(conn, table, expired_only=False))
+            orphans = [
+                r[0]
+                for r in conn.execute(
+                    "select tablename from pg_tables where schemaname = %s and tablename like %s",
+                    (META, f"\\_stage\\_{table}\\_%"),
+                ).fetchall()
+                if r[0] not in registered
+            ]
+            for name in [*names, *orphans]:
+                conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(META, name)))
+                self.control.forget_stage(conn, name)
+        return [*names, *orphans]
 
 
 _BUILTIN_TYPE = re.compile(
@@ -673,13 +610,3 @@ def _pg_type(source_type: str) -> str:
     """RAW keeps the source's exact built-in type; anything else (enums, domains, composite
     types the warehouse does not have) lands as text, its exact text form."""
     return source_type if _BUILTIN_TYPE.match(source_type) else "text"
-
-
-def _one(conn: psycopg.Connection, query: sql.Composable, params: tuple[object, ...] = ()) -> Any:
-    row = conn.execute(query, params or None).fetchone()  # type: ignore[call-overload]
-    return row[0] if row else None
-
-
-def _count(conn: psycopg.Connection, query: sql.Composable, params: tuple[object, ...] = ()) -> int:
-    value = _one(conn, query, params)
-    return int(value) if value is not None else 0

@@ -1,0 +1,373 @@
+"""The control schema (``finhouse_meta``): watermarks, the load audit, recorded source columns,
+locks, reconciles and staged refreshes — one definition and one set of statements for every
+warehouse, written through a :class:`~finhouse.state.dialect.Dialect`.
+
+The loader writes it (inside the data transaction wherever a run commits rows), the
+transformer reads it into the ops marts, and the dashboards read those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from finhouse.drift import Column
+from finhouse.state.dialect import Dialect
+
+#: the control schema's version; ``setup`` brings an older one up to it
+SCHEMA_VERSION = 2
+MODES = ("incremental", "window", "full", "repair")
+STATUSES = ("running", "success", "failed", "abandoned")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a table is loaded.
+
+    ``xmin`` (a 64-bit source xid) is what incremental runs read from; ``at`` is the source's
+    clock when that snapshot was taken ("RAW holds every change committed before ``at``");
+    ``source`` names the database it came from (a watermark from another cluster means
+    nothing)."""
+
+    at: dt.datetime
+    xmin: int | None
+    source: str | None
+    run_id: str
+
+
+def _tables(d: Dialect) -> dict[str, list[str]]:
+    """Column definitions of the control tables (version 2)."""
+    ts, text, big, sec = d.timestamp, d.text, d.bigint, d.seconds
+    return {
+        "watermarks": [
+            f"table_name {text} not null primary key",
+            f"watermark {ts} not null",
+            f"run_id {text} not null",
+            f"updated_at {ts} not null",
+            f"snapshot_xmin {big}",
+            f"source_id {text}",
+        ],
+        "load_runs": [
+            f"load_id {d.identity}",
+            f"run_id {text} not null",
+            f"table_name {text} not null",
+            f"mode {text} not null",
+            f"window_start {ts}",
+            f"window_end {ts}",
+            f"status {text} not null",
+            f"rows_extracted {big}",
+            f"rows_loaded {big}",
+            f"rows_replaced {big}",
+            f"rows_deleted {big}",
+            f"bytes {big}",
+            f"seconds {sec}",
+            f"watermark_before {ts}",
+            f"watermark_after {ts}",
+            f"held_back_by {text}",
+            f"held_back_seconds {sec}",
+            f"error {text}",
+            f"target {text} not null",
+            f"started_at {ts} not null",
+            f"finished_at {ts}",
+            f"snapshot_xmin {big}",
+            f"detail {text}",
+        ],
+        "source_columns": [
+            f"table_name {text} not null",
+            f"column_name {text} not null",
+            f"source_type {text} not null",
+            f"ordinal {big} not null",
+            f"added_by_run {text} not null",
+            f"added_at {ts} not null",
+        ],
+        "locks": [
+            f"table_name {text} not null primary key",
+            f"run_id {text} not null",
+            f"acquired_at {ts} not null",
+            f"expires_at {ts}",
+            f"holder {text} not null",
+        ],
+        "reconcile_runs": [
+            f"reconcile_id {d.identity}",
+            f"run_id {text} not null",
+            f"table_name {text} not null",
+            f"source_rows {big} not null",
+            f"raw_current_rows {big} not null",
+            f"deleted_marked {big} not null",
+            f"missing_in_raw {big} not null",
+            f"stale_in_raw {big} not null",
+            f"sum_differences {d.json}",
+            f"watermark {ts}",
+            f"finished_at {ts} not null",
+            f"extra_in_raw {big}",
+            f"repaired_rows {big}",
+            f"caught_up_rows {big}",
+        ],
+        "stages": [
+            f"stage_name {text} not null primary key",
+            f"table_name {text} not null",
+            f"run_id {text} not null",
+            f"created_at {ts} not null",
+            f"expires_at {ts} not null",
+            f"snapshot_xmin {big}",
+        ],
+    }
+
+
+#: columns that version 2 added to tables version 1 had (added with ``if not exists``)
+_ADDED_IN_2 = {
+    "watermarks": ["snapshot_xmin", "source_id"],
+    "load_runs": ["snapshot_xmin", "detail"],
+    "locks": ["expires_at"],
+    "reconcile_runs": ["extra_in_raw", "repaired_rows", "caught_up_rows"],
+}
+
+
+class Control:
+    """The control-schema statements, for one warehouse dialect; ``meta(name)`` is the
+    qualified name of a control table there."""
+
+    def __init__(self, dialect: Dialect, meta: Callable[[str], str], target: str) -> None:
+        self.d = dialect
+        self.meta = meta
+        self.target = target
+
+    # ------------------------------------------------------------------ schema
+    def ddl(self, current_version: int) -> list[str]:
+        """Statements that bring the schema from ``current_version`` (0: none) to the
+        current one; each is idempotent."""
+        tables = _tables(self.d)
+        out = []
+        for name, columns in tables.items():
+            extra = []
+            if name == "load_runs":
+                extra = [
+                    self.d.check(f"mode in ({', '.join(repr(m) for m in MODES)})"),
+                    self.d.check(f"status in ({', '.join(repr(s) for s in STATUSES)})"),
+                ]
+            body = ",\n    ".join([*columns, *[e for e in extra if e]])
+            out.append(f"create table if not exists {self.meta(name)} (\n    {body})")
+        if 0 < current_version < 2:
+            definitions = {c.split()[0]: c for cols in tables.values() for c in cols}
+            for table, names in _ADDED_IN_2.items():
+                for column in names:
+                    out.append(
+                        f"alter table {self.meta(table)} add column if not exists "
+                        f"{definitions[column]}"
+                    )
+            mode_check = self.d.check(f"mode in ({', '.join(repr(m) for m in MODES)})")
+            if mode_check:  # version 1 allowed no 'repair' runs
+                runs = self.meta("load_runs")
+                out.append(f"alter table {runs} drop constraint if exists load_runs_mode_check")
+                out.append(f"alter table {runs} add constraint load_runs_mode_check {mode_check}")
+        out.append(
+            f"create table if not exists {self.meta('schema_version')} "
+            f"(version {self.d.bigint} not null)"
+        )
+        return out
+
+    def version(self, conn: Any) -> int:
+        value = self.d.rows(conn, f"select max(version) from {self.meta('schema_version')}")
+        return int(value[0][0]) if value and value[0][0] is not None else 0
+
+    def set_version(self, conn: Any) -> None:
+        self.d.execute(conn, f"delete from {self.meta('schema_version')}")
+        self.d.execute(
+            conn,
+            f"insert into {self.meta('schema_version')} (version) select %s",
+            (SCHEMA_VERSION,),
+        )
+
+    # ------------------------------------------------------------------ watermark
+    def watermark(self, conn: Any, table: str) -> Watermark | None:
+        rows = self.d.rows(
+            conn,
+            f"select watermark, snapshot_xmin, source_id, run_id "
+            f"from {self.meta('watermarks')} where table_name = %s",
+            (table,),
+        )
+        if not rows:
+            return None
+        at, xmin, source, run_id = rows[0]
+        at = self.d.utc(at)
+        assert at is not None  # noqa: S101 - not null in the schema
+        return Watermark(at, int(xmin) if xmin is not None else None, source, run_id)
+
+    def set_watermark(self, conn: Any, table: str, mark: Watermark) -> None:
+        """Store the table's watermark (a run that moves it commits this with its rows)."""
+        ts = self.d.ts()
+        updated = self.d.execute(
+            conn,
+            f"update {self.meta('watermarks')} set watermark = {ts}, snapshot_xmin = %s, "
+            f"source_id = %s, run_id = %s, updated_at = {self.d.now} where table_name = %s",
+            (self.d.ts_value(mark.at), mark.xmin, mark.source, mark.run_id, table),
+        )
+        if not updated:
+            self.d.execute(
+                conn,
+                f"insert into {self.meta('watermarks')} (table_name, watermark, snapshot_xmin, "
+                f"source_id, run_id, updated_at) select %s, {ts}, %s, %s, %s, {self.d.now}",
+                (table, self.d.ts_value(mark.at), mark.xmin, mark.source, mark.run_id),
+            )
+
+    # ------------------------------------------------------------------ audit
+    def start_run(
+        self,
+        conn: Any,
+        *,
+        table: str,
+        run_id: str,
+        mode: str,
+        window_start: dt.datetime | None,
+        window_end: dt.datetime | None,
+    ) -> None:
+        runs = self.meta("load_runs")
+        # the caller holds the table's lock: any other 'running' row is from a killed run
+        self.d.execute(
+            conn,
+            f"update {runs} set status = 'abandoned', finished_at = {self.d.now}, "
+            "error = 'the run ended without finishing (killed or lost its connection)' "
+            "where table_name = %s and status = 'running'",
+            (table,),
+        )
+        ts = self.d.ts()
+        self.d.execute(
+            conn,
+            f"insert into {runs} (run_id, table_name, mode, window_start, window_end, status, "
+            f"target, started_at) select %s, %s, %s, {ts}, {ts}, 'running', %s, {self.d.now}",
+            (
+                run_id,
+                table,
+                mode,
+                self.d.ts_value(window_start),
+                self.d.ts_value(window_end),
+                self.target,
+            ),
+        )
+
+    def fail_run(self, conn: Any, table: str, run_id: str, error: str, seconds: float) -> None:
+        self.d.execute(
+            conn,
+            f"update {self.meta('load_runs')} set status = 'failed', error = %s, seconds = %s, "
+            f"finished_at = {self.d.now} where run_id = %s and table_name = %s "
+            "and status = 'running'",
+            (error[:4000], round(seconds, 3), run_id, table),
+        )
+
+    def finish_run(self, conn: Any, table: str, run_id: str, values: dict[str, Any]) -> int:
+        """Complete the run's audit row (inside the data transaction); returns rows updated
+        (1, unless the run's row was taken over as abandoned)."""
+        ts_columns = {"window_start", "window_end", "watermark_before", "watermark_after"}
+        sets = []
+        params: list[Any] = []
+        for name, value in values.items():
+            if name in ts_columns:
+                sets.append(f"{name} = {self.d.ts()}")
+                params.append(self.d.ts_value(value))
+            else:
+                sets.append(f"{name} = %s")
+                params.append(value)
+        return self.d.execute(
+            conn,
+            f"update {self.meta('load_runs')} set status = 'success', {', '.join(sets)}, "
+            f"finished_at = {self.d.now} where run_id = %s and table_name = %s "
+            "and status = 'running'",
+            (*params, run_id, table),
+        )
+
+    # ------------------------------------------------------------------ source columns
+    def recorded_columns(self, conn: Any, table: str) -> list[Column]:
+        rows = self.d.rows(
+            conn,
+            f"select column_name, source_type from {self.meta('source_columns')} "
+            "where table_name = %s order by ordinal",
+            (table,),
+        )
+        return [Column(name, type_) for name, type_ in rows]
+
+    def record_columns(self, conn: Any, table: str, columns: Sequence[Column], run_id: str) -> None:
+        known = {c.name: c.type for c in self.recorded_columns(conn, table)}
+        for ordinal, column in enumerate(columns, start=1):
+            if column.name not in known:
+                self.d.execute(
+                    conn,
+                    f"insert into {self.meta('source_columns')} (table_name, column_name, "
+                    f"source_type, ordinal, added_by_run, added_at) "
+                    f"select %s, %s, %s, %s, %s, {self.d.now}",
+                    (table, column.name, column.type, ordinal, run_id),
+                )
+            elif known[column.name] != column.type:
+                self.d.execute(
+                    conn,
+                    f"update {self.meta('source_columns')} set source_type = %s "
+                    "where table_name = %s and column_name = %s",
+                    (column.type, table, column.name),
+                )
+
+    # ------------------------------------------------------------------ reconcile
+    def record_reconcile(self, conn: Any, run_id: str, values: dict[str, Any]) -> None:
+        names = ["run_id", *values]
+        params: list[Any] = [run_id]
+        exprs = ["%s"]
+        for name, value in values.items():
+            if name == "sum_differences":
+                exprs.append(self.d.json_placeholder())
+                params.append(self.d.json_value(value))
+            elif name == "watermark":
+                exprs.append(self.d.ts())
+                params.append(self.d.ts_value(value))
+            else:
+                exprs.append("%s")
+                params.append(value)
+        self.d.execute(
+            conn,
+            f"insert into {self.meta('reconcile_runs')} ({', '.join(names)}, finished_at) "
+            f"select {', '.join(exprs)}, {self.d.now}",
+            params,
+        )
+
+    # ------------------------------------------------------------------ staged refreshes
+    def register_stage(
+        self, conn: Any, table: str, stage: str, run_id: str, lease_seconds: float
+    ) -> None:
+        self.d.execute(conn, f"delete from {self.meta('stages')} where stage_name = %s", (stage,))
+        self.d.execute(
+            conn,
+            f"insert into {self.meta('stages')} (stage_name, table_name, run_id, created_at, "
+            f"expires_at) select %s, %s, %s, {self.d.now}, {self.d.ts()}",
+            (
+                stage,
+                table,
+                run_id,
+                self.d.ts_value(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease_seconds)),
+            ),
+        )
+
+    def touch_stage(self, conn: Any, stage: str, lease_seconds: float) -> int:
+        return self.d.execute(
+            conn,
+            f"update {self.meta('stages')} set expires_at = {self.d.ts()} where stage_name = %s",
+            (
+                self.d.ts_value(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease_seconds)),
+                stage,
+            ),
+        )
+
+    def forget_stage(self, conn: Any, stage: str) -> None:
+        self.d.execute(conn, f"delete from {self.meta('stages')} where stage_name = %s", (stage,))
+
+    def stages(self, conn: Any, table: str, *, expired_only: bool) -> list[str]:
+        condition = f" and expires_at < {self.d.ts()}" if expired_only else ""
+        params: tuple[Any, ...] = (table,)
+        if expired_only:
+            params = (table, self.d.ts_value(dt.datetime.now(dt.UTC)))
+        return [
+            r[0]
+            for r in self.d.rows(
+                conn,
+                f"select stage_name from {self.meta('stages')} where table_name = %s{condition}",
+                params,
+            )
+        ]
