@@ -34,7 +34,8 @@ EXAMPLES = 5
 @dataclass(frozen=True)
 class BucketSum:
     rows: int
-    hash_sum: int
+    #: the bucket's rows' hashes combined (an exact sum, or a digest: see the flavors)
+    hash_sum: int | str
     #: per summed column, the exact total (Decimal, possibly NaN) or None when all null
     sums: tuple[Any, ...] = ()
 
@@ -102,11 +103,18 @@ class Diff:
         return self.missing + self.extra + self.changed
 
     def sum_differences(self) -> dict[str, str]:
+        """Totals that disagree, as ``source - RAW`` (or what is NaN or missing)."""
         out = {}
         for name, src in self.source_totals.items():
             raw = self.raw_totals.get(name)
-            if not same_total(src, raw):
-                out[name] = f"source {src} vs RAW {raw}"
+            if same_total(src, raw):
+                continue
+            try:
+                out[name] = f"differs by {src - raw}"
+            except TypeError:  # one side has no total (all null, or no rows)
+                out[name] = f"source {'null' if src is None else 'a total'}, RAW " + (
+                    "null" if raw is None else "a total"
+                )
         return out
 
     def note(self, kind: str, key: int) -> None:
@@ -145,8 +153,8 @@ def compare_buckets(
 
 def merge_sorted(
     diff: Diff,
-    source: Iterator[tuple[int, int]],
-    raw: Iterator[tuple[int, int]],
+    source: Iterator[tuple[int, object]],
+    raw: Iterator[tuple[int, object]],
 ) -> Iterator[tuple[str, int]]:
     """Walk two streams of ``(key, hash)`` sorted by key; yield ``(kind, key)`` for every key
     that is missing from RAW, extra in RAW, or changed, and count them in ``diff``."""

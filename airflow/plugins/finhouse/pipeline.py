@@ -340,9 +340,10 @@ def sync(
     keys that are missing or differ, with ``mark`` mark the keys gone from the source."""
     names = [c.name for c in columns]
     sums = [c for c in spec.sum_columns if c in names]
+    flavor = session.flavor
     with ThreadPoolExecutor(max_workers=2) as pool:  # one hashing scan per server, at once
-        source_side = pool.submit(snap.bucket_sums, spec, names, sums)
-        raw_side = pool.submit(session.bucket_sums, names, sums)
+        source_side = pool.submit(snap.bucket_sums, spec, columns, sums, flavor)
+        raw_side = pool.submit(session.bucket_sums, columns, sums)
         source_buckets, raw_buckets = source_side.result(), raw_side.result()
     diff = Diff()
     differing = compare_buckets(diff, sums, source_buckets, raw_buckets)
@@ -360,7 +361,9 @@ def sync(
         to_load: list[int] = []
         gone: list[int] = []
         pairs = merge_sorted(
-            diff, snap.row_hashes(spec, names, ranges), session.row_hashes(names, ranges)
+            diff,
+            snap.row_hashes(spec, columns, ranges, flavor),
+            session.row_hashes(columns, ranges),
         )
         for kind, key in pairs:
             (gone if kind == "extra" else to_load).append(key)
@@ -516,7 +519,10 @@ def reconcile(
         if watermark is None and target.raw_is_empty(spec.name):
             report.never_loaded = True
             report.source_rows = sum(
-                b.rows for b in snap.bucket_sums(spec, [spec.primary_key], []).values()
+                b.rows
+                for b in snap.bucket_sums(
+                    spec, [c for c in columns if c.name == spec.primary_key], []
+                ).values()
             )
             (log.info if report.clean else log.warning)("%s", report.describe())
             return report

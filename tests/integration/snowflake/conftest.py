@@ -25,7 +25,6 @@ from finhouse.extract.postgres import PostgresSource
 from finhouse.tables import TABLES
 from finhouse.targets.snowflake import SnowflakeTarget
 from tests.conftest import Databases, SeededOltps
-from tests.integration.ingest.conftest import LAG, SKEW
 from tests.integration.snowflake.emulator import emulated
 
 WATCHDOG_SECONDS = int(os.environ.get("FINHOUSE_SNOWFLAKE_TEST_TIMEOUT", "180"))
@@ -88,7 +87,7 @@ def snow(dbs: Databases, seeded_oltps: SeededOltps) -> Iterator[SnowPipeline]:
         target = SnowflakeTarget.from_url(
             "snowflake://loader@emulator/FINHOUSE?role=LOADER&warehouse=LOADING"
         )
-        source = PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW)
+        source = PostgresSource(dbs.extract_dsn)
         try:
             yield SnowPipeline(dbs, source, target)
         finally:

@@ -33,7 +33,6 @@ from finhouse.tables import TABLES
 from finhouse.targets import snowflake_connection, snowflake_setup
 from finhouse.targets.snowflake import SnowflakeTarget
 from tests.conftest import REPO, Databases, free_port
-from tests.integration.ingest.conftest import LAG, SKEW
 
 pytestmark = [
     pytest.mark.integration,
@@ -129,7 +128,6 @@ def _query(port: int, sql: str) -> list[tuple[Any, ...]]:
 def test_dbt_build_on_snowflake_sql(dbs: Databases, emulator_port: int, tmp_path: Path) -> None:
     schema.init(dbs.oltp_dsn)
     seed(dbs.oltp_dsn, scale=0.05, seed=5, as_of=dt.datetime.now(dt.UTC).date())
-    time.sleep(LAG.total_seconds() + 0.1)
     # the setup scripts as an administrator, then RAW as the loader: all over HTTP
     admin = snowflake_connection.connect(
         snowflake_connection.params_from_url(_url(emulator_port, "ACCOUNTADMIN"))
@@ -139,7 +137,7 @@ def test_dbt_build_on_snowflake_sql(dbs: Databases, emulator_port: int, tmp_path
     finally:
         admin.close()
     target = SnowflakeTarget.from_url(_url(emulator_port, "LOADER"))
-    source = PostgresSource(dbs.extract_dsn, lag=LAG, skew=SKEW)
+    source = PostgresSource(dbs.extract_dsn)
     try:
         for table in TABLES.values():
             pipeline.ingest(table, source, target)

@@ -14,10 +14,9 @@ import psycopg
 import pytest
 
 from finhouse import pipeline
-from finhouse.errors import LockTimeoutError
+from finhouse.errors import LoadError, LockTimeoutError
 from finhouse.tables import TABLES
-from finhouse.targets.snowflake import SnowflakeTarget
-from tests.integration.ingest.conftest import LAG
+from finhouse.targets.snowflake import SnowflakeSession, SnowflakeTarget
 from tests.integration.snowflake.conftest import SnowPipeline
 from tests.support.raw import oltp_state, source_columns
 
@@ -25,10 +24,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
 ]
-
-
-def _settle() -> None:
-    time.sleep(LAG.total_seconds() + 0.1)
 
 
 def _normalise(value: Any) -> Any:
@@ -44,14 +39,15 @@ def _variant(value: Any) -> Any:
 
 
 def raw_current(snow: SnowPipeline, table: str, columns: list[str]) -> dict[Any, tuple]:
-    """Per key RAW's latest version (by cursor, then _loaded_at), unless marked deleted."""
+    """Per key the version RAW's latest load saw (contracts.md §2), unless marked deleted."""
     spec = TABLES[table]
     cols = ", ".join(c.upper() for c in columns)
     rows = snow.query(
         f"""select * from (
             select {spec.primary_key.upper()}, {cols}, _deleted_at from FINHOUSE.RAW.{table.upper()}
             qualify row_number() over (partition by {spec.primary_key.upper()}
-                                       order by {spec.cursor.upper()} desc, _loaded_at desc) = 1)
+                                       order by _loaded_at desc, {spec.cursor.upper()} desc
+                                       nulls last) = 1)
             where _deleted_at is null"""
     )
     json_cols = {i for i, c in enumerate(columns) if c == "metadata"}
@@ -92,7 +88,6 @@ def staged_files(snow: SnowPipeline) -> list[str]:
 
 # ---------------------------------------------------------------------- the tests
 def test_loads_everything_once_and_a_rerun_changes_nothing(snow: SnowPipeline) -> None:
-    _settle()
     first = snow.ingest_all()
     assert all(s.rows_extracted == s.rows_loaded > 0 for s in first)
     assert_raw_equals_oltp(snow)
@@ -120,7 +115,6 @@ def test_loads_everything_once_and_a_rerun_changes_nothing(snow: SnowPipeline) -
 
 
 def test_updates_add_versions_and_keep_history(snow: SnowPipeline) -> None:
-    _settle()
     snow.ingest("loans")
     with snow.oltp() as oltp:
         oltp.execute(
@@ -128,7 +122,6 @@ def test_updates_add_versions_and_keep_history(snow: SnowPipeline) -> None:
             "updated_at = clock_timestamp() where id = (select min(id) from loans "
             "where status = 'active')"
         )
-    _settle()
     run = snow.ingest("loans")
     assert (run.rows_extracted, run.rows_loaded) == (1, 1)
     assert_raw_equals_oltp(snow, ["loans"])
@@ -141,17 +134,16 @@ def test_updates_add_versions_and_keep_history(snow: SnowPipeline) -> None:
 def test_a_retry_after_a_failure_between_put_and_merge_loads_once(
     snow: SnowPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settle()
     calls: list[str] = []
     original = SnowflakeTarget._publish
 
-    def fail_before_merge(self: SnowflakeTarget, *args: Any, **kwargs: Any) -> None:
+    def fail_before_merge(self: SnowflakeTarget, *args: Any, **kwargs: Any) -> None:  # noqa: ARG001
         # the files are PUT and COPied into the landing table; the MERGE never happens
         calls.append(str(staged_files(snow)))
         raise ConnectionError("network lost between PUT and MERGE")
 
     monkeypatch.setattr(SnowflakeTarget, "_publish", fail_before_merge)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(LoadError, match="network lost between PUT and MERGE"):
         snow.ingest("transactions", run_id="retried-run")
     assert "transactions/" in calls[0]  # files were on the stage when it failed
     assert snow.target.watermark("transactions") is None
@@ -180,7 +172,6 @@ def test_a_retry_after_a_failure_between_put_and_merge_loads_once(
 
 
 def test_new_source_column_arrives_in_raw(snow: SnowPipeline) -> None:
-    _settle()
     snow.ingest("users")
     with snow.oltp() as oltp:
         oltp.execute("alter table users add column nickname varchar(40)")
@@ -189,7 +180,6 @@ def test_new_source_column_arrives_in_raw(snow: SnowPipeline) -> None:
             "update users set nickname = 'Nakato ✓', updated_at = clock_timestamp() "
             "where id = (select min(id) from users)"
         )
-    _settle()
     run = snow.ingest("users")
     assert run.rows_loaded == 1
     assert_raw_equals_oltp(snow, ["users"])
@@ -221,7 +211,6 @@ def test_exact_numerics_unicode_and_json_round_trip(snow: SnowPipeline) -> None:
             "where id = (select min(id) from transactions)",
             (tricky, psycopg.types.json.Jsonb(metadata)),
         )
-    _settle()
     snow.ingest("users")
     snow.ingest("transactions")
     assert_raw_equals_oltp(snow, ["users", "transactions"])
@@ -251,20 +240,18 @@ def test_exact_numerics_unicode_and_json_round_trip(snow: SnowPipeline) -> None:
 def test_watermark_rows_audit_and_lock_commit_together(
     snow: SnowPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settle()
     snow.ingest("payments")
     watermark = snow.target.watermark("payments")
     before = versions(snow, "payments")
     with snow.oltp() as oltp:
         oltp.execute("update payments set updated_at = clock_timestamp() where id % 7 = 0")
-    _settle()
 
     # the run's lease is taken over after its files are landed, before it publishes: its
     # MERGE (which runs first in the transaction), watermark and audit must all roll back
     # when the lock check at the end of the transaction fails
-    original = SnowflakeTarget._copy_into
+    original = SnowflakeTarget.copy_into
     merged: list[tuple[int, int]] = []
-    original_merge = SnowflakeTarget._merge
+    original_merge = SnowflakeSession.merge
 
     def land_then_lose_the_lock(self: SnowflakeTarget, conn: Any, *args: Any) -> int:
         out = original(self, conn, *args)
@@ -276,16 +263,16 @@ def test_watermark_rows_audit_and_lock_commit_together(
         other.close()
         return out
 
-    def merge(self: SnowflakeTarget, *args: Any) -> tuple[int, int]:
-        merged.append(original_merge(self, *args))
+    def merge(self: SnowflakeSession) -> tuple[int, int]:
+        merged.append(original_merge(self))
         return merged[-1]
 
-    monkeypatch.setattr(SnowflakeTarget, "_copy_into", land_then_lose_the_lock)
-    monkeypatch.setattr(SnowflakeTarget, "_merge", merge)
+    monkeypatch.setattr(SnowflakeTarget, "copy_into", land_then_lose_the_lock)
+    monkeypatch.setattr(SnowflakeSession, "merge", merge)
     with pytest.raises(LockTimeoutError, match="lost its lock"):
         snow.ingest("payments")
     monkeypatch.undo()
-    assert merged[0][0] > 0  # the MERGE did insert versions, inside the rolled-back transaction
+    assert sum(merged[0]) > 0  # the merge did write versions, inside the rolled-back transaction
     assert versions(snow, "payments") == before
     assert snow.target.watermark("payments") == watermark
     audit = snow.query(
@@ -308,7 +295,6 @@ def test_watermark_rows_audit_and_lock_commit_together(
 
 
 def test_deletion_marks_by_reconcile_and_full_refresh(snow: SnowPipeline) -> None:
-    _settle()
     snow.ingest("payments")
     snow.ingest("investments")
     with snow.oltp() as oltp:
@@ -326,7 +312,6 @@ def test_deletion_marks_by_reconcile_and_full_refresh(snow: SnowPipeline) -> Non
         "select distinct id from FINHOUSE.RAW.PAYMENTS where _deleted_at is not null"
     )
     assert marked == [(gone_payment,)]
-    _settle()
     full = snow.ingest("investments", mode="full")
     assert full.rows_deleted == 1
     assert snow.query(
@@ -345,14 +330,9 @@ def test_a_second_run_waits_for_the_lock_then_fails_clearly(snow: SnowPipeline) 
     assert snow.query("select count(*) from FINHOUSE.FINHOUSE_META.LOCKS") == [(0,)]
 
 
-def test_staged_parallel_full_refresh_publishes_once(snow: SnowPipeline) -> None:
-    _settle()
-    snow.ingest("payments")
-    with snow.oltp() as oltp:
-        gone = oltp.execute(
-            "delete from payments where id = (select min(id) from payments) returning id"
-        ).fetchone()[0]
-    _settle()
+def test_staged_parallel_first_load_publishes_once(snow: SnowPipeline) -> None:
+    """A big table's first load, staged in key ranges read in snapshots of their own: rows
+    changed after a range was read are read again at the publish and win."""
     spec = TABLES["payments"]
     plan = pipeline.plan_full_refresh(spec, snow.source, snow.target, "staged-run", parts=3)
     assert len(plan.ranges) == 3
@@ -362,14 +342,21 @@ def test_staged_parallel_full_refresh_publishes_once(snow: SnowPipeline) -> None
     ]
     # a mapped task retried: its range's files are replaced, not added
     pipeline.extract_range(spec, snow.source, snow.target, plan, tuple(plan.ranges[0]))  # type: ignore[arg-type]
-    run = pipeline.publish_full_refresh(spec, snow.target, plan)
+    with snow.oltp() as oltp:
+        # after the ranges were read, before the publish: a change without a new stamp
+        changed = oltp.execute(
+            "update payments set channel = 'bank_transfer' where id = (select min(id) "
+            "from payments where channel <> 'bank_transfer') returning id"
+        ).fetchone()[0]
+    run = pipeline.publish_full_refresh(spec, snow.source, snow.target, plan)
     assert run.rows_extracted == sum(staged)
-    assert (run.rows_loaded, run.rows_deleted) == (0, 1)
-    assert snow.query(
-        "select distinct id from FINHOUSE.RAW.PAYMENTS where _deleted_at is not null"
-    ) == [(gone,)]
+    assert run.rows_loaded == sum(staged)
+    assert snow.query("select channel from FINHOUSE.RAW.PAYMENTS where id = %s", (changed,)) == [
+        ("bank_transfer",)
+    ]
     assert_raw_equals_oltp(snow, ["payments"])
     assert staged_files(snow) == []
+    assert snow.reconcile("payments").clean
 
 
 def test_cli_ingest_to_a_snowflake_dsn(snow: SnowPipeline) -> None:
@@ -378,14 +365,38 @@ def test_cli_ingest_to_a_snowflake_dsn(snow: SnowPipeline) -> None:
 
     from finhouse.cli import cli  # noqa: PLC0415
 
-    _settle()
     env = {
         "FINHOUSE_OLTP_DSN": snow.dbs.oltp_dsn,
         "FINHOUSE_OLTP_EXTRACT_DSN": snow.dbs.extract_dsn,
         "FINHOUSE_WAREHOUSE_DSN": "snowflake://finhouse_loader@emulator/FINHOUSE?role=LOADER",
-        "FINHOUSE_EXTRACT_LAG_SECONDS": str(LAG.total_seconds()),
     }
     out = CliRunner().invoke(cli, ["ingest", "investments"], env=env)
     assert out.exit_code == 0, out.output
     assert "investments: incremental" in out.output
     assert_raw_equals_oltp(snow, ["investments"])
+
+
+def test_reconcile_compares_every_column_and_repairs(snow: SnowPipeline) -> None:
+    """Row hashes in the portable form agree between PostgreSQL and Snowflake for every type
+    the six tables use (times, dates, money, text, booleans, JSON by presence), so a clean
+    RAW reconciles clean, and damage is found by key and repaired."""
+    snow.ingest_all()
+    for table in TABLES:
+        report = snow.reconcile(table)
+        assert report.clean, report.describe()
+        assert report.source_rows == report.raw_current_rows > 0
+    snow.query(
+        "update FINHOUSE.RAW.USERS set KYC_STATUS = 'rejected' "
+        "where ID = (select min(ID) from FINHOUSE.RAW.USERS)"
+    )
+    snow.query(
+        "delete from FINHOUSE.RAW.TRANSACTIONS where ID = (select max(ID) from "
+        "FINHOUSE.RAW.TRANSACTIONS)"
+    )
+    users = snow.reconcile("users")
+    assert (users.changed_in_raw, users.missing_in_raw, users.clean) == (1, 0, False)
+    ledger = snow.reconcile("transactions", repair=True)
+    assert (ledger.missing_in_raw, ledger.repaired, ledger.clean) == (1, 1, True)
+    assert snow.reconcile("users", repair=True).repaired == 1
+    assert_raw_equals_oltp(snow, ["users", "transactions"])
+    assert snow.reconcile("users").clean

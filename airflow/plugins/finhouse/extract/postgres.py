@@ -267,43 +267,78 @@ class Snapshot:
 
     # ------------------------------------------------------------------ comparing
     def bucket_sums(
-        self, spec: TableSpec, columns: Sequence[str], sum_columns: Sequence[str]
+        self,
+        spec: TableSpec,
+        columns: Sequence[Column],
+        sum_columns: Sequence[str],
+        flavor: str = "postgres",
     ) -> dict[int, BucketSum]:
-        """Per bucket of keys: rows, the sum of row hashes and the sum of each money column."""
+        """Per bucket of keys: rows, the combined row hashes and the sum of each money
+        column (see :mod:`finhouse.compare`; ``flavor`` must be the target's)."""
         return bucket_sums(
-            self.conn, self._source.relation(spec), spec.primary_key, columns, sum_columns
+            self.conn,
+            self._source.relation(spec),
+            spec.primary_key,
+            columns,
+            sum_columns,
+            flavor=flavor,
         )
 
     def row_hashes(
-        self, spec: TableSpec, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[int, int]]:
+        self,
+        spec: TableSpec,
+        columns: Sequence[Column],
+        ranges: Sequence[tuple[int, int]],
+        flavor: str = "postgres",
+    ) -> Iterator[tuple[int, object]]:
         """``(key, row hash)`` of the rows in the key ranges, sorted by key."""
-        return row_hashes(self.conn, self._source.relation(spec), spec.primary_key, columns, ranges)
+        return row_hashes(
+            self.conn,
+            self._source.relation(spec),
+            spec.primary_key,
+            columns,
+            ranges,
+            flavor=flavor,
+        )
+
+
+def _hash(columns: Sequence[Column], flavor: str) -> sql.Composed:
+    if flavor == "postgres":
+        return pgsql.row_hash([c.name for c in columns], "t")
+    return pgsql.portable_row_hash([(c.name, c.type) for c in columns], "t")
 
 
 def bucket_sums(
     conn: psycopg.Connection,
     relation: sql.Composable,
     key: str,
-    columns: Sequence[str],
+    columns: Sequence[Column],
     sum_columns: Sequence[str],
     where: sql.Composable | None = None,
+    flavor: str = "postgres",
 ) -> dict[int, BucketSum]:
-    """``select bucket, count, sum(hash), sum(money)… group by bucket`` over ``relation``
-    (a table, or a subquery of RAW's current rows): the same SQL on both PostgreSQL ends."""
+    """``select bucket, count, hashes, sum(money)… group by bucket`` over ``relation`` (a
+    table, or a subquery of RAW's current rows): the same SQL on both PostgreSQL ends. The
+    ``postgres`` flavor sums 60-bit hashes (order-free, cheap); the ``portable`` flavor,
+    which Snowflake reproduces, takes the md5 of the bucket's row md5s in key order."""
+    if flavor == "postgres":
+        combined = sql.SQL("sum({})::text").format(_hash(columns, flavor))
+    else:
+        combined = sql.SQL("md5(string_agg({}, '' order by t.{}))").format(
+            _hash(columns, flavor), sql.Identifier(key)
+        )
     sums = [sql.SQL(", sum(t.{})").format(sql.Identifier(c)) for c in sum_columns]
-    query = sql.SQL(
-        "select {b}, count(*), sum({h})::text{sums} from {rel} as t{where} group by 1"
-    ).format(
+    query = sql.SQL("select {b}, count(*), {h}{sums} from {rel} as t{where} group by 1").format(
         b=pgsql.bucket(key, "t"),
-        h=pgsql.row_hash(columns, "t"),
+        h=combined,
         sums=sql.SQL("").join(sums),
         rel=relation,
         where=sql.SQL(" where ") + where if where is not None else sql.SQL(""),
     )
     out = {}
     for row in conn.execute(query):
-        out[int(row[0])] = BucketSum(int(row[1]), int(row[2]), tuple(_exact(v) for v in row[3:]))
+        combined_value = int(row[2]) if flavor == "postgres" else str(row[2])
+        out[int(row[0])] = BucketSum(int(row[1]), combined_value, tuple(_exact(v) for v in row[3:]))
     return out
 
 
@@ -311,22 +346,23 @@ def row_hashes(
     conn: psycopg.Connection,
     relation: sql.Composable,
     key: str,
-    columns: Sequence[str],
+    columns: Sequence[Column],
     ranges: Sequence[tuple[int, int]],
     where: sql.Composable | None = None,
-) -> Iterator[tuple[int, int]]:
+    flavor: str = "postgres",
+) -> Iterator[tuple[int, object]]:
     lows, highs = zip(*ranges, strict=True) if ranges else ((), ())
     query = sql.SQL(
         "select t.{k}, {h} from unnest(%s::bigint[], %s::bigint[]) as _r(lo, hi) "
         "join {rel} as t on t.{k} between _r.lo and _r.hi{where} order by t.{k}"
     ).format(
         k=sql.Identifier(key),
-        h=pgsql.row_hash(columns, "t"),
+        h=_hash(columns, flavor),
         rel=relation,
         where=sql.SQL(" and ") + where if where is not None else sql.SQL(""),
     )
     for row in conn.execute(query, (list(lows), list(highs))):
-        yield int(row[0]), int(row[1])
+        yield int(row[0]), row[1]
 
 
 def _exact(value: object) -> object:

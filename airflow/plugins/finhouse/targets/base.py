@@ -139,6 +139,8 @@ class LoadSession(Protocol):
     """One run's open load (see :meth:`Target.load`)."""
 
     result: LoadResult
+    #: how the target hashes rows for comparisons (``postgres`` or ``portable``)
+    flavor: str
 
     @property
     def direct(self) -> bool:
@@ -150,12 +152,12 @@ class LoadSession(Protocol):
         ...
 
     def bucket_sums(
-        self, columns: Sequence[str], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str]
     ) -> dict[int, BucketSum]: ...
 
     def row_hashes(
-        self, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[int, int]]: ...
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, object]]: ...
 
     def mark_gone(self, keys: Sequence[int]) -> None:
         """Keys RAW holds as current that the source no longer has: marked at commit."""

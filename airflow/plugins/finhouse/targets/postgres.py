@@ -33,7 +33,7 @@ from psycopg import sql
 from finhouse import pgsql
 from finhouse.compare import BucketSum
 from finhouse.connections import ReusedConnection, connect
-from finhouse.drift import DriftPlan
+from finhouse.drift import Column, DriftPlan
 from finhouse.errors import LockTimeoutError
 from finhouse.extract.postgres import bucket_sums, row_hashes
 from finhouse.state import Control
@@ -79,6 +79,7 @@ def _lock_key(table: str) -> tuple[int, int]:
 
 class PostgresSession(SqlSession):
     landing = LANDING
+    flavor = "postgres"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,6 +121,11 @@ class PostgresSession(SqlSession):
             )
         )
         self._landing_ready = True
+
+    def merge(self) -> tuple[int, int]:
+        if self.direct:  # the rows were copied straight into RAW
+            return 0, self.result.rows_extracted
+        return super().merge()
 
     def landed_rows(self) -> int:
         if self.request.staged_from:
@@ -181,7 +187,7 @@ class PostgresSession(SqlSession):
         )
 
     def bucket_sums(
-        self, columns: Sequence[str], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str]
     ) -> dict[int, BucketSum]:
         if self.created:
             return {}
@@ -190,8 +196,8 @@ class PostgresSession(SqlSession):
         )
 
     def row_hashes(
-        self, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[int, int]]:
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, object]]:
         if self.created or not ranges:
             return iter(())
         spec = self.request.spec
@@ -214,13 +220,12 @@ class PostgresSession(SqlSession):
             "where t._deleted_at is null order by t.{k}"
         ).format(
             k=key,
-            h=pgsql.row_hash(columns, "t"),
+            h=pgsql.row_hash([c.name for c in columns], "t"),
             raw=self.raw_rel,
             c=sql.Identifier(spec.cursor),
         )
-        return (
-            (int(r[0]), int(r[1])) for r in self.conn.execute(query, (list(lows), list(highs)))
-        )
+        rows = self.conn.execute(query, (list(lows), list(highs)))
+        return ((int(r[0]), r[1]) for r in rows)
 
     # ------------------------------------------------------------------ after the merge
     def finish(self) -> None:
@@ -565,11 +570,7 @@ class PostgresTarget(SqlTarget):
                         copy.write(chunk)
                 rows = max(cur.rowcount, 0)
             self.control.touch_stage(conn, name, lease_seconds)
-            conn.execute(
-                f"update {self.meta('stages')} set snapshot_xmin = least(snapshot_xmin, %s) "
-                "where stage_name = %s",
-                (snapshot_xmin, name),
-            )
+            self.note_stage_xmin(conn, name, snapshot_xmin)
         return rows
 
     def drop_stage(self, request: LoadRequest) -> None:

@@ -1,6 +1,7 @@
-"""The Snowflake warehouse target (production): Parquet files, PUT, COPY INTO, one MERGE.
+"""The Snowflake warehouse target (production): Parquet files, PUT, COPY INTO, set-based SQL.
 
-A run, following Snowflake's bulk-loading advice:
+What is Snowflake's own here (the algorithm — merge, deletion marks, watermark, audit — is
+:mod:`finhouse.targets.sql`'s, shared with the PostgreSQL target):
 
 1. **DDL first, outside the data transaction.** Snowflake commits implicitly around DDL, so
    RAW's table (created on the first load, PII columns tagged), drift (``ADD COLUMN IF NOT
@@ -12,15 +13,21 @@ A run, following Snowflake's bulk-loading advice:
    text) and written to local Parquet files of about ``file_mb`` (default 128 MB, within
    Snowflake's 100-250 MB compressed advice); each file is ``PUT`` to the internal stage as
    soon as it is closed and deleted locally. Memory holds one chunk and one row group.
-3. **Names unique to the run.** Files go to ``@LOAD_STAGE/<table>/<run id>/``: ``COPY``
+3. **Names unique to the run.** Files go to ``@LOAD_STAGE/<table>/<run hash>/``: ``COPY``
    skips files it loaded before *by name*, so a retried run must never reuse a name.
-4. ``COPY INTO`` the landing table ``MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE``.
-5. **One transaction**: ``MERGE`` into RAW (versions kept once by ``(id, updated_at)``, ``id``
-   for the ledger; jsonb ``PARSE_JSON``-ed into ``VARIANT``), deletion marks (full refresh),
-   the watermark, the audit row and the table's lock row (which must still be ours) commit
-   together, or nothing does.
+4. ``COPY INTO`` the landing table ``MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE`` (before the
+   transaction).
+5. **One transaction**: the shared merge into RAW (jsonb ``PARSE_JSON``-ed into ``VARIANT``),
+   deletion marks, the watermark, the audit row and the table's lock row (which must still be
+   ours) commit together, or nothing does.
 6. The run's staged files are removed and the landing table dropped (after a failure too:
    a retry uploads its files again).
+
+Comparisons (reconcile, full refresh of a loaded table) hash rows in the *portable* form both
+databases render alike (:func:`finhouse.pgsql.canonical`): times as epoch microseconds, dates
+as day numbers, JSON by presence only — PostgreSQL and Snowflake print JSON differently, so a
+change confined to a JSON value is caught by the incremental load (commit order) but not by
+a reconcile on Snowflake.
 
 Runs of one table are serialised by a lease in ``FINHOUSE_META.LOCKS`` (Snowflake has no
 advisory locks): a heartbeat thread extends it while the run lives, so a killed run's lock
@@ -38,16 +45,19 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from finhouse.compare import BUCKET_WIDTH, BucketSum
 from finhouse.drift import Column, DriftPlan
 from finhouse.errors import ConfigError, FinhouseError, LockTimeoutError
-from finhouse.tables import TableSpec
+from finhouse.state import Control
+from finhouse.state.dialect import DialectBase
 from finhouse.targets import snowflake_connection
-from finhouse.targets.base import LoadRequest, LoadResult, ReconcileReport
+from finhouse.targets.base import LoadRequest, LoadResult
+from finhouse.targets.sql import SqlSession, SqlTarget, loaded_at
 
 log = logging.getLogger(__name__)
 
@@ -66,61 +76,6 @@ PII_COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 PII_TAG = "GOVERNANCE.PII"
-
-_META_DDL = [
-    f"""create table if not exists {META}.WATERMARKS (
-        table_name varchar not null primary key,
-        watermark timestamp_tz not null,
-        run_id varchar not null,
-        updated_at timestamp_tz not null)""",
-    f"""create table if not exists {META}.LOAD_RUNS (
-        load_id number autoincrement,
-        run_id varchar not null,
-        table_name varchar not null,
-        mode varchar not null,
-        window_start timestamp_tz,
-        window_end timestamp_tz,
-        status varchar not null,
-        rows_extracted number(19, 0),
-        rows_loaded number(19, 0),
-        rows_replaced number(19, 0),
-        rows_deleted number(19, 0),
-        bytes number(19, 0),
-        seconds number(12, 3),
-        watermark_before timestamp_tz,
-        watermark_after timestamp_tz,
-        held_back_by varchar,
-        held_back_seconds number(12, 3),
-        error varchar,
-        target varchar not null,
-        started_at timestamp_tz not null,
-        finished_at timestamp_tz)""",
-    f"""create table if not exists {META}.SOURCE_COLUMNS (
-        table_name varchar not null,
-        column_name varchar not null,
-        source_type varchar not null,
-        ordinal number(10, 0) not null,
-        added_by_run varchar not null,
-        added_at timestamp_tz not null)""",
-    f"""create table if not exists {META}.LOCKS (
-        table_name varchar not null primary key,
-        run_id varchar not null,
-        acquired_at timestamp_tz not null,
-        expires_at timestamp_tz not null,
-        holder varchar not null)""",
-    f"""create table if not exists {META}.RECONCILE_RUNS (
-        reconcile_id number autoincrement,
-        run_id varchar not null,
-        table_name varchar not null,
-        source_rows number(19, 0) not null,
-        raw_current_rows number(19, 0) not null,
-        deleted_marked number(19, 0) not null,
-        missing_in_raw number(19, 0) not null,
-        stale_in_raw number(19, 0) not null,
-        sum_differences variant,
-        watermark timestamp_tz,
-        finished_at timestamp_tz not null)""",
-]
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
 
@@ -284,7 +239,242 @@ class _ParquetWriter:
         self._close_file()
 
 
-class SnowflakeTarget:
+class SnowflakeDialect(DialectBase):
+    name = "snowflake"
+    text = "varchar"
+    bigint = "number(19, 0)"
+    timestamp = "timestamp_tz"
+    seconds = "number(12, 3)"
+    json = "variant"
+    identity = "number autoincrement"
+    now = "current_timestamp()"
+
+    def ident(self, name: str) -> str:
+        return ident(name)
+
+    def ts(self) -> str:
+        return "%s::timestamp_tz"
+
+    def ts_value(self, value: dt.datetime | None) -> Any:
+        return value.isoformat() if value is not None else None
+
+    def json_placeholder(self) -> str:
+        return "parse_json(%s)"
+
+    def check(self, expression: str) -> str:
+        del expression
+        return ""  # Snowflake does not enforce CHECK constraints
+
+    def execute(self, conn: Any, statement: str, params: Any = None) -> int:
+        cur = conn.cursor()
+        try:
+            with _sql_errors():
+                cur.execute(statement, params)
+            return max(int(cur.rowcount or 0), 0)
+        finally:
+            cur.close()
+
+    def rows(self, conn: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        cur = conn.cursor()
+        try:
+            with _sql_errors():
+                cur.execute(statement, params)
+            return [tuple(r) for r in cur.fetchall()]
+        finally:
+            cur.close()
+
+
+def sf_canonical(column: Column, alias: str) -> str:
+    """A RAW value's text in the portable form the source renders too
+    (:func:`finhouse.pgsql.canonical`)."""
+    value = f"{alias}.{ident(column.name)}"
+    source_type = column.type
+    if source_type in ("json", "jsonb"):
+        return f"case when {value} is null then null else 'J' end"
+    if source_type.startswith("timestamp"):
+        return f"to_varchar(date_part(epoch_microsecond, {value}))"
+    if source_type == "date":
+        return f"to_varchar(datediff(day, '1970-01-01'::date, {value}))"
+    if source_type.startswith("character(") or source_type == "character":
+        return f"rtrim({value})"
+    return f"to_varchar({value})"
+
+
+def sf_row_hash(columns: Sequence[Column], alias: str) -> str:
+    parts = ", ".join(f"coalesce({sf_canonical(c, alias)}, chr(30))" for c in columns)
+    return f"md5(concat_ws(chr(31), {parts}))"
+
+
+class SnowflakeSession(SqlSession):
+    """Rows land as Parquet files on the internal stage, then in a transient landing table
+    (``prepare``, before the transaction: COPY INTO is not rolled back with it)."""
+
+    flavor = "portable"
+    target: SnowflakeTarget
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.request
+        self.landing = self.target.land_name(request)
+        self.prefix = self.target.prefix(request)
+        self._writes = 0
+        self._written_rows = 0
+        self._files_written = False
+        self._landed = 0
+        self._gone_table: str | None = None
+        json_cols = {c.name for c in request.columns if snowflake_type(c.type) == "VARIANT"}
+        self.value = lambda name: (
+            f"parse_json(s.{ident(name)})" if name in json_cols else f"s.{ident(name)}"
+        )
+
+    # ------------------------------------------------------------------ rows in
+    def write(self, chunks: Iterable[bytes]) -> int:
+        self._writes += 1
+        prefix = f"{self.prefix}/w{self._writes:04d}"
+        with self.target.files(self.conn, self.request, prefix, self.result) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+        self._files_written = self._files_written or bool(writer.files)
+        self._written_rows += writer.rows
+        self.result.rows_extracted += writer.rows
+        return writer.rows
+
+    def prepare(self) -> None:
+        """Before the transaction: COPY INTO the landing table (and, for a staged refresh,
+        replace staged versions by the catch-up's), and the deletion keys' table."""
+        d, conn, request = self.d, self.conn, self.request
+        if request.staged_from:
+            self.target.copy_into(conn, self.landing, self.target.stage_prefix(request))
+            if self._files_written:
+                catch = (
+                    f'{self.landing[:-1]}_C"'
+                    if self.landing.endswith('"')
+                    else (self.landing + "_C")
+                )
+                cols = ", ".join(
+                    f"{ident(c.name)} {_landing_type(c.type)}" for c in request.columns
+                )
+                d.execute(conn, f"create or replace transient table {catch} ({cols})")
+                try:
+                    self.target.copy_into(conn, catch, self.prefix)
+                    key = ident(request.spec.primary_key)
+                    d.execute(
+                        conn,
+                        f"delete from {self.landing} where {key} in (select {key} from {catch})",
+                    )
+                    d.execute(conn, f"insert into {self.landing} select * from {catch}")
+                finally:
+                    d.execute(conn, f"drop table if exists {catch}")
+            self._landed = int(d.one(conn, f"select count(*) from {self.landing}") or 0)
+            self.result.rows_extracted = self._landed
+        elif self._files_written:
+            self._landed = self.target.copy_into(conn, self.landing, self.prefix)
+            if self._landed != self._written_rows:
+                raise FinhouseError(
+                    f"{request.spec.name}: COPY INTO loaded {self._landed:,} rows of "
+                    f"{self._written_rows:,} written"
+                )
+        if self.gone:
+            self._gone_table = self.target.meta(
+                f"_GONE_{request.spec.name.upper()}_{self.target.run_hash(request).upper()}"
+            )
+            key = ident(request.spec.primary_key)
+            d.execute(
+                conn, f"create or replace transient table {self._gone_table} ({key} number(38, 0))"
+            )
+            keys = sorted(set(self.gone))
+            for start in range(0, len(keys), 1000):
+                batch = keys[start : start + 1000]
+                d.execute(
+                    conn,
+                    f"insert into {self._gone_table} ({key}) values "
+                    + ", ".join(["(%s)"] * len(batch)),
+                    batch,
+                )
+
+    def landed_rows(self) -> int:
+        return self._landed
+
+    def load_gone(self) -> str:
+        assert self._gone_table is not None  # noqa: S101 - prepare() made it
+        return self._gone_table
+
+    # ------------------------------------------------------------------ comparing RAW
+    def _current(self) -> str:
+        spec = self.request.spec
+        raw = self.target.raw(spec.name)
+        if spec.kind == "append_only":
+            return f"(select * from {raw} where _deleted_at is null)"
+        return (
+            f"(select * from (select * from {raw} qualify row_number() over (partition by "
+            f"{ident(spec.primary_key)} order by _loaded_at desc, {ident(spec.cursor)} desc "
+            "nulls last) = 1) where _deleted_at is null)"
+        )
+
+    def bucket_sums(
+        self, columns: Sequence[Column], sum_columns: Sequence[str]
+    ) -> dict[int, BucketSum]:
+        if self.created:
+            return {}
+        key = ident(self.request.spec.primary_key)
+        sums = "".join(f", sum(t.{ident(c)})" for c in sum_columns)
+        rows = self.d.rows(
+            self.conn,
+            f"""select floor(t.{key} / {BUCKET_WIDTH})::number(19, 0), count(*),
+                       md5(listagg(t._finhouse_h, '') within group (order by t.{key})){sums}
+                from (select c.*, {sf_row_hash(columns, "c")} as _finhouse_h
+                      from {self._current()} as c) as t
+                group by 1""",
+        )
+        return {int(r[0]): BucketSum(int(r[1]), str(r[2]), tuple(r[3:])) for r in rows}
+
+    def row_hashes(
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, object]]:
+        if self.created or not ranges:
+            return iter(())
+        key = ident(self.request.spec.primary_key)
+        where = " or ".join([f"c.{key} between %s and %s"] * len(ranges))
+        params = [v for r in ranges for v in r]
+        rows = self.d.rows(
+            self.conn,
+            f"select c.{key}, {sf_row_hash(columns, 'c')} from {self._current()} as c "
+            f"where {where} order by c.{key}",
+            params,
+        )
+        return ((int(r[0]), r[1]) for r in rows)
+
+    # ------------------------------------------------------------------ in the transaction
+    def finish(self) -> None:
+        spec, request = self.request.spec, self.request
+        held = self.d.execute(
+            self.conn,
+            f"update {self.target.meta('LOCKS')} set expires_at = "
+            "dateadd(second, %s, current_timestamp()) where table_name = %s and run_id = %s",
+            (int(self.target.lease), spec.name, self.target.lock_owner(spec.name, request)),
+        )
+        if held != 1:
+            raise LockTimeoutError(
+                f"{spec.name}: run {request.run_id} lost its lock before publishing (its lease "
+                "expired and another run took it); nothing was committed"
+            )
+        if request.staged_from:
+            self.target.control.forget_stage(self.conn, request.staged_from)
+
+    def cleanup(self, committed: bool) -> None:
+        """After the transaction, whatever happened: the run's files and tables are of no
+        further use (RAW has the rows, or a retry uploads its files again)."""
+        with suppress(Exception):
+            self.d.execute(self.conn, f"drop table if exists {self.landing}")
+        if self._gone_table:
+            with suppress(Exception):
+                self.d.execute(self.conn, f"drop table if exists {self._gone_table}")
+        self.target.remove(self.conn, self.prefix)
+        if committed and self.request.staged_from:
+            self.target.remove(self.conn, self.target.stage_prefix(self.request))
+
+
+class SnowflakeTarget(SqlTarget):
     kind = "snowflake"
 
     def __init__(
@@ -294,19 +484,24 @@ class SnowflakeTarget:
         file_mb: float | None = None,
         lease_seconds: float | None = None,
     ) -> None:
+        from finhouse.settings import seconds_setting  # noqa: PLC0415
+
         self.params = dict(params)
         self.database = str(self.params.get("database") or "FINHOUSE")
         self.params["database"] = self.database
         self.params.pop("schema", None)
-        self.file_bytes = int(
-            (file_mb or float(os.environ.get("FINHOUSE_SNOWFLAKE_FILE_MB", "128"))) * (1 << 20)
+        mb = file_mb or seconds_setting("FINHOUSE_SNOWFLAKE_FILE_MB", 128, minimum=1)
+        self.file_bytes = int(mb * (1 << 20))
+        self.lease = lease_seconds or seconds_setting(
+            "FINHOUSE_SNOWFLAKE_LOCK_LEASE_SECONDS", 300, minimum=5
         )
-        self.lease = float(
-            lease_seconds or float(os.environ.get("FINHOUSE_SNOWFLAKE_LOCK_LEASE_SECONDS", "300"))
-        )
+        self.dialect = SnowflakeDialect()
+        self.control = Control(self.dialect, self.meta, "snowflake")
         self._setup_done = False
         self._control_conn: Any = None
         self._control_lock = threading.Lock()
+        #: the run holding each table's lease in this process (a publish checks it)
+        self._lock_runs: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str) -> SnowflakeTarget:
@@ -330,7 +525,7 @@ class SnowflakeTarget:
                 conn.close()
 
     @contextmanager
-    def _control(self) -> Iterator[Any]:
+    def control_connection(self) -> Iterator[Any]:
         """One reused connection for the run's small control statements."""
         with self._control_lock:
             if self._control_conn is None or self._control_conn.is_closed():
@@ -348,67 +543,57 @@ class SnowflakeTarget:
         db = self.database
         return ".".join([db.upper() if _PLAIN.match(db.lower()) else ident(db), *parts])
 
-    def _raw(self, table: str) -> str:
+    def raw(self, table: str) -> str:
         return self._q(RAW, ident(table))
 
-    def _meta(self, table: str) -> str:
-        return self._q(META, table)
+    def meta(self, name: str) -> str:
+        return self._q(META, ident(name))
 
-    @staticmethod
-    def _rows(conn: Any, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        cur = conn.cursor()
-        try:
-            with _sql_errors():
-                cur.execute(sql, params)
-            return list(cur.fetchall())
-        finally:
-            cur.close()
+    def schemas(self) -> dict[str, str]:
+        return {"RAW": self._q(RAW), "control": self._q(META)}
 
-    def _one(self, conn: Any, sql: str, params: Any = None) -> Any:
-        rows = self._rows(conn, sql, params)
-        return rows[0][0] if rows else None
+    def _schema_exists(self, conn: Any, schema: str) -> bool:
+        name = schema.rsplit(".", 1)[-1].strip('"')
+        return bool(
+            self.dialect.one(
+                conn,
+                f"select count(*) from {self._q('INFORMATION_SCHEMA')}.schemata "
+                "where schema_name = %s",
+                (name,),
+            )
+        )
 
-    @staticmethod
-    def _exec(conn: Any, sql: str, params: Any = None) -> int:
-        cur = conn.cursor()
-        try:
-            with _sql_errors():
-                cur.execute(sql, params)
-            return int(cur.rowcount or 0)
-        finally:
-            cur.close()
-
-    @contextmanager
-    def _transaction(self, conn: Any) -> Iterator[None]:
-        """An explicit transaction: committed when the block ends, rolled back if it raises.
-        (No DDL inside: Snowflake would commit implicitly around it.)"""
-        self._exec(conn, "begin")
-        try:
-            yield
-        except BaseException:
-            with suppress(Exception):
-                self._exec(conn, "rollback")
-            raise
-        self._exec(conn, "commit")
+    def _has_table(self, conn: Any, name: str) -> bool:
+        return self._table_exists(conn, META, name)
 
     def setup(self) -> None:
         if self._setup_done:
             return
-        with self._control() as conn:
-            self._exec(conn, f"create schema if not exists {self._q(RAW)}")
-            self._exec(conn, f"create schema if not exists {self._q(META)}")
-            for ddl in _META_DDL:
-                self._exec(conn, ddl.replace(f"{META}.", f"{self._q(META)}.", 1))
-            self._exec(
+        super().setup()
+        with self.control_connection() as conn:
+            self.dialect.execute(
                 conn,
-                f"create stage if not exists {self._meta(STAGE)} file_format = (type = parquet)",
+                f"create stage if not exists {self._q(META, STAGE)} file_format = (type = parquet)",
             )
-        self._setup_done = True
+
+    def identity(self) -> str | None:
+        return None  # never the OLTP: that is PostgreSQL
+
+    def raw_is_empty(self, table: str) -> bool:
+        with self.control_connection() as conn:
+            return self._raw_empty(conn, table)
+
+    def _raw_empty(self, conn: Any, table: str) -> bool:
+        if not self._table_exists(conn, RAW, table):
+            return True
+        return not self.dialect.one(
+            conn, f"select count(*) from (select 1 from {self.raw(table)} limit 1)"
+        )
 
     # ------------------------------------------------------------------ lock
     def _try_lock(self, conn: Any, table: str, run_id: str, holder: str) -> tuple[str, Any]:
-        locks = self._meta("LOCKS")
-        self._exec(
+        locks = self.meta("LOCKS")
+        self.dialect.execute(
             conn,
             f"""merge into {locks} l
             using (select %(t)s as table_name) s on l.table_name = s.table_name
@@ -420,10 +605,13 @@ class SnowflakeTarget:
                         dateadd(second, %(lease)s, current_timestamp()), %(h)s)""",
             {"t": table, "r": run_id, "h": holder, "lease": int(self.lease)},
         )
-        row = self._rows(
+        row = self.dialect.rows(
             conn, f"select run_id, acquired_at from {locks} where table_name = %s", (table,)
         )
         return (row[0][0], row[0][1]) if row else ("", None)
+
+    def lock_owner(self, table: str, request: LoadRequest) -> str:
+        return self._lock_runs.get(table, request.run_id)
 
     @contextmanager
     def lock(self, table: str, run_id: str, wait_seconds: float) -> Iterator[None]:
@@ -445,15 +633,17 @@ class SnowflakeTarget:
             stop = threading.Event()
             beat = threading.Thread(target=self._heartbeat, args=(table, run_id, stop), daemon=True)
             beat.start()
+            self._lock_runs[table] = run_id
             try:
                 yield
             finally:
+                self._lock_runs.pop(table, None)
                 stop.set()
                 beat.join(timeout=10)
                 with suppress(Exception):
-                    self._exec(
+                    self.dialect.execute(
                         conn,
-                        f"delete from {self._meta('LOCKS')} where table_name = %s and run_id = %s",
+                        f"delete from {self.meta('LOCKS')} where table_name = %s and run_id = %s",
                         (table, run_id),
                     )
 
@@ -464,9 +654,9 @@ class SnowflakeTarget:
             while not stop.wait(interval):
                 try:
                     conn = conn or self._open()
-                    self._exec(
+                    self.dialect.execute(
                         conn,
-                        f"update {self._meta('LOCKS')} set expires_at = "
+                        f"update {self.meta('LOCKS')} set expires_at = "
                         "dateadd(second, %s, current_timestamp()) "
                         "where table_name = %s and run_id = %s",
                         (int(self.lease), table, run_id),
@@ -479,68 +669,11 @@ class SnowflakeTarget:
                 with suppress(Exception):
                     conn.close()
 
-    # ------------------------------------------------------------------ state
-    def watermark(self, table: str) -> dt.datetime | None:
-        with self._control() as conn:
-            value = self._one(
-                conn,
-                f"select watermark from {self._meta('WATERMARKS')} where table_name = %s",
-                (table,),
-            )
-        return _utc(value)
-
-    def recorded_columns(self, table: str) -> list[Column]:
-        with self._control() as conn:
-            rows = self._rows(
-                conn,
-                f"select column_name, source_type from {self._meta('SOURCE_COLUMNS')} "
-                "where table_name = %s order by ordinal",
-                (table,),
-            )
-        return [Column(name, type_) for name, type_ in rows]
-
-    def start_run(self, request: LoadRequest) -> None:
-        runs = self._meta("LOAD_RUNS")
-        with self._control() as conn:
-            self._exec(
-                conn,
-                f"update {runs} set status = 'abandoned', finished_at = current_timestamp(), "
-                "error = 'the run ended without finishing (killed or lost its connection)' "
-                "where table_name = %s and status = 'running'",
-                (request.spec.name,),
-            )
-            self._exec(
-                conn,
-                f"insert into {runs} (run_id, table_name, mode, window_start, window_end, "
-                "status, held_back_by, held_back_seconds, target, started_at) "
-                "select %s, %s, %s, %s::timestamp_tz, %s::timestamp_tz, 'running', %s, %s, "
-                "'snowflake', current_timestamp()",
-                (
-                    request.run_id,
-                    request.spec.name,
-                    request.mode,
-                    _iso(request.window_start),
-                    _iso(request.window_end),
-                    request.held_back_by,
-                    round(request.held_back_seconds, 3),
-                ),
-            )
-
-    def fail_run(self, request: LoadRequest, error: str, seconds: float) -> None:
-        with self._control() as conn:
-            self._exec(
-                conn,
-                f"update {self._meta('LOAD_RUNS')} set status = 'failed', error = %s, "
-                "seconds = %s, finished_at = current_timestamp() "
-                "where run_id = %s and table_name = %s and status = 'running'",
-                (error[:4000], round(seconds, 3), request.run_id, request.spec.name),
-            )
-
     # ------------------------------------------------------------------ RAW DDL
     def _table_exists(self, conn: Any, schema: str, table: str) -> bool:
         name = table.upper() if _PLAIN.match(table) else table
         return bool(
-            self._one(
+            self.dialect.one(
                 conn,
                 f"select count(*) from {self._q('INFORMATION_SCHEMA')}.tables "
                 "where table_schema = %s and table_name = %s",
@@ -552,29 +685,28 @@ class SnowflakeTarget:
         tags = PII_COLUMNS.get(table, {})
         for column in columns:
             if column.name in tags:
-                self._exec(
+                self.dialect.execute(
                     conn,
-                    f"alter table {self._raw(table)} modify column {ident(column.name)} "
+                    f"alter table {self.raw(table)} modify column {ident(column.name)} "
                     f"set tag {self._q(PII_TAG)} = '{tags[column.name]}'",
                 )
 
     def _ensure_raw(self, conn: Any, request: LoadRequest, drift: DriftPlan) -> bool:
         """RAW's table (created on the first load) and drift; DDL, so before the transaction."""
         spec = request.spec
-        raw = self._raw(spec.name)
-        exists = self._table_exists(conn, RAW, spec.name)
-        if not exists:
+        raw = self.raw(spec.name)
+        if not self._table_exists(conn, RAW, spec.name):
             cols = [f"{ident(c.name)} {snowflake_type(c.type)}" for c in request.columns]
             cols += [
                 "_LOADED_AT TIMESTAMP_TZ(6)",
                 "_BATCH_ID VARCHAR",
                 "_DELETED_AT TIMESTAMP_TZ(6)",
             ]
-            self._exec(conn, f"create table if not exists {raw} ({', '.join(cols)})")
+            self.dialect.execute(conn, f"create table if not exists {raw} ({', '.join(cols)})")
             self._tag_pii(conn, spec.name, request.columns)
             return True
         for column in drift.add:
-            self._exec(
+            self.dialect.execute(
                 conn,
                 f"alter table {raw} add column if not exists {ident(column.name)} "
                 f"{snowflake_type(column.type)}",
@@ -589,7 +721,7 @@ class SnowflakeTarget:
             )
         for column in drift.widen:
             new_type = snowflake_type(column.type)
-            self._exec(
+            self.dialect.execute(
                 conn,
                 f"alter table {raw} alter column {ident(column.name)} set data type {new_type}",
             )
@@ -598,33 +730,38 @@ class SnowflakeTarget:
             )
         return False
 
-    # ------------------------------------------------------------------ load
-    def _prefix(self, request: LoadRequest, name: str | None = None) -> str:
-        run = hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
-        return f"{request.spec.name}/{name or run}"
+    # ------------------------------------------------------------------ files
+    @staticmethod
+    def run_hash(request: LoadRequest) -> str:
+        return hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
 
-    def _land_name(self, request: LoadRequest) -> str:
-        run = hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
-        return self._meta(f"_LAND_{request.spec.name.upper()}_{run.upper()}")
+    def prefix(self, request: LoadRequest, name: str | None = None) -> str:
+        return f"{request.spec.name}/{name or self.run_hash(request)}"
+
+    def stage_prefix(self, request: LoadRequest) -> str:
+        return self.prefix(request, self.stage_name(request))
+
+    def land_name(self, request: LoadRequest) -> str:
+        return self.meta(f"_LAND_{request.spec.name.upper()}_{self.run_hash(request).upper()}")
 
     def _put(self, conn: Any, path: Path, prefix: str) -> None:
         # AUTO_COMPRESS off: Parquet is compressed inside already (snappy row groups)
-        self._exec(
+        self.dialect.execute(
             conn,
-            f"put 'file://{path.as_posix()}' @{self._meta(STAGE)}/{prefix}/ "
+            f"put 'file://{path.as_posix()}' @{self._q(META, STAGE)}/{prefix}/ "
             "auto_compress = false overwrite = true",
         )
 
-    def _remove(self, conn: Any, prefix: str) -> None:
+    def remove(self, conn: Any, prefix: str) -> None:
         with suppress(Exception):
-            self._exec(conn, f"remove @{self._meta(STAGE)}/{prefix}/")
+            self.dialect.execute(conn, f"remove @{self._q(META, STAGE)}/{prefix}/")
 
-    def _copy_into(self, conn: Any, landing: str, prefix: str) -> int:
+    def copy_into(self, conn: Any, landing: str, prefix: str) -> int:
         cur = conn.cursor()
         try:
             with _sql_errors():
                 cur.execute(
-                    f"copy into {landing} from @{self._meta(STAGE)}/{prefix}/ "
+                    f"copy into {landing} from @{self._q(META, STAGE)}/{prefix}/ "
                     "file_format = (type = parquet) match_by_column_name = case_insensitive"
                 )
             names = [d[0].lower() for d in cur.description or []]
@@ -637,7 +774,7 @@ class SnowflakeTarget:
                 if status not in ("LOADED", "LOAD_SKIPPED", ""):
                     raise FinhouseError(
                         f"COPY INTO {landing} failed for {record.get('file')}: "
-                        f"{record.get('first_error')}"
+                        f"{_mask(str(record.get('first_error')))}"
                     )
                 loaded += int(record.get("rows_loaded") or 0)
             return loaded
@@ -645,7 +782,7 @@ class SnowflakeTarget:
             cur.close()
 
     @contextmanager
-    def _files(
+    def files(
         self, conn: Any, request: LoadRequest, prefix: str, result: LoadResult
     ) -> Iterator[_ParquetWriter]:
         """A Parquet writer whose closed files are PUT under ``prefix``; the last one on exit."""
@@ -663,363 +800,109 @@ class SnowflakeTarget:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    # ------------------------------------------------------------------ load
     @contextmanager
-    def load(self, request: LoadRequest, drift: DriftPlan) -> Iterator[_ParquetWriter]:
-        spec = request.spec
-        result = LoadResult()
-        landing = self._land_name(request)
-        prefix = self._prefix(request, request.staged_from)
+    def load(self, request: LoadRequest, drift: DriftPlan) -> Iterator[SnowflakeSession]:
         with self._connect() as conn:
             created = self._ensure_raw(conn, request, drift)
+            empty = created or self._raw_empty(conn, request.spec.name)
             cols = ", ".join(f"{ident(c.name)} {_landing_type(c.type)}" for c in request.columns)
-            self._exec(conn, f"create or replace transient table {landing} ({cols})")
+            landing = self.land_name(request)
+            self.dialect.execute(conn, f"create or replace transient table {landing} ({cols})")
+            session = SnowflakeSession(
+                self,
+                conn,
+                request,
+                drift,
+                created=created,
+                direct=empty and request.allow_direct and request.staged_from is None,
+            )
+            committed = False
             try:
-                if request.staged_from is not None:
-                    writer = _ParquetWriter(request.columns, Path(), 1, None, result)
-                    yield writer
-                else:
-                    with self._files(conn, request, prefix, result) as writer:
-                        yield writer
-                staged = (
-                    self._copy_into(conn, landing, prefix)
-                    if writer.files or request.staged_from is not None
-                    else 0
-                )
-                if request.staged_from is None and staged != writer.rows:
-                    raise FinhouseError(
-                        f"{spec.name}: COPY INTO loaded {staged:,} rows of {writer.rows:,} written"
+                yield session
+                session.prepare()
+                with self.dialect.transaction(conn):
+                    raw = self.raw(request.spec.name)
+                    now, latest, deleted = self.dialect.rows(
+                        conn,
+                        f"select current_timestamp(), (select max(_loaded_at) from {raw}), "
+                        f"(select max(_deleted_at) from {raw})",
+                    )[0]
+                    session.result.loaded_at = loaded_at(
+                        _utc(now),  # type: ignore[arg-type]
+                        _utc(latest),
+                        _utc(deleted),
                     )
-                result.rows_extracted = staged
-                self._publish(conn, request, landing, created, result)
+                    self._publish(session)
+                committed = True
             finally:
-                # Whatever happened, the run's files and landing table are of no further use:
-                # RAW has the rows, or a retry PUTs its files again (same names, overwritten)
-                # into a new landing table. Nothing is left to accumulate on the stage.
-                with suppress(Exception):
-                    self._exec(conn, f"drop table if exists {landing}")
-                self._remove(conn, prefix)
+                session.cleanup(committed)
 
-    def _publish(
-        self, conn: Any, request: LoadRequest, landing: str, created: bool, result: LoadResult
-    ) -> None:
+    def _publish(self, session: SnowflakeSession) -> None:
         """RAW rows, deletion marks, source columns, watermark, audit and lock: one commit."""
-        spec = request.spec
-        wm_table = self._meta("WATERMARKS")
-        with self._transaction(conn):
-            result.watermark_before = _utc(
-                self._one(
-                    conn, f"select watermark from {wm_table} where table_name = %s", (spec.name,)
-                )
-            )
-            result.rows_loaded, result.rows_replaced = self._merge(conn, request, landing)
-            if request.mark_absent_deleted and not created:
-                result.rows_deleted = self._mark_absent(conn, request, landing)
-            if created or drift_recorded(request, self.recorded_columns_in(conn, spec.name)):
-                self._record_columns(conn, request)
-            if request.new_watermark is not None:
-                self._exec(
-                    conn,
-                    f"""merge into {wm_table} w
-                    using (select %(t)s as table_name, %(w)s::timestamp_tz as watermark,
-                                  %(r)s as run_id) s
-                    on w.table_name = s.table_name
-                    when matched then update set
-                        watermark = greatest(w.watermark, s.watermark),
-                        run_id = s.run_id, updated_at = current_timestamp()
-                    when not matched then insert (table_name, watermark, run_id, updated_at)
-                        values (s.table_name, s.watermark, s.run_id, current_timestamp())""",
-                    {"t": spec.name, "w": _iso(request.new_watermark), "r": request.run_id},
-                )
-            result.watermark_after = _utc(
-                self._one(
-                    conn, f"select watermark from {wm_table} where table_name = %s", (spec.name,)
-                )
-            )
-            audited = self._exec(
-                conn,
-                f"update {self._meta('LOAD_RUNS')} set status = 'success', rows_extracted = %s, "
-                "rows_loaded = %s, rows_replaced = %s, rows_deleted = %s, bytes = %s, "
-                "watermark_before = %s::timestamp_tz, watermark_after = %s::timestamp_tz, "
-                "seconds = datediff(millisecond, started_at, current_timestamp()) / 1000, "
-                "finished_at = current_timestamp() "
-                "where run_id = %s and table_name = %s and status = 'running'",
-                (
-                    result.rows_extracted,
-                    result.rows_loaded,
-                    result.rows_replaced,
-                    result.rows_deleted,
-                    result.bytes,
-                    _iso(result.watermark_before),
-                    _iso(result.watermark_after),
-                    request.run_id,
-                    spec.name,
-                ),
-            )
-            held = self._exec(
-                conn,
-                f"update {self._meta('LOCKS')} set expires_at = "
-                "dateadd(second, %s, current_timestamp()) where table_name = %s and run_id = %s",
-                (int(self.lease), spec.name, request.run_id),
-            )
-            if held != 1:
-                raise LockTimeoutError(
-                    f"{spec.name}: run {request.run_id} lost its lock before publishing "
-                    "(its lease expired and another run took it); nothing was committed"
-                )
-            if audited != 1:
-                raise FinhouseError(
-                    f"{spec.name}: run {request.run_id} has no running audit row; nothing committed"
-                )
-
-    def recorded_columns_in(self, conn: Any, table: str) -> list[Column]:
-        rows = self._rows(
-            conn,
-            f"select column_name, source_type from {self._meta('SOURCE_COLUMNS')} "
-            "where table_name = %s order by ordinal",
-            (table,),
-        )
-        return [Column(n, t) for n, t in rows]
-
-    def _record_columns(self, conn: Any, request: LoadRequest) -> None:
-        table = self._meta("SOURCE_COLUMNS")
-        for ordinal, column in enumerate(request.columns, start=1):
-            self._exec(
-                conn,
-                f"""merge into {table} c
-                using (select %(t)s as table_name, %(c)s as column_name, %(s)s as source_type,
-                              %(o)s as ordinal, %(r)s as run_id) s
-                on c.table_name = s.table_name and c.column_name = s.column_name
-                when matched and c.source_type <> s.source_type then
-                    update set source_type = s.source_type
-                when not matched then insert (table_name, column_name, source_type, ordinal,
-                                              added_by_run, added_at)
-                    values (s.table_name, s.column_name, s.source_type, s.ordinal, s.run_id,
-                            current_timestamp())""",
-                {
-                    "t": request.spec.name,
-                    "c": column.name,
-                    "s": column.type,
-                    "o": ordinal,
-                    "r": request.run_id,
-                },
-            )
-
-    def _merge(self, conn: Any, request: LoadRequest, landing: str) -> tuple[int, int]:
-        """Upsert the landed versions: a new (key, cursor) inserts, changed content replaces."""
-        spec = request.spec
-        key = set(spec.raw_key)
-        names = [c.name for c in request.columns]
-        json_cols = {c.name for c in request.columns if snowflake_type(c.type) == "VARIANT"}
-
-        # JSON is parsed once, in the source of the MERGE (landed as text: Parquet has no
-        # VARIANT); every other column passes through with RAW's type already
-        source = ", ".join(
-            f"parse_json({ident(n)}) as {ident(n)}" if n in json_cols else ident(n) for n in names
-        )
-        non_key = [n for n in names if n not in key]
-        on = " and ".join(f"r.{ident(k)} = s.{ident(k)}" for k in spec.raw_key)
-        changed = " or ".join(
-            [f"r.{ident(n)} is distinct from s.{ident(n)}" for n in non_key]
-            + ["r._deleted_at is not null"]
-        )
-        sets = ", ".join(
-            [f"{ident(n)} = s.{ident(n)}" for n in non_key]
-            + ["_loaded_at = current_timestamp()", "_batch_id = %(run)s", "_deleted_at = null"]
-        )
-        insert_cols = ", ".join([*(ident(n) for n in names), "_loaded_at", "_batch_id"])
-        insert_vals = ", ".join(
-            [*(f"s.{ident(n)}" for n in names), "current_timestamp()", "%(run)s"]
-        )
-        cur = conn.cursor()
-        try:
-            with _sql_errors():
-                cur.execute(
-                    f"""merge into {self._raw(spec.name)} r
-                using (select {source} from {landing}) s on {on}
-                when matched and ({changed}) then update set {sets}
-                when not matched then insert ({insert_cols}) values ({insert_vals})""",
-                    {"run": request.run_id},
-                )
-            row = cur.fetchone() or ()
-            names_out = [d[0].lower() for d in cur.description or []]
-        finally:
-            cur.close()
-        counts = dict(zip(names_out, row, strict=False))
-        return (
-            int(counts.get("number of rows inserted") or 0),
-            int(counts.get("number of rows updated") or 0),
-        )
-
-    def _mark_absent(self, conn: Any, request: LoadRequest, landing: str) -> int:
-        """Full refresh: keys RAW holds, the complete extract lacks, and whose latest version
-        is older than the run's frozen upper bound, are marked deleted."""
-        spec = request.spec
-        raw = self._raw(spec.name)
-        key, cursor = ident(spec.primary_key), ident(spec.cursor)
-        gone = f"""select {key} from {raw} group by {key}
-                   having max({cursor}) < %(upper)s::timestamp_tz
-                      and count_if(_deleted_at is null) > 0
-                   minus select {key} from {landing}"""
-        params = {"upper": _iso(request.window_end)}
-        count = int(self._one(conn, f"select count(*) from ({gone})", params) or 0)
-        if count:
-            self._exec(
-                conn,
-                f"update {raw} set _deleted_at = current_timestamp() "
-                f"where _deleted_at is null and {key} in ({gone})",
-                params,
-            )
-        return count
+        session.publish()
 
     # ------------------------------------------------------------------ parallel staging
     def stage_name(self, request: LoadRequest) -> str:
-        digest = hashlib.sha256(request.run_id.encode()).hexdigest()[:16]
-        return f"_staged_{digest}"
+        return f"_staged_{self.run_hash(request)}"
+
+    def register_stage(self, request: LoadRequest, lease_seconds: float) -> None:
+        with self.control_connection() as conn:
+            self.remove(conn, self.stage_prefix(request))
+            self.control.register_stage(
+                conn, request.spec.name, self.stage_name(request), request.run_id, lease_seconds
+            )
 
     def stage_range(
-        self, request: LoadRequest, key_range: tuple[int, int], chunks: Iterable[bytes]
+        self,
+        request: LoadRequest,
+        key_range: tuple[int, int],
+        chunks: Iterable[bytes],
+        snapshot_xmin: int,
+        lease_seconds: float,
     ) -> int:
         """Write one key range's Parquet files under the run's staged prefix; a re-run of the
         range replaces its files (removed first, then PUT again)."""
-        prefix = (
-            f"{self._prefix(request, self.stage_name(request))}/range_{key_range[0]}_{key_range[1]}"
-        )
-        result = LoadResult()
+        name = self.stage_name(request)
+        prefix = f"{self.stage_prefix(request)}/range_{key_range[0]}_{key_range[1]}"
         with self._connect() as conn:
-            self._remove(conn, prefix)
-            with self._files(conn, request, prefix, result) as writer:
+            if not self.control.touch_stage(conn, name, lease_seconds):
+                raise LockTimeoutError(
+                    f"{request.spec.name}: the staged refresh {request.run_id} is gone (its lease "
+                    "ran out, or a newer full refresh replaced it); run the full refresh again"
+                )
+            self.remove(conn, prefix)
+            with self.files(conn, request, prefix, LoadResult()) as writer:
                 for chunk in chunks:
                     writer.write(chunk)
+            self.note_stage_xmin(conn, name, snapshot_xmin)
         return writer.rows
 
     def drop_stage(self, request: LoadRequest) -> None:
-        with self._connect() as conn:
-            self._remove(conn, self._prefix(request, self.stage_name(request)))
+        with self.control_connection() as conn:
+            self.remove(conn, self.stage_prefix(request))
+            self.control.forget_stage(conn, self.stage_name(request))
 
-    # ------------------------------------------------------------------ reconcile
-    def reconcile(
-        self,
-        spec: TableSpec,
-        run_id: str,
-        columns: list[Column],
-        chunks: Iterable[bytes],
-        mark_deleted: bool,
-    ) -> ReconcileReport:
-        """Compare the streamed source keys (+cursor, +sum columns) with RAW's current state."""
-        report = ReconcileReport(spec.name)
-        request = LoadRequest(spec, run_id, "full", columns, None, dt.datetime.now(dt.UTC), None)
-        prefix = self._prefix(request, f"reconcile_{self.stage_name(request)}")
-        src = self._meta(f"_SRC_{spec.name.upper()}_{self.stage_name(request)[8:].upper()}")
-        raw = self._raw(spec.name)
-        key, cursor = ident(spec.primary_key), ident(spec.cursor)
-        current = f"""select * from {raw}
-            qualify row_number() over (partition by {key}
-                                       order by {cursor} desc, _loaded_at desc) = 1"""
-        with self._connect() as conn:
-            cols = ", ".join(f"{ident(c.name)} {_landing_type(c.type)}" for c in columns)
-            self._exec(conn, f"create or replace transient table {src} ({cols})")
-            try:
-                with self._files(conn, request, prefix, LoadResult()) as writer:
-                    for chunk in chunks:
-                        writer.write(chunk)
-                if writer.files:
-                    self._copy_into(conn, src, prefix)
-                with self._transaction(conn):
-                    report.watermark = _utc(
-                        self._one(
-                            conn,
-                            f"select watermark from {self._meta('WATERMARKS')} "
-                            "where table_name = %s",
-                            (spec.name,),
-                        )
-                    )
-                    if mark_deleted:
-                        gone = f"""select distinct r.{key} from {raw} r
-                            where r._deleted_at is null
-                              and not exists (select 1 from {src} s where s.{key} = r.{key})"""
-                        report.deleted_marked = int(
-                            self._one(conn, f"select count(*) from ({gone})") or 0
-                        )
-                        if report.deleted_marked:
-                            self._exec(
-                                conn,
-                                f"update {raw} set _deleted_at = current_timestamp() "
-                                f"where _deleted_at is null and {key} in ({gone})",
-                            )
-                    report.source_rows = int(self._one(conn, f"select count(*) from {src}") or 0)
-                    cur_live = f"select * from ({current}) where _deleted_at is null"
-                    report.raw_current_rows = int(
-                        self._one(conn, f"select count(*) from ({cur_live})") or 0
-                    )
-                    if report.watermark is not None:
-                        wm = {"wm": _iso(report.watermark)}
-                        report.missing_in_raw = int(
-                            self._one(
-                                conn,
-                                f"""select count(*) from {src} s
-                                where s.{cursor} < %(wm)s::timestamp_tz and not exists
-                                  (select 1 from ({cur_live}) c where c.{key} = s.{key})""",
-                                wm,
-                            )
-                            or 0
-                        )
-                        report.stale_in_raw = int(
-                            self._one(
-                                conn,
-                                f"""select count(*) from {src} s
-                                join ({cur_live}) c on c.{key} = s.{key}
-                                where s.{cursor} < %(wm)s::timestamp_tz
-                                  and c.{cursor} < s.{cursor}""",
-                                wm,
-                            )
-                            or 0
-                        )
-                        for column in columns[2:]:
-                            col = ident(column.name)
-                            # sums of NUMBER stay exact (a cast NUMBER, never a float)
-                            scale = re.match(r"^NUMBER\(\d+,(\d+)\)$", snowflake_type(column.type))
-                            cast_to = f"number(38,{scale.group(1)})" if scale else None
-                            src_col = f"cast(s.{col} as {cast_to})" if cast_to else f"s.{col}"
-                            raw_col = f"cast(c.{col} as {cast_to})" if cast_to else f"c.{col}"
-                            diff = self._one(
-                                conn,
-                                f"""select coalesce(sum({src_col}), 0)
-                                         - coalesce(sum({raw_col}), 0)
-                                from {src} s join ({cur_live}) c
-                                  on c.{key} = s.{key} and c.{cursor} = s.{cursor}
-                                where s.{cursor} < %(wm)s::timestamp_tz""",
-                                wm,
-                            )
-                            if diff:
-                                report.sum_differences[column.name] = str(diff)
-                    self._exec(
-                        conn,
-                        f"insert into {self._meta('RECONCILE_RUNS')} (run_id, table_name, "
-                        "source_rows, raw_current_rows, deleted_marked, missing_in_raw, "
-                        "stale_in_raw, sum_differences, watermark, finished_at) "
-                        "select %s, %s, %s, %s, %s, %s, %s, parse_json(%s), "
-                        "%s::timestamp_tz, current_timestamp()",
-                        (
-                            run_id,
-                            spec.name,
-                            report.source_rows,
-                            report.raw_current_rows,
-                            report.deleted_marked,
-                            report.missing_in_raw,
-                            report.stale_in_raw,
-                            _json(report.sum_differences),
-                            _iso(report.watermark),
-                        ),
-                    )
-            finally:
-                with suppress(Exception):
-                    self._exec(conn, f"drop table if exists {src}")
-                self._remove(conn, prefix)
-        return report
+    def drop_expired_stages(self, table: str) -> list[str]:
+        with self.control_connection() as conn:
+            names = self.control.stages(conn, table, expired_only=True)
+            for name in names:
+                self.remove(conn, f"{table}/{name}")
+                self.control.forget_stage(conn, name)
+        return names
 
 
 class SnowflakeStatementError(FinhouseError):
     """A statement failed on Snowflake (one line for the CLI; retried by Airflow)."""
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def _mask(text: str) -> str:
+    """Snowflake quotes values in its messages ("Numeric value 'abc' is not recognized"):
+    no row value leaves finhouse in an error."""
+    return _QUOTED.sub("'…'", text)
 
 
 @contextmanager
@@ -1031,30 +914,14 @@ def _sql_errors() -> Iterator[None]:
     except snowflake.connector.errors.Error as exc:
         text = str(exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__
-        raise SnowflakeStatementError(f"Snowflake: {reason}") from exc
-
-
-def drift_recorded(request: LoadRequest, recorded: list[Column]) -> bool:
-    """Does SOURCE_COLUMNS need (re)writing: a column is new or its type changed."""
-    known = {c.name: c.type for c in recorded}
-    return any(known.get(c.name) != c.type for c in request.columns)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+        raise SnowflakeStatementError(f"Snowflake: {_mask(reason)}") from None
 
 
 def _utc(value: Any) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, dt.datetime):
-        raise ConfigError(f"unexpected timestamp value from Snowflake: {value!r}")
+        raise ConfigError(f"unexpected timestamp value from Snowflake: {type(value).__name__}")
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
-
-
-def _json(value: dict[str, str]) -> str:
-    import json  # noqa: PLC0415
-
-    return json.dumps(value, sort_keys=True)

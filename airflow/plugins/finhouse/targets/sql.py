@@ -51,6 +51,8 @@ class SqlSession:
     landing: str
     #: value expression of a landed column for RAW (e.g. parsing JSON kept as text)
     value: Callable[[str], str]
+    #: how rows are hashed for comparisons (the source hashes the same way)
+    flavor = "postgres"
 
     def __init__(
         self,
@@ -89,13 +91,13 @@ class SqlSession:
         raise NotImplementedError
 
     def bucket_sums(
-        self, columns: Sequence[str], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str]
     ) -> dict[int, BucketSum]:
         raise NotImplementedError
 
     def row_hashes(
-        self, columns: Sequence[str], ranges: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[int, int]]:
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
 
     def landed_rows(self) -> int:
@@ -116,10 +118,7 @@ class SqlSession:
         control = self.target.control
         before = control.watermark(self.conn, spec.name)
         result.watermark_before = before.at if before else None
-        if not self.direct and self.landed_rows():
-            result.rows_replaced, result.rows_loaded = self._merge()
-        elif self.direct:
-            result.rows_loaded = result.rows_extracted
+        result.rows_replaced, result.rows_loaded = self.merge()
         if self.gone:
             result.rows_deleted = self._mark_gone()
         if self.created or self.drift.changes:
@@ -176,9 +175,11 @@ class SqlSession:
             )
         log.debug("%s: published %s", spec.name, result)
 
-    def _merge(self) -> tuple[int, int]:
+    def merge(self) -> tuple[int, int]:
         """Rewrite changed versions, insert new ones (see the module doc); returns
         ``(rewritten, inserted)``."""
+        if not self.landed_rows():
+            return 0, 0
         spec, d = self.request.spec, self.d
         raw, landing = self.target.raw(spec.name), self.landing
         names = [c.name for c in self.request.columns]
@@ -340,6 +341,16 @@ class SqlTarget:
 
     def stage_name(self, request: LoadRequest) -> str:
         raise NotImplementedError
+
+    def note_stage_xmin(self, conn: Any, stage: str, xmin: int) -> None:
+        """Keep the oldest snapshot a staged range was read at (its publish re-reads every
+        version written since)."""
+        self.dialect.execute(
+            conn,
+            f"update {self.meta('stages')} set snapshot_xmin = %s where stage_name = %s "
+            "and (snapshot_xmin is null or snapshot_xmin > %s)",
+            (xmin, stage, xmin),
+        )
 
 
 def loaded_at(now: dt.datetime, *latest: dt.datetime | None) -> dt.datetime:
