@@ -46,9 +46,7 @@ def log(message: str) -> None:
 
 def ingest(cluster: Cluster) -> None:
     source = endpoints.source(cluster.dsn("oltp", "oltp_extract"))
-    source.lag = dt.timedelta(milliseconds=300)
     target = endpoints.target(cluster.dsn("warehouse", "loader"))
-    time.sleep(0.4)
     for spec in TABLES.values():
         pipeline.ingest(spec, source, target)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import psycopg
 import pytest
@@ -62,7 +61,6 @@ def test_every_ingestion_dag_runs_and_emits_its_asset(
 ) -> None:
     env = airflow_env(pg_server, pipe.dbs)
     started = dt.datetime.now(dt.UTC)
-    time.sleep(0.4)
     results = run_dags(
         env, *((f"ingest_{table}", None) for table in TABLES), ("ingest_investments", None)
     )
@@ -83,7 +81,7 @@ def test_every_ingestion_dag_runs_and_emits_its_asset(
     # the second investments run found nothing new and emitted all the same: the event
     # means "fresh up to the new watermark"
     assert events[-1][1]["rows_extracted"] == 0
-    assert events[-1][1]["watermark"] == pipe.target.watermark("investments").isoformat()  # type: ignore[union-attr]
+    assert events[-1][1]["watermark"] == pipe.target.watermark("investments").at.isoformat()  # type: ignore[union-attr]
 
 
 def test_params_full_refresh_in_parallel_ranges_and_manual_window(
@@ -91,27 +89,31 @@ def test_params_full_refresh_in_parallel_ranges_and_manual_window(
 ) -> None:
     env = airflow_env(pg_server, pipe.dbs)
     env["FINHOUSE_TRANSACTIONS_PARALLEL_THRESHOLD"] = "0"  # force the staged, mapped path
-    time.sleep(0.4)
-    first = run_dag(env, "ingest_transactions")
+    # a first load as a full refresh: staged in parallel key ranges (mapped tasks)
+    first = run_dag(env, "ingest_transactions", {"full_refresh": True})
     assert first["state"] == "success", first.get("log")
+    mapped = [t for t in first["tasks"] if t.startswith("extract_range[")]
+    assert len(mapped) == TABLES["transactions"].parallel_ranges
+    assert all(first["tasks"][t] == "success" for t in mapped)
+    with pipe.oltp() as oltp, pipe.warehouse() as wh:
+        assert_raw_equals_oltp(oltp, wh, ["transactions"])
+        assert wh.execute(
+            "select count(*) from pg_tables where schemaname = 'finhouse_meta' "
+            "and tablename like '_stage_%%'"
+        ).fetchone() == (0,)
     with pipe.oltp() as oltp:
         gone = oltp.execute(
             "delete from transactions where id = (select max(id) from transactions) returning id"
         ).fetchone()
+    # over a loaded RAW: one task compares every row and marks the deletion
     result = run_dag(env, "ingest_transactions", {"full_refresh": True})
     assert result["state"] == "success", result
-    mapped = [t for t in result["tasks"] if t.startswith("extract_range[")]
-    assert len(mapped) == TABLES["transactions"].parallel_ranges
-    assert all(result["tasks"][t] == "success" for t in mapped)
+    assert result["tasks"]["extract_range"] == "skipped"
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh, ["transactions"])
         assert wh.execute(
             "select _deleted_at is not null from raw.transactions where id = %s", gone
         ).fetchone() == (True,)
-        assert wh.execute(
-            "select count(*) from pg_tables where schemaname = 'finhouse_meta' "
-            "and tablename like '_stage_%%'"
-        ).fetchone() == (0,)
         before = versions(wh, "transactions")
     watermark = pipe.target.watermark("transactions")
     now = dt.datetime.now(dt.UTC)
@@ -145,14 +147,21 @@ def test_bad_params_fail_the_run_and_change_nothing(
         assert wh.execute("select to_regclass('raw.users')").fetchone() == (None,)
 
 
-def test_reconcile_dag_marks_deletes(
+def test_reconcile_dag_marks_deletes_fails_on_damage_and_repairs(
     pipe: Pipeline, pg_server: Provisioner, airflow_db: None
 ) -> None:
     env = airflow_env(pg_server, pipe.dbs)
-    time.sleep(0.4)
     pipe.ingest("payments")
     with pipe.oltp() as oltp:
         oltp.execute("delete from payments where id = (select max(id) from payments)")
     assert run_dag(env, "reconcile_payments")["state"] == "success"
+    with pipe.oltp() as oltp, pipe.warehouse() as wh:
+        assert_raw_equals_oltp(oltp, wh, ["payments"])
+        wh.execute(
+            "update raw.payments set amount = amount + 1 "
+            "where id = (select min(id) from raw.payments)"
+        )
+    assert run_dag(env, "reconcile_payments")["state"] == "failed"
+    assert run_dag(env, "reconcile_payments", {"repair": True})["state"] == "success"
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh, ["payments"])

@@ -241,7 +241,8 @@ def _run(
         )
         scope = _scope(snap, mode, since, until, watermark, drift)
         with target.load(request, drift) as session:
-            if session.direct:
+            if session.direct and mode != "window":
+                # RAW holds nothing (a first load, or an emptied table): copy it all
                 session.write(snap.copy(spec, columns, Everything()))
             elif isinstance(scope, str):
                 diff = sync(spec, snap, session, columns, write=True, mark=True)

@@ -1,5 +1,7 @@
-{#- contracts.md §2, current state of a RAW table: each key's latest version (by
-    updated_at, then _loaded_at), kept only when that version is not marked deleted.
+{#- contracts.md §2, current state of a RAW table: for each key the version the latest load
+    saw (greatest _loaded_at, then updated_at; loads of one table never overlap, so this is
+    the source's commit order — never the application's clock), kept only when that version
+    is not marked deleted.
     Written as an anti-join rather than row_number() = 1 so PostgreSQL's row estimates stay
     honest for every model downstream (row_number's 0.5 % guess led to nested loops). -#}
 {% macro current_versions(relation, key='id', cursor='updated_at') -%}
@@ -13,10 +15,10 @@
             where
                 newer.{{ key }} = candidate.{{ key }}
                 and (
-                    newer.{{ cursor }} > candidate.{{ cursor }}
+                    newer._loaded_at > candidate._loaded_at
                     or (
-                        newer.{{ cursor }} = candidate.{{ cursor }}
-                        and newer._loaded_at > candidate._loaded_at
+                        newer._loaded_at = candidate._loaded_at
+                        and newer.{{ cursor }} > candidate.{{ cursor }}
                     )
                 )
         )

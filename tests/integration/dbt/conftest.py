@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +80,8 @@ class Warehouse:
         return out
 
     def ingest(self) -> None:
-        """Load everything committed so far (after the short extract lag has passed)."""
+        """Load everything committed so far."""
         source = endpoints.source(self.server.dsn(self.oltp, "oltp_extract"))
-        source.lag = dt.timedelta(milliseconds=300)
-        time.sleep(0.4)
         target = endpoints.target(self.dsn("loader"))
         for spec in TABLES.values():
             pipeline.ingest(spec, source, target)

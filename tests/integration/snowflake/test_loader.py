@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -137,7 +136,7 @@ def test_a_retry_after_a_failure_between_put_and_merge_loads_once(
     calls: list[str] = []
     original = SnowflakeTarget._publish
 
-    def fail_before_merge(self: SnowflakeTarget, *args: Any, **kwargs: Any) -> None:  # noqa: ARG001
+    def fail_before_merge(self: SnowflakeTarget, *args: Any, **kwargs: Any) -> None:
         # the files are PUT and COPied into the landing table; the MERGE never happens
         calls.append(str(staged_files(snow)))
         raise ConnectionError("network lost between PUT and MERGE")

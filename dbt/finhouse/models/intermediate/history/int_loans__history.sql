@@ -1,23 +1,36 @@
 {#- SCD type 2 history of loans from every RAW version (so history exists from the first
-    load): one row per version, valid from its updated_at to the next version's updated_at
-    (versions ordered by updated_at, then _loaded_at, as contracts.md §2 orders them). The
-    latest version is open-ended, or ends at its deletion time when the key was deleted. -#}
+    load): one row per version, in the order the loads saw them (_loaded_at, then updated_at:
+    the source's commit order, contracts.md §2 — never the application's clock alone). A
+    version is valid from its updated_at, or from the previous version's start when its stamp
+    is older (an app clock behind, a save that waited on a lock: the later-loaded version
+    still wins from then on), to the next version's start. The latest version is open-ended,
+    or ends at its deletion time when the key was deleted. -#}
 with
 
 loans_versions as (
     select * from {{ ref('stg_oltp__loans_versions') }}
 ),
 
-versions_in_order as (
+versions_in_load_order as (
     select
         *,
         row_number() over (
-            partition by loan_id order by updated_at asc, loaded_at asc
+            partition by loan_id order by loaded_at asc, updated_at asc
         ) as version_number,
-        lead(updated_at) over (
-            partition by loan_id order by updated_at asc, loaded_at asc
-        ) as next_version_updated_at
+        max(coalesce(updated_at, loaded_at)) over (
+            partition by loan_id order by loaded_at asc, updated_at asc
+            rows between unbounded preceding and current row
+        ) as version_valid_from
     from loans_versions
+),
+
+versions_in_order as (
+    select
+        *,
+        lead(version_valid_from) over (
+            partition by loan_id order by version_number asc
+        ) as next_version_updated_at
+    from versions_in_load_order
 ),
 
 final as (
@@ -43,7 +56,7 @@ final as (
         written_off_amount,
         created_at,
         version_number,
-        updated_at as valid_from,
+        version_valid_from as valid_from,
         coalesce(next_version_updated_at, deleted_at) as valid_to,
         next_version_updated_at is null as is_latest_version,
         (next_version_updated_at is null and deleted_at is null) as is_current,
