@@ -33,8 +33,9 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -160,12 +161,12 @@ def _prepare(spec: TableSpec, source: PostgresSource, target: Target) -> list[Co
     identity = source.check()
     columns = source.columns(spec)
     _check_columns(spec, columns)
-    target.setup()
     if target.identity() == identity.key:
         raise ConfigError(
             "FINHOUSE_WAREHOUSE_DSN points at the OLTP database itself: RAW must live in "
             "another database (the warehouse)"
         )
+    target.setup()
     return columns
 
 
@@ -235,7 +236,7 @@ def _run(
         snapshot_xmin=snap.xmin,
     )
     target.start_run(request)
-    try:
+    with _failures_recorded(target, request):
         drift = plan_drift(
             spec.name, columns, target.recorded_columns(spec.name), spec.required_columns
         )
@@ -250,9 +251,6 @@ def _run(
             else:
                 session.write(snap.copy(spec, columns, scope))
         result: LoadResult = session.result
-    except BaseException as exc:
-        _fail(target, request, exc)
-        raise _sanitized(spec, exc) from None
     summary = _summary(request, result)
     log.info("%s", summary.describe())
     return summary
@@ -299,12 +297,22 @@ def _fail(target: Target, request: LoadRequest, exc: BaseException) -> None:
         log.warning("%s: could not record the failed run", request.spec.name, exc_info=True)
 
 
-def _sanitized(spec: TableSpec, exc: BaseException) -> BaseException:
-    """Database errors as one line without row values (PostgreSQL's DETAIL, e.g. "Failing
-    row contains (…)", never leaves this function); finhouse's own errors as they are."""
-    if isinstance(exc, FinhouseError) or not isinstance(exc, Exception):
-        return exc
-    return LoadError(f"{spec.name}: {safe_error_text(exc)}")
+@contextmanager
+def _failures_recorded(target: Target, request: LoadRequest) -> Iterator[None]:
+    """A run that fails is audited as failed, with its error as one line without row values;
+    database errors leave as that line (PostgreSQL's DETAIL, e.g. "Failing row contains
+    (…)", never leaves this function: not in the message, not in a chained traceback)."""
+    try:
+        yield
+    except FinhouseError as exc:
+        _fail(target, request, exc)
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, then raised as one safe line
+        _fail(target, request, exc)
+        raise LoadError(f"{request.spec.name}: {safe_error_text(exc)}") from None
+    except BaseException as exc:  # interrupted: recorded, and passed on as it is
+        _fail(target, request, exc)
+        raise
 
 
 def _summary(request: LoadRequest, result: LoadResult) -> RunSummary:
@@ -486,13 +494,10 @@ def publish_full_refresh(
             spec.name, request.columns, target.recorded_columns(spec.name), spec.required_columns
         )
         target.start_run(request)
-        try:
+        with _failures_recorded(target, request):
             with target.load(request, drift) as session:
                 session.write(snap.copy(spec, request.columns, ChangedSince(staged_xmin)))
             result = session.result
-        except BaseException as exc:
-            _fail(target, request, exc)
-            raise _sanitized(spec, exc) from None
     summary = _summary(request, result)
     log.info("%s", summary.describe())
     return summary
@@ -549,20 +554,16 @@ def reconcile(
         )
         if repair:
             target.start_run(request)
-        try:
-            with target.load(request, drift) as session:
-                diff = sync(spec, snap, session, columns, write=repair, mark=mark_deleted)
-                report.source_rows, report.raw_current_rows = diff.source_rows, diff.raw_rows
-                report.missing_in_raw, report.changed_in_raw = diff.missing, diff.changed
-                report.extra_in_raw = diff.extra
-                report.deleted_marked = diff.extra if mark_deleted else 0
-                report.repaired = diff.missing + diff.changed if repair else 0
-                report.examples = {k: v for k, v in diff.examples.items() if v}
-                report.sum_differences = diff.sum_differences()
-                request.detail = _compared("", diff)
-                session.record_reconcile(report)
-        except BaseException as exc:
-            _fail(target, request, exc)
-            raise _sanitized(spec, exc) from None
+        with _failures_recorded(target, request), target.load(request, drift) as session:
+            diff = sync(spec, snap, session, columns, write=repair, mark=mark_deleted)
+            report.source_rows, report.raw_current_rows = diff.source_rows, diff.raw_rows
+            report.missing_in_raw, report.changed_in_raw = diff.missing, diff.changed
+            report.extra_in_raw = diff.extra
+            report.deleted_marked = diff.extra if mark_deleted else 0
+            report.repaired = diff.missing + diff.changed if repair else 0
+            report.examples = {k: v for k, v in diff.examples.items() if v}
+            report.sum_differences = diff.sum_differences()
+            request.detail = _compared("", diff)
+            session.record_reconcile(report)
     (log.info if report.clean else log.warning)("%s", report.describe())
     return report

@@ -443,7 +443,7 @@ class PostgresSource:
         with self._control() as conn:
             row = conn.execute("select now()").fetchone()
         assert row is not None  # noqa: S101
-        return row[0]  # type: ignore[no-any-return]
+        return row[0]
 
     def row_estimate(self, spec: TableSpec) -> int:
         with self._control() as conn:
@@ -482,7 +482,7 @@ class PostgresSource:
                 conn.rollback()
 
     def stream(
-        self, conn: psycopg.Connection, query: sql.Composable, params: list[object] | None
+        self, conn: psycopg.Connection, query: sql.Composed, params: list[object] | None
     ) -> Iterator[bytes]:
         """COPY output as it arrives: psycopg hands over one server message at a time (a
         row, bounded by the row's size); small ones are grouped up to ``chunk_bytes`` so the

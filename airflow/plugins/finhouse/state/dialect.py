@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 
@@ -47,6 +47,10 @@ class Dialect(Protocol):
     def execute(self, conn: Any, statement: str, params: Any = None) -> int: ...
 
     def rows(self, conn: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]: ...
+
+    def one(self, conn: Any, statement: str, params: Any = None) -> Any:
+        """The first column of the first row, or None."""
+        ...
 
     def transaction(self, conn: Any) -> Any: ...
 
@@ -101,15 +105,18 @@ class DialectBase:
 
     @contextmanager
     def transaction(self, conn: Any) -> Iterator[None]:
+        """An explicit transaction on an autocommit connection: committed when the block
+        ends, rolled back if it raises (the rollback's own failure is not what matters)."""
         self.execute(conn, "begin")
+        committed = False
         try:
             yield
-        except BaseException:
-            try:
-                self.execute(conn, "rollback")
-            finally:
-                raise
-        self.execute(conn, "commit")
+            self.execute(conn, "commit")
+            committed = True
+        finally:
+            if not committed:
+                with suppress(Exception):
+                    self.execute(conn, "rollback")
 
     def utc(self, value: Any) -> dt.datetime | None:
         if value is None:

@@ -187,8 +187,8 @@ class Target(Protocol):
 
     def recorded_columns(self, table: str) -> list[Column]: ...
 
-    def raw_rows(self, table: str) -> int | None:
-        """Rows in RAW's table (None: the table does not exist)."""
+    def raw_is_empty(self, table: str) -> bool:
+        """RAW's table holds no row (or does not exist)."""
         ...
 
     def start_run(self, request: LoadRequest) -> None: ...

@@ -80,6 +80,7 @@ def _lock_key(table: str) -> tuple[int, int]:
 class PostgresSession(SqlSession):
     landing = LANDING
     flavor = "postgres"
+    target: PostgresTarget
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -308,6 +309,14 @@ class PostgresTarget(SqlTarget):
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s, 0)", (_lock_key("")[0],))
             yield
+
+    def schema_created(self, conn: Any, schema: str) -> None:
+        # the role matrix: the transformer reads what the loader writes
+        if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
+            conn.execute(f"grant usage on schema {schema} to transformer")
+            conn.execute(
+                f"alter default privileges in schema {schema} grant select on tables to transformer"
+            )
 
     def _schema_exists(self, conn: Any, schema: str) -> bool:
         row = conn.execute(

@@ -270,17 +270,19 @@ class SqlTarget:
         d = self.dialect
         with self.control_connection() as conn, self.setup_guard(conn):
             for purpose, schema in self.schemas().items():
+                if self._schema_exists(conn, schema):
+                    continue
                 try:
                     d.execute(conn, f"create schema if not exists {schema}")
                 except Exception as exc:
                     if not _is_permission_error(exc):
                         raise
-                    if not self._schema_exists(conn, schema):
-                        raise ConfigError(
-                            f"the warehouse has no schema {schema} ({purpose}) and the "
-                            "loader's role may not create it: create it and grant the loader "
-                            "ownership (see the role matrix in README.md)"
-                        ) from None
+                    raise ConfigError(
+                        f"the warehouse has no schema {schema} ({purpose}) and the loader's "
+                        "role may not create it: create it and make the loader its owner (see "
+                        "the role matrix in README.md)"
+                    ) from None
+                self.schema_created(conn, schema)
             version = self.control.version(conn) if self._has_version_table(conn) else None
             if version is None:
                 version = 1 if self._has_table(conn, "watermarks") else 0
@@ -289,6 +291,10 @@ class SqlTarget:
                     d.execute(conn, statement)
                 self.control.set_version(conn)
         self._setup_done = True
+
+    def schema_created(self, conn: Any, schema: str) -> None:
+        """A schema this setup created (e.g. to grant the transformer its use)."""
+        del conn, schema
 
     def setup_guard(self, conn: Any) -> AbstractContextManager[None]:
         """Serialises concurrent setups where the warehouse's DDL would race."""
