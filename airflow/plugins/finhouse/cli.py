@@ -12,13 +12,16 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import psycopg
 
 from finhouse import __version__, config
 from finhouse.errors import FinhouseError
+
+if TYPE_CHECKING:
+    from finhouse.targets.base import Mode
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -324,7 +327,7 @@ def ingest_cmd(
         raise click.UsageError("--full-refresh reloads everything; it takes no window")
     if (start is None) != (end is None):
         raise click.UsageError("--since and --until go together")
-    mode = "full" if full_refresh else "window" if start else "incremental"
+    mode: Mode = "full" if full_refresh else "window" if start else "incremental"
     source, target = endpoints.source(), endpoints.target()
     failed = []
     for name in names:
@@ -333,7 +336,7 @@ def ingest_cmd(
                 get_table(name),
                 source,
                 target,
-                mode=mode,  # type: ignore[arg-type]
+                mode=mode,
                 since=start,
                 until=end,
                 lock_wait=lock_wait,

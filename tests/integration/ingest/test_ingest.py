@@ -165,15 +165,13 @@ def test_changes_the_stamp_never_saw_are_loaded(pipe: Pipeline) -> None:
             "update users set phone = '+254700000003', updated_at = now() "
             "where id = (select min(id) from users)"
         )
-        oltp.execute(
-            "update users set first_name = 'Again' where id = (select max(id) from users)"
-        )
+        oltp.execute("update users set first_name = 'Again' where id = (select max(id) from users)")
     pipe.ingest_all()
     with pipe.oltp() as oltp, pipe.warehouse() as wh:
         assert_raw_equals_oltp(oltp, wh)
-        assert wh.execute(
-            "select count(*) from raw.users where updated_at is null"
-        ).fetchone() == (1,)
+        assert wh.execute("select count(*) from raw.users where updated_at is null").fetchone() == (
+            1,
+        )
     for table in ("users", "loans", "transactions"):
         assert pipe.reconcile(table).clean  # type: ignore[attr-defined]
 
@@ -447,3 +445,43 @@ def test_loader_cannot_be_pointed_at_marts(pipe: Pipeline) -> None:
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("create table marts.nope (x int)")
+
+
+def test_the_same_nan_on_both_sides_is_no_difference(pipe: Pipeline) -> None:
+    """numeric holds NaN; a total over it is NaN on both sides, and that is agreement."""
+    with pipe.oltp() as oltp:
+        oltp.execute(
+            "update investments set current_value = 'NaN' where id = (select min(id) "
+            "from investments)"
+        )
+    pipe.ingest("investments")
+    report = pipe.reconcile("investments")
+    assert report.clean, report.describe()  # type: ignore[attr-defined]
+    assert report.sum_differences == {}  # type: ignore[attr-defined]
+    with pipe.warehouse() as wh:
+        # a different value next to the NaN is still found
+        wh.execute(
+            "update raw.investments set principal = principal + 1 "
+            "where id = (select max(id) from raw.investments)"
+        )
+    damaged = pipe.reconcile("investments")
+    assert not damaged.clean  # type: ignore[attr-defined]
+    assert damaged.changed_in_raw == 1  # type: ignore[attr-defined]
+
+
+def test_a_window_into_an_empty_raw_then_incremental_runs(pipe: Pipeline) -> None:
+    """A backfill window before any incremental run loads its window only; the first
+    incremental run then compares the whole table and loads the rest."""
+    now = dt.datetime.now(dt.UTC)
+    window = pipe.ingest("payments", mode="window", since=now - dt.timedelta(days=90), until=now)
+    with pipe.oltp() as oltp:
+        in_window = oltp.execute(
+            "select count(*) from payments where updated_at >= %s and updated_at < %s",
+            (now - dt.timedelta(days=90), now),
+        ).fetchone()
+    assert window.rows_extracted == in_window[0]  # type: ignore[index]
+    assert pipe.target.watermark("payments") is None
+    first = pipe.ingest("payments")
+    assert "compared in full" in first.detail or "no watermark" in first.detail
+    with pipe.oltp() as oltp, pipe.warehouse() as wh:
+        assert_raw_equals_oltp(oltp, wh, ["payments"])

@@ -10,20 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import DAG, Asset, Param, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from finhouse import config
+from finhouse import config, settings
 from finhouse.errors import ConfigError, FinhouseError, SchemaDriftError, WindowError
 from finhouse.orchestration import alerts
 from finhouse.tables import TableSpec
+
+if TYPE_CHECKING:
+    from finhouse.targets.base import Mode
 
 log = logging.getLogger("finhouse.ingest")
 
@@ -32,10 +34,9 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
-    # FINHOUSE_RETRY_DELAY_SECONDS: the first retry's delay (then doubling, up to 10 min)
-    "retry_delay": dt.timedelta(
-        seconds=float(os.environ.get("FINHOUSE_RETRY_DELAY_SECONDS", "30"))
-    ),
+    # FINHOUSE_RETRY_DELAY_SECONDS: the first retry's delay (then doubling, up to 10 min);
+    # read at import, so a bad value is the DAG files' import error, naming it
+    "retry_delay": dt.timedelta(seconds=settings.RETRY_DELAY_SECONDS.read()),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
 }
@@ -110,7 +111,7 @@ def _parse_instant(value: str, name: str) -> dt.datetime:
     return parsed
 
 
-def _run_mode(context: Any) -> tuple[str, dt.datetime | None, dt.datetime | None]:
+def _run_mode(context: Any) -> tuple[Mode, dt.datetime | None, dt.datetime | None]:
     """(mode, since, until) for this DAG run: params first, then the run's type."""
     params = context["params"]
     dag_run = context["dag_run"]
@@ -194,7 +195,7 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
                 spec,
                 source,
                 target,
-                mode=mode,  # type: ignore[arg-type]
+                mode=mode,
                 since=since,
                 until=until,
                 run_id=run_id,
