@@ -91,9 +91,7 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 		|| { tail -20 $(STATE)/logs/airflow-db-migrate.log; exit 1; }
 	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW), then the"
 	@echo "    dbt DAG (Cosmos watcher: one dbt build, a task per model and its tests)"
-	@# The demo's app shares the database's clock, so a 2 s safety lag (production: 30 s)
-	@# lets this run see what was just simulated.
-	@sleep 2; FINHOUSE_EXTRACT_LAG_SECONDS=2 $(FINHOUSE) dags run --ingestion finhouse_dbt
+	@$(FINHOUSE) dags run --ingestion finhouse_dbt
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 

@@ -28,7 +28,7 @@ $FINHOUSE oltp init
 $FINHOUSE oltp summary --require-data >/dev/null 2>&1 || $FINHOUSE oltp seed --scale 0.1
 echo "==> the loader: six tables into RAW on ${SNOWFLAKE_ACCOUNT}"
 FINHOUSE_WAREHOUSE_DSN="$(.venv/bin/python -c 'from finhouse.targets.snowflake_connection import url_from_env; print(url_from_env("'"${SNOWFLAKE_LOADER_ROLE:-LOADER}"'", "LOADING"))')" \
-    FINHOUSE_EXTRACT_LAG_SECONDS=2 timeout 1800 $FINHOUSE ingest --all
+    timeout 1800 $FINHOUSE ingest --all
 # Extra dbt arguments (e.g. "--select +portfolio_daily"); by default every node is built.
 DBT_ARGS="${FINHOUSE_SNOWFLAKE_SMOKE_DBT_ARGS-}"
 echo "==> dbt build --target prod (role ${SNOWFLAKE_ROLE:-TRANSFORMER}) ${DBT_ARGS}"

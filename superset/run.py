@@ -74,7 +74,10 @@ def environment(
     if metadata_uri:
         env["SUPERSET_METADATA_DB_URI"] = metadata_uri
     if warehouse_dsn is None and not env.get("SUPERSET_WAREHOUSE_DSN"):
-        warehouse_dsn = config.warehouse_dsn("reporter")
+        from finhouse.connections import as_url  # noqa: PLC0415
+
+        # a URL for Superset's SQLAlchemy, also from a libpq keyword/value DSN
+        warehouse_dsn = as_url(config.warehouse_dsn("reporter"))
     if warehouse_dsn:
         env["SUPERSET_WAREHOUSE_DSN"] = warehouse_dsn
     env["SUPERSET_CONFIG_PATH"] = str(HERE / "superset_config.py")

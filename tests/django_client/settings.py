@@ -21,7 +21,9 @@ def database_from_dsn(dsn: str) -> dict[str, Any]:
     ``sslmode`` become psycopg connection options)."""
     url = urlsplit(dsn)
     if url.scheme not in ("postgresql", "postgres"):
-        raise ImproperlyConfigured(f"{DSN_VARIABLE} must be a postgresql:// URL, got {dsn!r}")
+        raise ImproperlyConfigured(
+            f"{DSN_VARIABLE} must be a postgresql:// URL (got scheme {url.scheme!r})"
+        )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(url.path.lstrip("/")),

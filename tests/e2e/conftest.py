@@ -40,8 +40,6 @@ def airflow_env(pg_server: Provisioner, dbs: Databases | None = None) -> dict[st
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
         "postgresql+psycopg2://" + pg_server.dsn("airflow", "airflow").split("://", 1)[1]
     )
-    env["FINHOUSE_EXTRACT_LAG_SECONDS"] = "0.3"
-    env["FINHOUSE_EXTRACT_SKEW_SECONDS"] = "0.05"
     return env
 
 

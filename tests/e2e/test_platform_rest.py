@@ -109,9 +109,6 @@ def _platform_env(
         "FINHOUSE_DBT_FALLBACK_SCHEDULE": NEVER,
         **{f"FINHOUSE_{t.upper()}_SCHEDULE": NEVER for t in TABLES if t != "users"},
         **{f"FINHOUSE_{t.upper()}_RECONCILE_SCHEDULE": NEVER for t in TABLES},
-        # the app shares the database's clock: loads may read up to a moment ago
-        "FINHOUSE_EXTRACT_LAG_SECONDS": "0.3",
-        "FINHOUSE_EXTRACT_SKEW_SECONDS": "0.05",
         # one tick of live activity at start, then quiet (RAW must hold still in step 3)
         "FINHOUSE_SIMULATE_INTERVAL": "3600",
     }

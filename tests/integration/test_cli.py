@@ -99,6 +99,9 @@ def test_external_servers_start_nothing(dbs: Databases) -> None:
 
 
 def test_snowflake_warehouse_without_its_target_gets_one_line(dbs: Databases) -> None:
+    from finhouse.oltp import schema  # noqa: PLC0415
+
+    schema.init(dbs.oltp_dsn)  # the source is fine: the warehouse is what cannot be reached
     env = {**dbs.env(), "FINHOUSE_WAREHOUSE_DSN": "snowflake://user@account/FINHOUSE"}
     err = _one_line_error(run_cli("ingest", "users", env=env), 1)
     assert "Snowflake" in err

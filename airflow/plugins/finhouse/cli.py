@@ -40,6 +40,11 @@ def cli() -> None:
     Connections come from the environment: FINHOUSE_OLTP_DSN and FINHOUSE_WAREHOUSE_DSN.
     Without them, the embedded PostgreSQL started by `finhouse db up` is used.
     """
+    from finhouse import settings  # noqa: PLC0415
+
+    # every FINHOUSE_* setting is checked before any command runs: a bad value is one line
+    for warning in settings.validate_all():
+        click.echo(f"finhouse: warning: {warning}", err=True)
 
 
 # ---------------------------------------------------------------------------- db
@@ -411,7 +416,7 @@ def report_cmd() -> None:
     """Print a portfolio summary from the marts (GLP, PAR30, borrowers, deposits, loads)."""
     from finhouse.reporting import portfolio_summary  # noqa: PLC0415
 
-    dsn = os.environ.get("FINHOUSE_REPORTER_DSN") or config.warehouse_dsn("reporter")
+    dsn = config.warehouse_dsn("reporter")
     click.echo(portfolio_summary(dsn).describe())
 
 
@@ -563,7 +568,6 @@ def snowflake() -> None:
 )
 @click.option(
     "--dsn",
-    envvar="FINHOUSE_SNOWFLAKE_ADMIN_DSN",
     help="snowflake://USER@ACCOUNT/?role=ACCOUNTADMIN… (default: FINHOUSE_SNOWFLAKE_ADMIN_DSN, "
     "else the SNOWFLAKE_* variables with role ACCOUNTADMIN)",
 )
@@ -592,6 +596,9 @@ def snowflake_apply(
         count = snowflake_setup.dry_run(directory=directory, values=values, echo=click.echo)
         click.echo(f"-- dry run: {count} statements would run")
         return
+    from finhouse import settings  # noqa: PLC0415
+
+    dsn = dsn or settings.SNOWFLAKE_ADMIN_DSN.read()
     params = (
         snowflake_connection.params_from_url(dsn)
         if dsn

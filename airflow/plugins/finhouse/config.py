@@ -1,10 +1,12 @@
 """One place for finhouse's configuration: where state lives and how to reach the databases.
 
-Connections come from the environment (contracts.md §3):
+Connections come from the environment (contracts.md §3), read and validated by
+:mod:`finhouse.settings` (URL or libpq keyword/value DSNs; a bad one is one line naming it):
 
 * ``FINHOUSE_OLTP_DSN`` - the source system. When set, everything that talks to the OLTP
   uses it (``FINHOUSE_OLTP_EXTRACT_DSN`` may name a separate read-only account for extracts).
-* ``FINHOUSE_WAREHOUSE_DSN`` - the warehouse (``postgresql://`` or ``snowflake://``).
+* ``FINHOUSE_WAREHOUSE_DSN`` - the warehouse (``postgresql://`` or ``snowflake://``);
+  ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` the accounts of those roles.
 
 When they are not set, the embedded cluster started by ``finhouse db up`` is used, each
 purpose through its own least-privilege role (the OLTP owner for the stand-in app, the
@@ -14,14 +16,13 @@ warehouse).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from finhouse.errors import ConfigError
+from finhouse import settings
 
 OltpPurpose = Literal["app", "extract", "admin"]
 WarehouseRole = Literal["loader", "transformer", "reporter", "admin"]
@@ -32,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 def state_dir() -> Path:
     """The ignored folder holding the embedded cluster, AIRFLOW_HOME and stamps."""
-    return Path(os.environ.get("FINHOUSE_STATE_DIR", str(REPO_ROOT / ".finhouse"))).resolve()
+    return settings.STATE_DIR.read().resolve()
 
 
 def cluster_dir() -> Path:
@@ -41,40 +42,19 @@ def cluster_dir() -> Path:
 
 def port_from_env(name: str, default: int) -> int:
     """A TCP port from the environment variable ``name``, validated (1024-65535)."""
-    raw = os.environ.get(name, str(default))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a port number, got {raw!r}") from None
-    if not 1024 <= port <= 65535:
-        raise ConfigError(f"{name} must be between 1024 and 65535, got {port}")
-    return port
+    return settings.port_setting(name, default)
 
 
 def cluster_port() -> int:
-    return port_from_env("FINHOUSE_PG_PORT", 54329)
-
-
-def _validated(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    scheme = urlsplit(value).scheme
-    if scheme not in schemes:
-        raise ConfigError(
-            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
-            f" (got scheme {scheme or 'none'!r})"
-        )
-    return value
+    return settings.PG_PORT.read()
 
 
 def external_oltp_dsn() -> str | None:
-    value = os.environ.get("FINHOUSE_OLTP_DSN")
-    return _validated("FINHOUSE_OLTP_DSN", value, ("postgresql", "postgres")) if value else None
+    return settings.OLTP_DSN.read()
 
 
 def external_warehouse_dsn() -> str | None:
-    value = os.environ.get("FINHOUSE_WAREHOUSE_DSN")
-    if not value:
-        return None
-    return _validated("FINHOUSE_WAREHOUSE_DSN", value, ("postgresql", "postgres", "snowflake"))
+    return settings.WAREHOUSE_DSN.read()
 
 
 def uses_external_servers() -> bool:
@@ -99,7 +79,7 @@ def oltp_dsn(purpose: OltpPurpose = "app") -> str:
     external = external_oltp_dsn()
     if external:
         if purpose == "extract":
-            return os.environ.get("FINHOUSE_OLTP_EXTRACT_DSN") or external
+            return settings.OLTP_EXTRACT_DSN.read() or external
         return external
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
 
@@ -110,61 +90,45 @@ def oltp_dsn(purpose: OltpPurpose = "app") -> str:
 def warehouse_dsn(role: WarehouseRole = "loader") -> str:
     """DSN of the warehouse as one of the role-matrix roles (architecture.md §6).
 
-    With FINHOUSE_WAREHOUSE_DSN set, FINHOUSE_TRANSFORMER_DSN / FINHOUSE_REPORTER_DSN may name
-    the other roles' accounts; otherwise that one DSN serves every purpose."""
+    FINHOUSE_TRANSFORMER_DSN / FINHOUSE_REPORTER_DSN, when set, name those roles' accounts;
+    otherwise FINHOUSE_WAREHOUSE_DSN serves every purpose, or the embedded cluster a role
+    each."""
+    per_role = {"transformer": settings.TRANSFORMER_DSN, "reporter": settings.REPORTER_DSN}
+    if role in per_role and (own := per_role[role].read()):
+        return own
     external = external_warehouse_dsn()
     if external:
-        per_role = {"transformer": "FINHOUSE_TRANSFORMER_DSN", "reporter": "FINHOUSE_REPORTER_DSN"}
-        return os.environ.get(per_role.get(role, ""), "") or external
+        return external
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
 
     return default_cluster().dsn("warehouse", ROLES.admin if role == "admin" else role)
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def extract_margins() -> tuple[dt.timedelta, dt.timedelta]:
-    """(lag, skew) of the extract window's upper bound (see finhouse.extract.postgres).
-
-    ``FINHOUSE_EXTRACT_LAG_SECONDS`` (default 30) must exceed the worst app-to-database clock
-    skew plus statement latency; ``FINHOUSE_EXTRACT_SKEW_SECONDS`` (default 5) is the worst
-    skew of the application servers' clocks behind the database's.
-    """
-    return (
-        dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_LAG_SECONDS", 30.0)),
-        dt.timedelta(seconds=_seconds("FINHOUSE_EXTRACT_SKEW_SECONDS", 5.0)),
-    )
-
-
 def warehouse_asset_base() -> str:
     """``postgres://host:port/db`` (or ``snowflake://account/db``) of the warehouse, for Asset
     URIs. Read from the environment only, so DAG files stay free of I/O at parse time:
-    ``AIRFLOW_CONN_FINHOUSE_WAREHOUSE`` (URI form), else ``FINHOUSE_WAREHOUSE_DSN``, else the
-    embedded cluster's address."""
-    from urllib.parse import urlsplit  # noqa: PLC0415
+    ``AIRFLOW_CONN_FINHOUSE_WAREHOUSE`` (URI form), else ``FINHOUSE_WAREHOUSE_DSN`` (a URL or
+    libpq keyword/value string), else the embedded cluster's address."""
+    airflow_conn = os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE", "")
+    dsn = airflow_conn if "://" in airflow_conn else settings.WAREHOUSE_DSN.read()
+    if not dsn:
+        return f"postgres://127.0.0.1:{cluster_port()}/warehouse"
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        if parts.scheme == "snowflake":
+            account = parts.hostname or "account"
+            database = parts.path.strip("/").split("/")[0] or "FINHOUSE"
+            return f"snowflake://{account}/{database.upper()}"
+        host, port = parts.hostname or "localhost", parts.port or 5432
+        database = parts.path.strip("/").split("/")[0] or "warehouse"
+    else:
+        from finhouse.connections import postgres_fields  # noqa: PLC0415 - psycopg: lazily
 
-    for name in ("AIRFLOW_CONN_FINHOUSE_WAREHOUSE", "FINHOUSE_WAREHOUSE_DSN"):
-        value = os.environ.get(name, "")
-        if "://" in value:
-            parts = urlsplit(value)
-            if parts.scheme == "snowflake":
-                account = parts.hostname or "account"
-                database = parts.path.strip("/").split("/")[0] or "FINHOUSE"
-                return f"snowflake://{account}/{database.upper()}"
-            database = parts.path.strip("/").split("/")[0] or "warehouse"
-            return f"postgres://{parts.hostname or 'localhost'}:{parts.port or 5432}/{database}"
-    return f"postgres://127.0.0.1:{cluster_port()}/warehouse"
+        fields = postgres_fields(dsn)
+        host = (fields.get("host") or fields.get("hostaddr") or "localhost").split(",")[0]
+        port = int((fields.get("port") or "5432").split(",")[0])
+        database = fields.get("dbname") or "warehouse"
+    return f"postgres://{host}:{port}/{database}"
 
 
 def raw_asset_uri(table: str) -> str:

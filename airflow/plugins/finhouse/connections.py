@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 from finhouse.errors import ConfigError, DatabaseUnavailableError
 
@@ -97,9 +97,9 @@ def _redact_url(url: str) -> str:
     pairs = []
     for pair in query.split("&"):
         key, equals, value = pair.partition("=")
-        name = unquote(key)
+        name = unquote_plus(key)
         if name == "__extra__" and equals:
-            value = quote(_redact_json_text(unquote(value)), safe="")
+            value = quote(_redact_json_text(unquote_plus(value)), safe="")
         elif is_secret_key(name) and equals:
             value = MASK
         pairs.append(f"{key}{equals}{value}")
@@ -187,27 +187,25 @@ def secrets_of(dsn: str) -> list[str]:
         query = tail[at + 1 :].partition("?")[2] if at != -1 else tail.partition("?")[2]
         for pair in query.split("&"):
             key, _, value = pair.partition("=")
-            if is_secret_key(unquote(key)):
+            if is_secret_key(unquote_plus(key)):
                 found.append(value)
     elif "=" in dsn:
         for match in re.finditer(r"([^\s=']+)\s*=\s*('(?:[^'\\]|\\.)*'?|(?:[^\s\\]|\\.)*)", dsn):
             if is_secret_key(match.group(1)):
                 found.append(match.group(2).strip("'"))
-    return [s for value in found for s in {value, unquote(value)} if s]
+    return [s for value in found for s in {value, unquote(value), unquote_plus(value)} if s]
 
 
 # ------------------------------------------------------------------------------ parsing
 def _safe_reason(exc: BaseException) -> str:
     """psycopg's complaint about a conninfo, with any quoted fragment that is not an
-    option's name masked: libpq quotes pieces of the string (``missing "=" after "cret"``),
-    which can be pieces of a password."""
+    option's name (or ``=``) masked: libpq quotes pieces of the string (``missing "=" after
+    "cret"``), which can be pieces of a password."""
     from psycopg import pq  # noqa: PLC0415
 
-    keywords = {o.keyword.decode() for o in pq.Conninfo.get_defaults()}
+    keywords = {"=", *(o.keyword.decode() for o in pq.Conninfo.get_defaults())}
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(
-        r'"([^"]*)"', lambda m: m.group(0) if m.group(1) in keywords else '"…"', first
-    )
+    return re.sub(r'"([^"]*)"', lambda m: m.group(0) if m.group(1) in keywords else '"…"', first)
 
 
 def postgres_fields(dsn: str) -> dict[str, str]:

@@ -68,9 +68,6 @@ log = logging.getLogger("finhouse.ingest")
 DEFAULT_LOCK_WAIT = 600.0
 #: RAW's own columns: a source column of one of these names cannot be loaded
 RESERVED_COLUMNS = ("_loaded_at", "_batch_id", "_deleted_at")
-#: how long a staged (parallel) full refresh may go without progress before the next run of
-#: its table takes it for killed and drops its staging table
-STAGE_LEASE_SECONDS = 1800.0
 
 
 def new_run_id(prefix: str = "cli") -> str:
@@ -409,9 +406,9 @@ class FullRefreshPlan:
 
 
 def stage_lease_seconds() -> float:
-    from finhouse.settings import seconds_setting  # noqa: PLC0415
+    from finhouse import settings  # noqa: PLC0415
 
-    return seconds_setting("FINHOUSE_STAGE_LEASE_SECONDS", STAGE_LEASE_SECONDS, minimum=1)
+    return float(settings.STAGE_LEASE_SECONDS.read())
 
 
 def needs_parallel_full_refresh(spec: TableSpec, source: PostgresSource, target: Target) -> bool:

@@ -1,25 +1,26 @@
 """The six source tables, configured in one place. The ingestion DAGs, the reconcile DAGs and
 the CLI are all generated from ``TABLES``.
 
-Cursors: the five updatable tables carry Django's ``updated_at`` (auto_now). The append-only
-ledger has no ``updated_at``; its cursor is ``created_at`` (auto_now_add), which is written by
-the application inside the inserting transaction exactly like ``updated_at``, so the same
-window rule (capped below the oldest open writing transaction) keeps a late-committing insert
-from being skipped. The sequence-assigned ``id`` would not: ids are handed out at insert time,
-not at commit time, so a smaller id can become visible after a larger one.
+What a table needs is a primary key: incremental runs read what the source committed since the
+last run in its own commit order (:mod:`finhouse.extract.postgres`), never by a timestamp. The
+*cursor* (``updated_at`` on the five updatable tables, Django's ``auto_now``; ``created_at`` on
+the append-only ledger) still names RAW's versions — one row per ``(id, updated_at)``, one per
+``id`` on the ledger — and is what backfill windows (``--since/--until``) select by.
 
-Per-table settings can be overridden from the environment (read at import, no I/O):
-``FINHOUSE_<TABLE>_SCHEDULE``, ``FINHOUSE_<TABLE>_RECONCILE_SCHEDULE``,
-``FINHOUSE_<TABLE>_PARALLEL_THRESHOLD``.
+Per-table settings can be overridden from the environment (read at import, no I/O; see
+:mod:`finhouse.settings`): ``FINHOUSE_<TABLE>_SCHEDULE`` and
+``FINHOUSE_<TABLE>_RECONCILE_SCHEDULE`` (cron), ``FINHOUSE_<TABLE>_PARALLEL_THRESHOLD`` (rows,
+a whole number). A bad value fails the import with one line naming the variable: the CLI
+imports this module inside its commands, and a DAG file's import error names it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from finhouse import settings
 from finhouse.errors import ConfigError
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -80,23 +81,16 @@ class TableSpec:
         return (self.primary_key,)
 
 
-def _env(table: str, setting: str, default: str) -> str:
-    return os.environ.get(f"FINHOUSE_{table.upper()}_{setting}", default)
-
-
 def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> TableSpec:
-    threshold = _env(name, "PARALLEL_THRESHOLD", "2000000")
-    if not threshold.isdigit():
-        raise ConfigError(f"FINHOUSE_{name.upper()}_PARALLEL_THRESHOLD must be a whole number")
     return TableSpec(
         name=name,
         kind=kind,
         cursor=cursor,
         required_columns=tuple(columns.split()),
         sum_columns=tuple(sums.split()),
-        schedule=_env(name, "SCHEDULE", "*/15 * * * *"),
-        reconcile_schedule=_env(name, "RECONCILE_SCHEDULE", "7 * * * *"),
-        parallel_threshold=int(threshold),
+        schedule=settings.TABLE_SCHEDULE.read_for(name),
+        reconcile_schedule=settings.TABLE_RECONCILE_SCHEDULE.read_for(name),
+        parallel_threshold=settings.TABLE_PARALLEL_THRESHOLD.read_for(name),
     )
 
 

@@ -31,6 +31,7 @@ from psycopg import sql
 
 from finhouse import config
 from finhouse.errors import ClusterError
+from finhouse.settings import PG_BINARIES, PG_BINDIR
 
 SERVICE_USERS = ("postgres", "finhousepg")
 DATABASES = ("oltp", "warehouse", "airflow", "superset")
@@ -69,16 +70,18 @@ def _pgserver_bindir() -> Path:
 def _find_bindir() -> Path:
     """The machine's PostgreSQL binaries, else the ones inside the pgserver wheel.
 
-    ``FINHOUSE_PG_BINARIES`` = ``auto`` (default), ``system`` or ``pgserver`` forces a choice.
+    ``FINHOUSE_PG_BINARIES`` = ``auto`` (default), ``system`` or ``pgserver`` forces a choice;
+    ``FINHOUSE_PG_BINDIR`` names the folder of the system's binaries.
     """
-    choice = os.environ.get("FINHOUSE_PG_BINARIES", "auto")
-    if choice not in ("auto", "system", "pgserver"):
-        raise ClusterError(f"FINHOUSE_PG_BINARIES must be auto, system or pgserver, not {choice!r}")
+    choice = PG_BINARIES.read()
     if choice == "pgserver":
         return _pgserver_bindir()
+    if given := PG_BINDIR.read():
+        # named explicitly: used, or an error, never silently passed over
+        if not ((given / "initdb").exists() and (given / "pg_ctl").exists()):
+            raise ClusterError(f"FINHOUSE_PG_BINDIR={given} holds no initdb and pg_ctl")
+        return given
     candidates: list[Path] = []
-    if env := os.environ.get("FINHOUSE_PG_BINDIR"):
-        candidates.append(Path(env))
     if pg_config := shutil.which("pg_config"):
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         if out.returncode == 0:

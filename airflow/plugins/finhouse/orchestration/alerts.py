@@ -14,10 +14,11 @@ A task's final failure (after its retries) notifies; so does a dbt source freshn
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from airflow.sdk import BaseNotifier
+
+from finhouse import settings
 
 log = logging.getLogger("finhouse.alerts")
 
@@ -90,12 +91,13 @@ def _email_notifier(addresses: list[str], what: str) -> BaseNotifier:
 
 
 def notifiers(what: str = "failed") -> list[BaseNotifier]:
-    """The notifiers the environment configures (none by default)."""
+    """The notifiers the environment configures (none by default). Read when a DAG is built,
+    so a malformed URL or address fails the DAG file's import, naming the variable (never
+    the URL), instead of an alert that never arrives."""
     found: list[BaseNotifier] = []
-    if url := os.environ.get("FINHOUSE_ALERT_WEBHOOK_URL", "").strip():
+    if url := settings.ALERT_WEBHOOK_URL.read():
         found.append(WebhookNotifier(url, what=what))
-    addresses = [a.strip() for a in os.environ.get("FINHOUSE_ALERT_EMAIL", "").split(",")]
-    if addresses := [a for a in addresses if a]:
+    if addresses := settings.ALERT_EMAIL.read():
         found.append(_email_notifier(addresses, what))
     return found
 

@@ -1,10 +1,12 @@
 """DSNs for the pipeline from Airflow connections (``AIRFLOW_CONN_*`` works), falling back
-to finhouse's own environment configuration when a connection is not defined."""
+to finhouse's own environment configuration (``FINHOUSE_OLTP_DSN``…, validated by
+:mod:`finhouse.settings`) when a connection is not defined."""
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from finhouse import config
 
@@ -31,7 +33,21 @@ def _from_airflow(conn_id: str) -> str | None:
     user = quote(conn.login or "", safe="")
     password = quote(conn.password or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgresql://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{conn.schema or ''}"
+    # percent-encoded, a host may be a socket directory (/var/run/postgresql)
+    host = quote(conn.host or "localhost", safe="")
+    database = quote(conn.schema or "", safe="")
+    options = _libpq_options(conn.extra_dejson)
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgresql://{auth}{host}:{conn.port or 5432}/{database}{query}"
+
+
+def _libpq_options(extra: dict[str, Any]) -> dict[str, str]:
+    """The connection's extras libpq knows (``sslmode``, ``sslrootcert``…: a URI's query
+    lands there), without the provider's own (``cursor``, ``iam``…), which libpq refuses."""
+    from psycopg import pq  # noqa: PLC0415
+
+    known = {o.keyword.decode() for o in pq.Conninfo.get_defaults()}
+    return {k: str(v) for k, v in extra.items() if k in known and v not in (None, "")}
 
 
 def oltp_extract_dsn() -> str:

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from cosmos.constants import (
 )
 from cosmos.operators.local import DbtSourceLocalOperator
 
+from finhouse import settings
 from finhouse.orchestration import alerts
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
 from finhouse.platform import dbt_env
@@ -53,27 +53,24 @@ SNOWFLAKE_CONN_ID = "finhouse_snowflake"
 
 
 def fallback_schedule() -> str:
-    return os.environ.get("FINHOUSE_DBT_FALLBACK_SCHEDULE", "30 */2 * * *")
+    return settings.DBT_FALLBACK_SCHEDULE.read()
 
 
 def render_select() -> list[str]:
     """``FINHOUSE_DBT_SELECT`` (dbt selectors, space-separated) renders part of the project:
     for development and the end-to-end tests; unset in production."""
-    return os.environ.get("FINHOUSE_DBT_SELECT", "").split()
+    return settings.DBT_SELECT.read()
 
 
 def execution_mode() -> ExecutionMode:
     """``FINHOUSE_DBT_EXECUTION_MODE``: ``watcher`` (default; one ``dbt build`` per run,
     reported model by model) or ``local`` (one ``dbt build`` per model)."""
-    value = os.environ.get("FINHOUSE_DBT_EXECUTION_MODE", "watcher")
     modes = {"watcher": ExecutionMode.WATCHER, "local": ExecutionMode.LOCAL}
-    if value not in modes:
-        raise ValueError(f"FINHOUSE_DBT_EXECUTION_MODE must be watcher or local, not {value!r}")
-    return modes[value]
+    return modes[settings.DBT_EXECUTION_MODE.read()]
 
 
 def dbt_threads() -> int:
-    return int(os.environ.get("FINHOUSE_DBT_THREADS", "2"))
+    return settings.DBT_THREADS.read()
 
 
 def raw_assets() -> list[Asset]:
@@ -82,7 +79,7 @@ def raw_assets() -> list[Asset]:
 
 def profile_config() -> ProfileConfig:
     """The dbt profile, from an Airflow connection (the one switch: FINHOUSE_DBT_TARGET)."""
-    if os.environ.get("FINHOUSE_DBT_TARGET", "dev") == "prod":
+    if settings.DBT_TARGET.read() == "prod":
         from cosmos.profiles import (  # noqa: PLC0415
             SnowflakePrivateKeyPemProfileMapping,
             SnowflakeUserPasswordProfileMapping,
@@ -90,7 +87,7 @@ def profile_config() -> ProfileConfig:
 
         mapping_class: Any = (
             SnowflakePrivateKeyPemProfileMapping
-            if os.environ.get("FINHOUSE_SNOWFLAKE_AUTH") == "keypair"
+            if settings.SNOWFLAKE_AUTH.read() == "keypair"
             else SnowflakeUserPasswordProfileMapping
         )
         mapping = mapping_class(conn_id=SNOWFLAKE_CONN_ID, profile_args={"schema": "STAGING"})

@@ -1,14 +1,25 @@
 """Airflow configured by the project: AIRFLOW_HOME under the ignored state folder, the
 repository's DAGs and plugins, no example DAGs, metadata in the embedded PostgreSQL (or in
 ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` when the environment already names one).
+
+Every ``FINHOUSE_*`` variable is validated first (:func:`finhouse.settings.validate_all`):
+what starts or runs Airflow from here (``finhouse airflow …``, ``finhouse dags run``,
+``finhouse platform up``) stops at one line naming a bad setting before any Airflow process
+parses a DAG file with it, and logs a warning for a name that is no setting (a typo).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from finhouse import config
+from finhouse import config, settings
+from finhouse.connections import POSTGRES_SCHEMES, as_url, dsn_scheme
+
+log = logging.getLogger("finhouse.settings")
+#: warnings already logged by this process (the environment is built more than once)
+_warned: set[str] = set()
 
 
 def _sqlalchemy_url(dsn: str) -> str:
@@ -16,8 +27,19 @@ def _sqlalchemy_url(dsn: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg2"))
 
 
+def _connection_uri(dsn: str) -> str:
+    """An ``AIRFLOW_CONN_*`` value: Airflow reads URIs (or JSON), so a libpq keyword/value
+    DSN becomes a ``postgresql://`` URL."""
+    scheme = dsn_scheme(dsn)
+    return as_url(dsn) if scheme is None or scheme in POSTGRES_SCHEMES else dsn
+
+
 def airflow_environment() -> dict[str, str]:
     """Environment variables that configure Airflow for this repository."""
+    for warning in settings.validate_all():
+        if warning not in _warned:
+            _warned.add(warning)
+            log.warning("%s", warning)
     home = config.state_dir() / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = {
@@ -39,13 +61,11 @@ def airflow_environment() -> dict[str, str]:
     }
     # The pipeline's connections, as Airflow connections (the UI shows them; tasks read them).
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_OLTP"):
-        env["AIRFLOW_CONN_FINHOUSE_OLTP"] = config.oltp_dsn("extract")
+        env["AIRFLOW_CONN_FINHOUSE_OLTP"] = _connection_uri(config.oltp_dsn("extract"))
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE"):
-        env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = config.warehouse_dsn("loader")
+        env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = _connection_uri(config.warehouse_dsn("loader"))
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_DBT"):
-        env["AIRFLOW_CONN_FINHOUSE_DBT"] = os.environ.get(
-            "FINHOUSE_TRANSFORMER_DSN"
-        ) or config.warehouse_dsn("transformer")
+        env["AIRFLOW_CONN_FINHOUSE_DBT"] = _connection_uri(config.warehouse_dsn("transformer"))
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         if config.uses_external_servers():
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"

@@ -3,28 +3,22 @@ and the warehouse connection (as the ``transformer`` role) from the environment.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from finhouse import config
+from finhouse import config, settings
+from finhouse.connections import dsn_scheme, postgres_fields
 from finhouse.errors import ConfigError
-
-PROJECT_DIR = config.REPO_ROOT / "dbt" / "finhouse"
 
 
 def project_dir() -> Path:
     """``FINHOUSE_DBT_PROJECT_DIR`` (the Docker images copy the project), else the repo's."""
-    return Path(os.environ.get("FINHOUSE_DBT_PROJECT_DIR") or PROJECT_DIR)
+    return settings.DBT_PROJECT_DIR.read()
 
 
 def dbt_executable_path() -> Path:
-    """Where dbt is, without checking (DAG parsing does no I/O)."""
-    return Path(
-        os.environ.get(
-            "FINHOUSE_DBT_EXECUTABLE", str(config.REPO_ROOT / ".venv-dbt" / "bin" / "dbt")
-        )
-    )
+    """Where dbt is (``FINHOUSE_DBT_EXECUTABLE``), not checked to exist: DAG parsing does no
+    I/O, and :func:`dbt_executable` checks before running it."""
+    return settings.DBT_EXECUTABLE.read()
 
 
 def cosmos_task_environment() -> dict[str, str]:
@@ -43,7 +37,7 @@ def cosmos_task_environment() -> dict[str, str]:
         "DBT_LOG_LEVEL_FILE": "info",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
-        "FINHOUSE_REPORTER_ROLE": os.environ.get("FINHOUSE_REPORTER_ROLE", "reporter"),
+        "FINHOUSE_REPORTER_ROLE": settings.REPORTER_ROLE.read(),
     }
 
 
@@ -58,25 +52,29 @@ def dbt_executable() -> Path:
 
 def transformer_dsn() -> str:
     """``FINHOUSE_TRANSFORMER_DSN``, else the configured warehouse, else the embedded one."""
-    return os.environ.get("FINHOUSE_TRANSFORMER_DSN") or config.warehouse_dsn("transformer")
+    return config.warehouse_dsn("transformer")
 
 
 def dbt_environment(dsn: str | None = None) -> dict[str, str]:
+    """What ``finhouse dbt`` gives dbt: the project, and the dev profile's connection
+    (profiles.yml reads ``FINHOUSE_DBT_*``) from the transformer's DSN, a URL or libpq
+    keyword/value string; a Snowflake DSN selects the prod target instead."""
     dsn = dsn or transformer_dsn()
-    parts = urlsplit(dsn)
+    snowflake = dsn_scheme(dsn) == "snowflake"
     env = {
         "DBT_PROJECT_DIR": str(project_dir()),
         "DBT_PROFILES_DIR": str(project_dir()),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
-        "FINHOUSE_DBT_TARGET": "prod" if parts.scheme == "snowflake" else "dev",
+        "FINHOUSE_DBT_TARGET": "prod" if snowflake else "dev",
     }
-    if parts.scheme != "snowflake":
+    if not snowflake:
+        fields = postgres_fields(dsn)
         env |= {
-            "FINHOUSE_DBT_HOST": parts.hostname or "127.0.0.1",
-            "FINHOUSE_DBT_PORT": str(parts.port or 5432),
-            "FINHOUSE_DBT_USER": unquote(parts.username or ""),
-            "FINHOUSE_DBT_PASSWORD": unquote(parts.password or ""),
-            "FINHOUSE_DBT_DBNAME": parts.path.lstrip("/") or "warehouse",
+            "FINHOUSE_DBT_HOST": fields.get("host") or fields.get("hostaddr") or "127.0.0.1",
+            "FINHOUSE_DBT_PORT": fields.get("port") or "5432",
+            "FINHOUSE_DBT_USER": fields.get("user", ""),
+            "FINHOUSE_DBT_PASSWORD": fields.get("password", ""),
+            "FINHOUSE_DBT_DBNAME": fields.get("dbname") or "warehouse",
         }
     return env

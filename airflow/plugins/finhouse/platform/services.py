@@ -48,14 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finhouse import config
-from finhouse.errors import ConfigError, FinhouseError
+from finhouse import config, settings
+from finhouse.errors import FinhouseError
 
 Echo = Callable[[str], None]
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_SIMULATE_INTERVAL = 60.0
 #: ``finhouse oltp simulate`` has no "forever": this many ticks is one (centuries at 1/s)
 SIMULATOR_TICKS = 1_000_000_000
 ADMIN_USER = "admin"
@@ -65,9 +63,6 @@ SIMULATOR_STOP_GRACE = 10.0
 #: environment entries that mark every process started by ``up`` (inherited by children)
 TAG_STATE = "FINHOUSE_PLATFORM_STATE"
 TAG_SERVICE = "FINHOUSE_PLATFORM_SERVICE"
-#: ``make up`` exports when it began: a PostgreSQL its ``db-up`` step started since then
-#: counts as started by ``up`` (so ``make down`` stops it again)
-UP_SINCE_ENV = "FINHOUSE_UP_SINCE"
 #: Airflow tuning for a 2-core laptop; the environment may override each
 TUNING = {
     "AIRFLOW__CORE__PARALLELISM": "4",
@@ -145,7 +140,7 @@ def layout() -> Layout:
 
 
 def airflow_port() -> int:
-    return config.port_from_env("FINHOUSE_AIRFLOW_PORT", DEFAULT_PORT)
+    return settings.AIRFLOW_PORT.read()
 
 
 def airflow_url(port: int | None = None) -> str:
@@ -154,26 +149,11 @@ def airflow_url(port: int | None = None) -> str:
 
 def simulate_interval() -> float | None:
     """Seconds between simulator ticks (``FINHOUSE_SIMULATE_INTERVAL``); None when ``off``."""
-    raw = os.environ.get("FINHOUSE_SIMULATE_INTERVAL", str(DEFAULT_SIMULATE_INTERVAL))
-    if raw.strip().lower() in ("off", "none", "false"):
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"FINHOUSE_SIMULATE_INTERVAL must be seconds or 'off', got {raw!r}"
-        ) from None
-    if value <= 0:
-        raise ConfigError(f"FINHOUSE_SIMULATE_INTERVAL must be greater than 0, got {raw!r}")
-    return value
+    return settings.SIMULATE_INTERVAL.read()
 
 
 def start_timeout() -> float:
-    raw = os.environ.get("FINHOUSE_AIRFLOW_START_TIMEOUT", "300")
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"FINHOUSE_AIRFLOW_START_TIMEOUT must be seconds, got {raw!r}") from None
+    return settings.AIRFLOW_START_TIMEOUT.read()
 
 
 def _bin(name: str) -> str:
@@ -601,19 +581,17 @@ def _ensure_postgres(lay: Layout, echo: Echo) -> None:
     from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
 
     cluster = default_cluster()
-    started = cluster.up() or _started_since(cluster, os.environ.get(UP_SINCE_ENV))
+    # ``make up`` exports when it began (FINHOUSE_UP_SINCE): a PostgreSQL its ``db-up`` step
+    # started since then counts as started by ``up`` (so ``make down`` stops it again)
+    started = cluster.up() or _started_since(cluster, settings.UP_SINCE.read())
     if started:
         lay.pg_marker.write_text("the embedded PostgreSQL was started by `platform up`\n")
     state = "started" if started else "already running"
     echo(f"==> embedded PostgreSQL {state} on {cluster.host}:{cluster.port}")
 
 
-def _started_since(cluster: Any, since: str | None) -> bool:
-    if not since:
-        return False
-    try:
-        began = float(since)
-    except ValueError:
+def _started_since(cluster: Any, began: float | None) -> bool:
+    if began is None:
         return False
     with cluster.admin_connection() as conn:
         row = conn.execute("select extract(epoch from pg_postmaster_start_time())").fetchone()
@@ -783,6 +761,9 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
 
 def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) -> None:
     """Start the platform (see the module doc); says so and does nothing if it runs."""
+    # every FINHOUSE_* setting first: a bad one stops here, before anything is started (its
+    # warnings are logged when Airflow's environment is built, below)
+    settings.validate_all()
     lay = layout()
     lay.run.mkdir(parents=True, exist_ok=True)
     lay.logs.mkdir(parents=True, exist_ok=True)

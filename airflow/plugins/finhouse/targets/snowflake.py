@@ -484,17 +484,15 @@ class SnowflakeTarget(SqlTarget):
         file_mb: float | None = None,
         lease_seconds: float | None = None,
     ) -> None:
-        from finhouse.settings import seconds_setting  # noqa: PLC0415
+        from finhouse import settings  # noqa: PLC0415
 
         self.params = dict(params)
         self.database = str(self.params.get("database") or "FINHOUSE")
         self.params["database"] = self.database
         self.params.pop("schema", None)
-        mb = file_mb or seconds_setting("FINHOUSE_SNOWFLAKE_FILE_MB", 128, minimum=1)
+        mb = file_mb or settings.SNOWFLAKE_FILE_MB.read()
         self.file_bytes = int(mb * (1 << 20))
-        self.lease = lease_seconds or seconds_setting(
-            "FINHOUSE_SNOWFLAKE_LOCK_LEASE_SECONDS", 300, minimum=5
-        )
+        self.lease = lease_seconds or settings.SNOWFLAKE_LOCK_LEASE_SECONDS.read()
         self.dialect = SnowflakeDialect()
         self.control = Control(self.dialect, self.meta, "snowflake")
         self._setup_done = False

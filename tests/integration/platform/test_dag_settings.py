@@ -1,0 +1,111 @@
+"""A bad FINHOUSE_* setting is an import error of the DAG files that read it, naming the
+variable, as Airflow's own DagBag records it: no DAG quietly missing, no traceback to dig in.
+
+Each case parses airflow/dags in a fresh Airflow process (tests/support/airflow_probe.py),
+configured as `finhouse airflow` would be; the databases it names are never contacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finhouse.tables import TABLES
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+PROBE = REPO / "tests" / "support" / "airflow_probe.py"
+INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
+SECRET = "S3cr3t"  # noqa: S105 - the marker an import error must never contain
+
+
+def airflow_env(state: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of Airflow's processes, from good settings only."""
+    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+
+    for name in list(os.environ):
+        if name.startswith(("FINHOUSE_", "AIRFLOW")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FINHOUSE_STATE_DIR", str(state))
+    # external servers: Airflow's metadata in SQLite, no embedded cluster needed to parse
+    monkeypatch.setenv("FINHOUSE_OLTP_DSN", "postgresql://nobody@127.0.0.1:9/oltp")
+    monkeypatch.setenv("FINHOUSE_WAREHOUSE_DSN", "postgresql://nobody@127.0.0.1:9/warehouse")
+    return {**os.environ, **airflow_environment()}
+
+
+def parse(env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(PROBE), "integrity"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    marker = out.stdout.rfind("@@RESULT@@")
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    assert marker >= 0, out.stdout[-3000:]
+    result: dict[str, Any] = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    result["errors"] = {Path(k).name: v for k, v in result["errors"].items()}
+    return result
+
+
+def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = airflow_env(tmp_path, monkeypatch)
+    env |= {
+        "FINHOUSE_USERS_SCHEDULE": "@hourly",
+        "FINHOUSE_LOANS_RECONCILE_SCHEDULE": "0 3 * * 1-5",
+        "FINHOUSE_DBT_THREADS": "3",
+        "FINHOUSE_RETRY_DELAY_SECONDS": "0.5",
+    }
+    result = parse(env)
+    assert result["errors"] == {}
+    assert set(result["dags"]) == {*INGESTION, "finhouse_dbt"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "failing"),
+    [
+        # read by finhouse.tables, which both DAG files import
+        ("FINHOUSE_USERS_SCHEDULE", "every day", {"ingestion.py", "transform.py"}),
+        # the DAGs' default_args, shared by both
+        ("FINHOUSE_RETRY_DELAY_SECONDS", "nan", {"ingestion.py", "transform.py"}),
+        (
+            "FINHOUSE_ALERT_WEBHOOK_URL",
+            f"ftp://hooks.example/{SECRET}",
+            {"ingestion.py", "transform.py"},
+        ),
+        # the dbt DAG's own
+        ("FINHOUSE_DBT_THREADS", "zero", {"transform.py"}),
+        ("FINHOUSE_DBT_FALLBACK_SCHEDULE", "30 */2 * *", {"transform.py"}),
+        ("FINHOUSE_DBT_PROJECT_DIR", "/nonexistent/dbt", {"transform.py"}),
+    ],
+)
+def test_a_bad_setting_is_one_import_error_naming_it(
+    variable: str,
+    value: str,
+    failing: set[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = airflow_env(tmp_path, monkeypatch)
+    env[variable] = value
+    result = parse(env)
+    assert set(result["errors"]) == failing
+    for error in result["errors"].values():
+        last = error.strip().splitlines()[-1]
+        assert last.startswith(f"finhouse.errors.ConfigError: {variable} must be "), error
+        assert SECRET not in error
+        # the last frame is the DAG file's own line, not finhouse's internals
+        assert "finhouse/settings.py" not in error, error
+    # what does not read the setting still parses, whole
+    expected = set() if "ingestion.py" in failing else INGESTION
+    expected |= set() if "transform.py" in failing else {"finhouse_dbt"}
+    assert set(result["dags"]) == expected
