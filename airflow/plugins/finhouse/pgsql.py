@@ -6,7 +6,9 @@ render values the same way (``SESSION_OPTIONS``) and both build the hash with ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from psycopg import sql
 
@@ -20,11 +22,34 @@ SESSION_OPTIONS = (
 
 
 def row_hash(columns: Sequence[str], alias: str | None = None) -> sql.Composed:
-    """The first 60 bits of md5(record text) as a non-negative bigint."""
+    """A 64-bit hash of the row's text form (PostgreSQL's own text hash, the one hash
+    partitioning uses: about half the cost of md5 here, 5M ledger rows measured). Both ends
+    must compute it alike: :data:`HASH_PROBE` is compared first, and a pair of servers that
+    disagree (a different byte order) compares in the portable form instead."""
     cols = sql.SQL(", ").join(
         sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns
     )
-    return sql.SQL("('x' || left(md5(row({})::text), 15))::bit(60)::bigint").format(cols)
+    return sql.SQL("hashtextextended(row({})::text, 0)").format(cols)
+
+
+#: what both ends of a ``postgres``-flavor comparison must answer alike
+HASH_PROBE = "select hashtextextended('finhouse: 1.50, 2026-12-03 10:00:00+00, ✓', 0)"
+
+
+def hashed_aggregate(conn: Any) -> AbstractContextManager[None]:
+    """Group the bucket sums by hashing: PostgreSQL cannot estimate ``key >> 12`` and plans a
+    sort of every row (spilling 800 MB at 5M rows) for what are ~1,200 groups."""
+    return _setting(conn, "enable_sort", "off", "on")
+
+
+@contextmanager
+def _setting(conn: Any, name: str, value: str, back: str) -> Iterator[None]:
+    conn.execute(f"set local {name} = {value}")
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.execute(f"set local {name} = {back}")
 
 
 def bucket(key: str, alias: str | None = None) -> sql.Composed:

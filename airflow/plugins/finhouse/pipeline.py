@@ -347,9 +347,12 @@ def sync(
     names = [c.name for c in columns]
     sums = [c for c in spec.sum_columns if c in names]
     flavor = session.flavor
-    with ThreadPoolExecutor(max_workers=2) as pool:  # one hashing scan per server, at once
+    if flavor == "postgres" and snap.hash_probe() != session.hash_probe():
+        flavor = "portable"  # the two servers hash text differently (another byte order)
+    pool = ThreadPoolExecutor(max_workers=2)  # one query per server, both at once
+    with pool:
         source_side = pool.submit(snap.bucket_sums, spec, columns, sums, flavor)
-        raw_side = pool.submit(session.bucket_sums, columns, sums)
+        raw_side = pool.submit(session.bucket_sums, columns, sums, flavor)
         source_buckets, raw_buckets = source_side.result(), raw_side.result()
     diff = Diff()
     differing = compare_buckets(diff, sums, source_buckets, raw_buckets)
@@ -366,11 +369,10 @@ def sync(
             continue
         to_load: list[int] = []
         gone: list[int] = []
-        pairs = merge_sorted(
-            diff,
-            snap.row_hashes(spec, columns, ranges, flavor),
-            session.row_hashes(columns, ranges),
-        )
+        with ThreadPoolExecutor(max_workers=2) as pair:
+            source_rows = pair.submit(_listed, snap.row_hashes(spec, columns, ranges, flavor))
+            raw_rows = pair.submit(_listed, session.row_hashes(columns, ranges, flavor))
+            pairs = merge_sorted(diff, iter(source_rows.result()), iter(raw_rows.result()))
         for kind, key in pairs:
             (gone if kind == "extra" else to_load).append(key)
         if write and to_load:
@@ -383,6 +385,10 @@ def sync(
                 snap.copy(spec, columns, KeyRanges(tuple(whole_ranges[start : start + 1000])))
             )
     return diff
+
+
+def _listed(rows: Iterator[tuple[int, object]]) -> list[tuple[int, object]]:
+    return list(rows)
 
 
 # ---------------------------------------------------------------------- staged full refresh

@@ -266,6 +266,10 @@ class Snapshot:
         )
 
     # ------------------------------------------------------------------ comparing
+    def hash_probe(self) -> object:
+        row = self.conn.execute(pgsql.HASH_PROBE).fetchone()
+        return row[0] if row else None
+
     def bucket_sums(
         self,
         spec: TableSpec,
@@ -336,7 +340,9 @@ def bucket_sums(
         where=sql.SQL(" where ") + where if where is not None else sql.SQL(""),
     )
     out = {}
-    for row in conn.execute(query):
+    with pgsql.hashed_aggregate(conn):
+        found = conn.execute(query).fetchall()
+    for row in found:
         combined_value = int(row[2]) if flavor == "postgres" else str(row[2])
         out[int(row[0])] = BucketSum(int(row[1]), combined_value, tuple(_exact(v) for v in row[3:]))
     return out

@@ -151,12 +151,17 @@ class LoadSession(Protocol):
         """Add extracted rows (CSV chunks); returns rows added."""
         ...
 
+    def hash_probe(self) -> object:
+        """A known string's hash, compared with the source's before a ``postgres``-flavor
+        comparison (None: the target always compares in the portable form)."""
+        ...
+
     def bucket_sums(
-        self, columns: Sequence[Column], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str], flavor: str
     ) -> dict[int, BucketSum]: ...
 
     def row_hashes(
-        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]], flavor: str
     ) -> Iterator[tuple[int, object]]: ...
 
     def mark_gone(self, keys: Sequence[int]) -> None:

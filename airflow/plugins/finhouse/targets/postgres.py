@@ -187,17 +187,26 @@ class PostgresSession(SqlSession):
             c=sql.Identifier(spec.cursor),
         )
 
+    def hash_probe(self) -> object:
+        row = self.conn.execute(pgsql.HASH_PROBE).fetchone()
+        return row[0] if row else None
+
     def bucket_sums(
-        self, columns: Sequence[Column], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str], flavor: str
     ) -> dict[int, BucketSum]:
         if self.created:
             return {}
         return bucket_sums(
-            self.conn, self._current(), self.request.spec.primary_key, columns, sum_columns
+            self.conn,
+            self._current(),
+            self.request.spec.primary_key,
+            columns,
+            sum_columns,
+            flavor=flavor,
         )
 
     def row_hashes(
-        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]], flavor: str
     ) -> Iterator[tuple[int, object]]:
         if self.created or not ranges:
             return iter(())
@@ -210,9 +219,15 @@ class PostgresSession(SqlSession):
                 columns,
                 ranges,
                 where=sql.SQL("t._deleted_at is null"),
+                flavor=flavor,
             )
         lows, highs = zip(*ranges, strict=True)
         key = sql.Identifier(spec.primary_key)
+        hashed = (
+            pgsql.row_hash([c.name for c in columns], "t")
+            if flavor == "postgres"
+            else pgsql.portable_row_hash([(c.name, c.type) for c in columns], "t")
+        )
         query = sql.SQL(
             "select t.{k}, {h} from unnest(%s::bigint[], %s::bigint[]) as _r(lo, hi) "
             "cross join lateral (select distinct on ({k}) * from {raw} "
@@ -221,12 +236,16 @@ class PostgresSession(SqlSession):
             "where t._deleted_at is null order by t.{k}"
         ).format(
             k=key,
-            h=pgsql.row_hash([c.name for c in columns], "t"),
+            h=hashed,
             raw=self.raw_rel,
             c=sql.Identifier(spec.cursor),
         )
-        rows = self.conn.execute(query, (list(lows), list(highs)))
-        return ((int(r[0]), r[1]) for r in rows)
+        return self._rows(query, [list(lows), list(highs)])
+
+    def _rows(self, query: sql.Composed, params: list[object]) -> Iterator[tuple[int, object]]:
+        # a generator: the query runs where it is consumed (beside the source's, in sync)
+        for row in self.conn.execute(query, params):
+            yield int(row[0]), row[1]
 
     # ------------------------------------------------------------------ after the merge
     def finish(self) -> None:
@@ -408,6 +427,7 @@ class PostgresTarget(SqlTarget):
                 sql.SQL("_deleted_at timestamptz"),
             ]
             conn.execute(sql.SQL("create table {} ({})").format(raw, sql.SQL(", ").join(cols)))
+            self.index_deletions(conn, spec)
             if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
                 conn.execute(sql.SQL("grant select on {} to transformer").format(raw))
             return True
@@ -475,15 +495,26 @@ class PostgresTarget(SqlTarget):
             )
         )
 
+    @staticmethod
+    def index_deletions(conn: psycopg.Connection, spec: TableSpec) -> None:
+        """Deletion marks are rare: dbt's clean-up hooks find the deleted rows through this
+        partial index. A new table gets it before its bulk copy: it stays empty, so the copy
+        only tests its predicate, and no separate scan builds it afterwards."""
+        conn.execute(
+            sql.SQL("create index on {} (_deleted_at) where _deleted_at is not null").format(
+                sql.Identifier(RAW, spec.name)
+            )
+        )
+
     def index_raw(self, conn: psycopg.Connection, spec: TableSpec) -> None:
-        """Indexes of a RAW table made by this load, built once after its bulk copy."""
-        raw = sql.Identifier(RAW, spec.name)
+        """The other indexes of a RAW table made by this load, built once after its bulk
+        copy, with memory enough to sort the keys in one pass (and PostgreSQL's parallel
+        index build)."""
+        conn.execute("set local maintenance_work_mem = '256MB'")
         self._add_key(conn, spec)
         # dbt reads RAW incrementally by change time; lookups by key use the key's index
-        conn.execute(sql.SQL("create index on {} (_loaded_at)").format(raw))
-        # deletion marks are rare: dbt's clean-up hooks find the deleted rows through this
         conn.execute(
-            sql.SQL("create index on {} (_deleted_at) where _deleted_at is not null").format(raw)
+            sql.SQL("create index on {} (_loaded_at)").format(sql.Identifier(RAW, spec.name))
         )
 
     # ------------------------------------------------------------------ load
@@ -491,6 +522,10 @@ class PostgresTarget(SqlTarget):
     def load(self, request: LoadRequest, drift: DriftPlan) -> Iterator[PostgresSession]:
         spec = request.spec
         with self._connect() as conn, conn.transaction():
+            # RAW is read by key from a small landing table: with the default page costs
+            # (spinning disks) PostgreSQL hashes all of RAW instead of probing its key index
+            # (measured at 5M ledger rows: 1.4 s instead of 0.05 s for 50,000 landed rows)
+            conn.execute("set local random_page_cost = 1.1")
             now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
             created = self._ensure_raw(conn, request, drift, now.isoformat())
             at = now

@@ -411,9 +411,13 @@ class SnowflakeSession(SqlSession):
             "nulls last) = 1) where _deleted_at is null)"
         )
 
+    def hash_probe(self) -> object:
+        return None  # always the portable form
+
     def bucket_sums(
-        self, columns: Sequence[Column], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str], flavor: str
     ) -> dict[int, BucketSum]:
+        del flavor  # always the portable form
         if self.created:
             return {}
         key = ident(self.request.spec.primary_key)
@@ -429,8 +433,9 @@ class SnowflakeSession(SqlSession):
         return {int(r[0]): BucketSum(int(r[1]), str(r[2]), tuple(r[3:])) for r in rows}
 
     def row_hashes(
-        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]], flavor: str
     ) -> Iterator[tuple[int, object]]:
+        del flavor  # always the portable form
         if self.created or not ranges:
             return iter(())
         key = ident(self.request.spec.primary_key)

@@ -90,13 +90,16 @@ class SqlSession:
     def write(self, chunks: Iterable[bytes]) -> int:
         raise NotImplementedError
 
+    def hash_probe(self) -> object:
+        raise NotImplementedError
+
     def bucket_sums(
-        self, columns: Sequence[Column], sum_columns: Sequence[str]
+        self, columns: Sequence[Column], sum_columns: Sequence[str], flavor: str
     ) -> dict[int, BucketSum]:
         raise NotImplementedError
 
     def row_hashes(
-        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]]
+        self, columns: Sequence[Column], ranges: Sequence[tuple[int, int]], flavor: str
     ) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
 
