@@ -16,8 +16,8 @@ from ``wait4``:
   cursor would have lost; checked: every one of them is in RAW;
 * **incremental, 1 % updated**: the ledger is append-only by contract, so to time the update
   path this changes the ``description`` of 1 % of its rows (every 100th key, spread over the
-  whole table), leaving ``created_at`` alone as a ``QuerySet.update()`` would; checked: RAW
-  holds every new value;
+  whole table), leaving ``created_at`` (days before the watermark) alone as a
+  ``QuerySet.update()`` would; checked: RAW holds every new value;
 * **full refresh, RAW unchanged**: ``--full-refresh`` over the loaded RAW, nothing changed
   since the last load (the comparison's best case: every key bucket agrees);
 * **full refresh, RAW damaged**: the same after 5 % of RAW's rows were damaged directly in
@@ -39,6 +39,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -263,6 +264,8 @@ class SizeRun:
         self.loader = cluster.dsn(self.warehouse, "loader")
         self.results: list[Result] = []
         self.source_mb = 0.0
+        #: what the bench changed and what it checked, printed under the table
+        self.notes: list[str] = []
 
     def env(self, warehouse: str) -> dict[str, str]:
         return {
@@ -289,7 +292,9 @@ class SizeRun:
         expect(last_load_id(loader) > before, f"{label}: no audit row was written")
         run_seconds = audit.get("seconds")
         if args[0] == "reconcile":
+            # no audit row of its own: from its catch-up load's start to the process's exit
             run_seconds = ended - audit["started_at"]
+            audit = {"catch_up": audit}
         audit.pop("started_at", None)
         result = Result(phase, label, rows, seconds, mb, rss, run_seconds, audit, out.strip())
         log(
@@ -408,6 +413,10 @@ class SizeRun:
             "incremental (new): not every new row reached RAW",
         )
         expect(result.audit.get("rows_loaded") == new, f"incremental (new): {result.audit}")
+        self.notes.append(
+            f"1 % new: {new:,} ledger rows inserted, created_at/occurred_at {BACKDATE} before "
+            f"the watermark; all {new:,} in RAW (RAW current = source = {source:,} rows)"
+        )
 
     def incremental_updated(self) -> None:
         with psycopg.connect(self.app, autocommit=True) as conn:
@@ -428,6 +437,11 @@ class SizeRun:
         )
         expect(raw_current(self.loader) == self.source_rows(), "incremental (updated): count")
         expect(result.audit.get("rows_replaced") == updated, f"incremental (upd): {result.audit}")
+        self.notes.append(
+            f"1 % updated: description of {updated:,} ledger rows (id % 100 = 37) changed in "
+            "place, created_at untouched (days before the watermark; the ledger is append-only "
+            "by contract, this times the update path); RAW holds every new value"
+        )
 
     def full_refresh_unchanged(self) -> None:
         source = self.source_rows()
@@ -468,6 +482,11 @@ class SizeRun:
             == (deleted, changed),
             f"full refresh (damaged): {result.audit}",
         )
+        self.notes.append(
+            f"RAW damaged: {deleted:,} rows deleted (id % 40 = 0) and {changed:,} changed (id % "
+            "40 = 20) in the warehouse, in every key bucket; the full refresh reloaded exactly "
+            "those"
+        )
 
     def reconcile(self) -> None:
         self.finhouse(
@@ -477,12 +496,13 @@ class SizeRun:
             self.source_rows(),
             self.source_mb,
         )
+        self.notes.append("reconcile exited 0: RAW equals the source, every column of every row")
 
 
 # ---------------------------------------------------------------------- report
 def table(label: str, rows: int, source_mb: float, results: list[Result]) -> list[str]:
     header = (
-        f"{'phase':<44}{'rows':>11}{'seconds':>9}{'run s':>8}{'rows/s':>11}{'MB/s':>7}"
+        f"{'phase':<48}{'rows':>11}{'seconds':>9}{'run s':>8}{'rows/s':>11}{'MB/s':>7}"
         f"{'peak RSS MB':>13}"
     )
     lines = [
@@ -491,7 +511,7 @@ def table(label: str, rows: int, source_mb: float, results: list[Result]) -> lis
         "-" * len(header),
     ]
     lines += [
-        f"{r.label:<44}{r.rows:>11,}{r.seconds:>9.2f}"
+        f"{r.label:<48}{r.rows:>11,}{r.seconds:>9.2f}"
         + (f"{r.run_seconds:>8.2f}" if r.run_seconds is not None else f"{'-':>8}")
         + f"{r.rows_per_s:>11,.0f}{r.mb_per_s:>7.1f}{r.peak_rss_mb:>13.1f}"
         for r in results
@@ -599,11 +619,13 @@ def main() -> None:
             runs[-1].run()
     finally:
         cluster.destroy()
+        shutil.rmtree(state, ignore_errors=True)
     load_after = loadavg()
     lines: list[str] = []
     all_checks: list[Check] = []
     for size in runs:
-        lines += [*table(size.label, size.rows, size.source_mb, size.results), ""]
+        lines += table(size.label, size.rows, size.source_mb, size.results)
+        lines += [*(f"  * {note}" for note in size.notes), ""]
         all_checks += checks(size.label, size.results)
     if len(runs) == 2:
         all_checks += rss_checks(runs[0].results, runs[1].results)
@@ -631,6 +653,7 @@ def main() -> None:
                         "label": size.label,
                         "rows": size.rows,
                         "source_mb": size.source_mb,
+                        "notes": size.notes,
                         "phases": [
                             asdict(r) | {"rows_per_s": r.rows_per_s, "mb_per_s": r.mb_per_s}
                             for r in size.results
