@@ -269,7 +269,8 @@ def connect(dsn: str, *, connect_timeout: int = 10, **kwargs: Any) -> psycopg.Co
 
 class ReusedConnection:
     """One autocommit connection reused for a run's small control statements, reopened when
-    it was closed or broke; thread-safe (one user at a time)."""
+    it was closed or broke — also when the server restarted since its last use (a long-lived
+    Airflow worker outlives a database restart); thread-safe (one user at a time)."""
 
     def __init__(self, dsn: str, **kwargs: Any) -> None:
         self._dsn = dsn
@@ -277,12 +278,24 @@ class ReusedConnection:
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
 
+    def _alive(self) -> bool:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            return False
+        try:
+            self._conn.execute("select 1")
+        except psycopg.OperationalError:
+            return False
+        return True
+
     @contextmanager
     def __call__(self) -> Iterator[psycopg.Connection]:
         with self._lock:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = connect(self._dsn, **self._kwargs)
-            yield self._conn
+            conn = self._conn
+            if conn is None or not self._alive():
+                if conn is not None:
+                    conn.close()
+                conn = self._conn = connect(self._dsn, **self._kwargs)
+            yield conn
 
     def close(self) -> None:
         if self._conn is not None:

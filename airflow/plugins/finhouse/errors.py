@@ -34,6 +34,10 @@ class LockTimeoutError(FinhouseError):
     """Another run of the same table held its lock for longer than we may wait."""
 
 
+class SourceBehindError(FinhouseError):
+    """The source (a replica) has not replayed what the previous run read: retried later."""
+
+
 class LoadError(FinhouseError):
     """A load failed in the database (the message carries no row values)."""
 

@@ -194,8 +194,37 @@ def ingest(
     with target.lock(spec.name, run_id, lock_wait):
         for name in target.drop_expired_stages(spec.name):
             log.warning("%s: dropped %s, left by a staged full refresh that died", spec.name, name)
-        with source.snapshot() as snap:
+        with _caught_up_snapshot(spec, source, target) as snap:
             return _run(spec, snap, target, columns, mode, since, until, run_id)
+
+
+@contextmanager
+def _caught_up_snapshot(
+    spec: TableSpec, source: PostgresSource, target: Target
+) -> Iterator[Snapshot]:
+    """The run's snapshot, never older than the previous run's: a replica source is waited
+    for (``FINHOUSE_REPLICA_WAIT_SECONDS``) until it has replayed what that run read, and
+    refused if it has not by then."""
+    from finhouse import settings  # noqa: PLC0415
+
+    mark = target.watermark(spec.name)
+    source.wait_for_replay(mark, settings.REPLICA_WAIT_SECONDS.read())
+    with source.snapshot() as snap:
+        snap.check_not_behind(mark)
+        yield snap
+
+
+def _mark(snap: Snapshot, run_id: str) -> Watermark:
+    """The watermark a run over ``snap`` leaves (see :class:`finhouse.state.Watermark`)."""
+    return Watermark(
+        at=snap.taken_at,
+        xmin=snap.xmin,
+        source=snap.identity.key,
+        run_id=run_id,
+        xmax=snap.xmax,
+        lsn=snap.lsn_after,
+        timeline=snap.timeline,
+    )
 
 
 def _run(
@@ -223,11 +252,7 @@ def _run(
         columns=columns,
         window_start=since if mode == "window" else (watermark.at if watermark else None),
         window_end=until if mode == "window" else snap.taken_at,
-        new_watermark=(
-            None
-            if mode == "window"
-            else Watermark(snap.taken_at, snap.xmin, snap.identity.key, run_id)
-        ),
+        new_watermark=(None if mode == "window" else _mark(snap, run_id)),
         held_back_by=held_by,
         held_back_seconds=held_seconds if held_by else 0.0,
         snapshot_xmin=snap.xmin,
@@ -270,7 +295,7 @@ def _scope(
         return "full refresh"
     if watermark is None:
         return "no watermark yet"
-    from_xmin, why = snap.incremental_from(watermark.xmin, watermark.source)
+    from_xmin, why = snap.incremental_from(watermark)
     if from_xmin is None:
         return why
     if drift.add:
@@ -473,7 +498,10 @@ def publish_full_refresh(
     of their own: every version written since the oldest of them is read again now, in the
     publish's snapshot, and replaces the staged version of its key."""
     base = plan.request(spec)
-    with target.lock(spec.name, plan.run_id, lock_wait), source.snapshot() as snap:
+    with (
+        target.lock(spec.name, plan.run_id, lock_wait),
+        _caught_up_snapshot(spec, source, target) as snap,
+    ):
         staged_xmin = target.stage_xmin(base)
         if staged_xmin is None:
             raise LoadError(
@@ -487,7 +515,7 @@ def publish_full_refresh(
             columns=base.columns,
             window_start=None,
             window_end=snap.taken_at,
-            new_watermark=Watermark(snap.taken_at, snap.xmin, snap.identity.key, plan.run_id),
+            new_watermark=_mark(snap, plan.run_id),
             staged_from=target.stage_name(base),
             snapshot_xmin=snap.xmin,
             detail=f"staged in {len(plan.ranges)} key ranges",
@@ -522,7 +550,10 @@ def reconcile(
     run_id = run_id or new_run_id("reconcile")
     columns = _prepare(spec, source, target)
     report = ReconcileReport(spec.name, marked_deletes=mark_deleted)
-    with target.lock(spec.name, run_id, lock_wait), source.snapshot() as snap:
+    with (
+        target.lock(spec.name, run_id, lock_wait),
+        _caught_up_snapshot(spec, source, target) as snap,
+    ):
         target.drop_expired_stages(spec.name)
         watermark = target.watermark(spec.name)
         if watermark is None and target.raw_is_empty(spec.name):
@@ -535,7 +566,7 @@ def reconcile(
             )
             (log.info if report.clean else log.warning)("%s", report.describe())
             return report
-        if watermark is not None and snap.incremental_from(watermark.xmin, watermark.source)[0]:
+        if watermark is not None and snap.incremental_from(watermark)[0] is not None:
             caught = _run(spec, snap, target, columns, "incremental", None, None, f"{run_id}#load")
             report.caught_up = caught.rows_extracted
             watermark = target.watermark(spec.name)

@@ -614,6 +614,15 @@ RETRY_DELAY_SECONDS = _register(
         lambda name: seconds_setting(name, 30.0, minimum=0, maximum=600),
     )
 )
+REPLICA_WAIT_SECONDS = _register(
+    Setting(
+        "FINHOUSE_REPLICA_WAIT_SECONDS",
+        "seconds",
+        "60",
+        "how long a run waits for a replica source to replay what the previous run read",
+        lambda name: seconds_setting(name, 60.0, minimum=0),
+    )
+)
 STAGE_LEASE_SECONDS = _register(
     Setting(
         "FINHOUSE_STAGE_LEASE_SECONDS",

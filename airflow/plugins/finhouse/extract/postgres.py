@@ -55,10 +55,32 @@ never lets an unfrozen xid get 2^31 transactions old, so for every unfrozen row
 2^32: ``age(xmin) between 0 and age(W)`` drops those between 2^31 and 2^32 old (negative age)
 and reads one again only when its age modulo 2^32 falls within ``[0, age(W)]`` — once per 2^32
 transactions, harmlessly. ``xmin`` 1 and 2 (bootstrap, pre-9.4 frozen) have age ``INT_MAX``.
-*W* itself must be less than 2^31 xids old: a table whose last load is older than that, whose
-source counter went back (restored from a backup, ``pg_resetwal``), or whose source is another
-cluster (the system identifier changed) is compared in full instead
-(:func:`Snapshot.incremental_from` says why; :mod:`finhouse.pipeline` does it).
+*W* itself must be less than 2^31 xids old: a table whose last load is older than that is
+compared in full instead (:func:`Snapshot.incremental_from` says why; :mod:`finhouse.pipeline`
+does it).
+
+Replicas, failovers, restores: a run never reads an older source than the last one
+-----------------------------------------------------------------------------------
+"The order of runs is the order of their snapshots" holds for one source moving forward. The
+watermark therefore also keeps the source's identity (system identifier and database), its
+timeline, and its WAL position read just after the snapshot (an upper bound of every commit
+that snapshot saw). Before the next run takes its snapshot it reads the WAL position again:
+
+* a **hot-standby replica** that has not replayed that far (replication lag; an extract DSN
+  behind a load balancer, or switched from the primary to a replica) is waited for
+  (``FINHOUSE_REPLICA_WAIT_SECONDS``), then refused with one line — its snapshot would take
+  RAW back in time. On a standby, a snapshot sees exactly the commits replayed before it, so
+  a replay position read before the snapshot is a lower bound of what it sees;
+* a **primary whose WAL position, or transaction counter, is behind** the watermark's was
+  restored from a backup (or reset with ``pg_resetwal``): the run compares the whole table;
+* a **changed timeline** (a failover, a point-in-time restore) or **another system
+  identifier** (another cluster): the run compares the whole table (transactions of the old
+  timeline may be gone).
+
+The limit: a source restored from a file copy whose WAL position and counter have *both* moved
+past the watermark's again before the next run carries no trace of its restore; the daily
+reconcile finds the differences (it compares every row), and a full refresh after restoring a
+source is the rule (README, "Operations").
 
 Memory: ``COPY`` output is forwarded in chunks of at most ``chunk_bytes``; nothing holds more
 than one chunk, whatever the table's size.
@@ -68,6 +90,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,11 +103,17 @@ from finhouse import pgsql
 from finhouse.compare import BucketSum
 from finhouse.connections import ReusedConnection, connect
 from finhouse.drift import Column
-from finhouse.errors import ConfigError
+from finhouse.errors import ConfigError, SourceBehindError
+from finhouse.state import Watermark
 from finhouse.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
+#: the WAL position of a primary (insert) or a standby (replay), in bytes
+WAL_POSITION = (
+    "(case when pg_is_in_recovery() then pg_last_wal_replay_lsn() "
+    "else pg_current_wal_insert_lsn() end - '0/0'::pg_lsn)::bigint"
+)
 CHUNK_BYTES = 1 << 20
 STATEMENT_TIMEOUT_MS = 30 * 60 * 1000
 #: a watermark at most this many xids behind the source's next xid can be compared by age()
@@ -161,32 +190,69 @@ class Snapshot:
     """One ``REPEATABLE READ``, read-only transaction on the source: everything a run reads
     comes from this one consistent view of the source."""
 
-    def __init__(self, source: PostgresSource, conn: psycopg.Connection) -> None:
+    def __init__(self, source: PostgresSource, conn: psycopg.Connection, lsn_before: int) -> None:
         self._source = source
         self.conn = conn
+        #: the source's WAL position read just before the snapshot (a lower bound of the
+        #: commits a standby's snapshot sees) and just after (an upper bound of any)
+        self.lsn_before = lsn_before
         row = conn.execute(
-            """select pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+            f"""select pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
                       pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
                       now(),
                       (select system_identifier::text from pg_control_system()),
                       (select oid::bigint from pg_database where datname = current_database()),
                       current_setting('server_version_num')::int,
-                      pg_is_in_recovery()"""
+                      pg_is_in_recovery(),
+                      {WAL_POSITION},
+                      (select timeline_id::bigint from pg_control_checkpoint())"""
         ).fetchone()
         assert row is not None  # noqa: S101 - a select of expressions returns a row
         self.xmin, self.xmax, self.taken_at = int(row[0]), int(row[1]), row[2]
         self.identity = SourceIdentity(row[3], int(row[4]), int(row[5]), bool(row[6]))
+        self.lsn_after, self.timeline = int(row[7]), int(row[8])
 
     # ------------------------------------------------------------------ deciding
-    def incremental_from(self, xmin: int | None, source_key: str | None) -> tuple[int | None, str]:
-        """``(W, "")`` when changes since the stored watermark ``xmin`` can be read exactly,
-        else ``(None, why)``: the table must then be compared in full."""
+    def check_not_behind(self, mark: Watermark | None) -> None:
+        """A standby (a read replica) that has not replayed what the previous run read would
+        take RAW back in time: refused (the caller waits for replay first; this is the
+        guard). A primary behind is a restored source: :meth:`incremental_from` handles it."""
+        if (
+            mark is not None
+            and mark.lsn is not None
+            and mark.source == self.identity.key
+            and mark.timeline == self.timeline
+            and self.identity.in_recovery
+            and self.lsn_before < mark.lsn
+        ):
+            raise SourceBehindError(
+                f"the source is a replica that has not replayed what the last run read yet "
+                f"(replayed to {format_lsn(self.lsn_before)}, the last run read up to "
+                f"{format_lsn(mark.lsn)}); loading from it would take RAW back in time: retry "
+                "when it has caught up"
+            )
+
+    def incremental_from(self, mark: Watermark) -> tuple[int | None, str]:
+        """``(W, "")`` when changes since the stored watermark can be read exactly, else
+        ``(None, why)``: the table must then be compared in full."""
+        xmin = mark.xmin
         if xmin is None:
             return None, "no watermark yet"
-        if source_key is not None and source_key != self.identity.key:
+        if mark.source is not None and mark.source != self.identity.key:
             return None, (
                 f"the source is not the database the watermark came from (system/database "
-                f"{self.identity.key}, watermark from {source_key})"
+                f"{self.identity.key}, watermark from {mark.source})"
+            )
+        if mark.timeline is not None and mark.timeline != self.timeline:
+            return None, (
+                f"the source's timeline changed ({mark.timeline} -> {self.timeline}: a failover "
+                "or a point-in-time restore; transactions of the old timeline may be gone)"
+            )
+        if mark.lsn is not None and self.lsn_before < mark.lsn:
+            self.check_not_behind(mark)  # a replica: refused
+            return None, (
+                f"the source's WAL position ({format_lsn(self.lsn_before)}) is behind the last "
+                f"load's ({format_lsn(mark.lsn)}): restored from a backup"
             )
         if xmin > self.xmax:
             return None, (
@@ -371,6 +437,11 @@ def row_hashes(
         yield int(row[0]), row[1]
 
 
+def format_lsn(position: int) -> str:
+    """A WAL position as PostgreSQL writes it (``16/B374D848``)."""
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
 def _exact(value: object) -> object:
     """Sums as exact numbers (floats stay floats; NaN kept)."""
     if isinstance(value, int):
@@ -473,17 +544,33 @@ class PostgresSource:
         step = max(1, (high - low + parts) // parts)
         return [(start, min(start + step - 1, high)) for start in range(low, high + 1, step)]
 
+    def wal_position(self) -> int:
+        with self._control() as conn:
+            row = conn.execute(f"select {WAL_POSITION}").fetchone()
+        assert row is not None  # noqa: S101
+        return int(row[0])
+
+    def wait_for_replay(self, mark: Watermark | None, seconds: float) -> None:
+        """On a standby, wait (at most ``seconds``) until it has replayed what the previous
+        run read, so that this run's snapshot is not older than that one's."""
+        if mark is None or mark.lsn is None or not self.check().in_recovery:
+            return
+        deadline = time.monotonic() + seconds
+        while self.wal_position() < mark.lsn and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         """A repeatable-read, read-only transaction: one consistent view for a whole run."""
         self.check()
+        lsn_before = self.wal_position()
         conn = connect(
             self.dsn, autocommit=False, application_name="finhouse-extract", options=self._options
         )
         with conn:
             conn.execute("set transaction isolation level repeatable read, read only")
             try:
-                yield Snapshot(self, conn)
+                yield Snapshot(self, conn, lsn_before)
             finally:
                 conn.rollback()
 

@@ -35,6 +35,12 @@ class Watermark:
     xmin: int | None
     source: str | None
     run_id: str
+    #: the snapshot's xmax, the source's WAL position read after it was taken (an upper
+    #: bound of the commits it saw) and the source's timeline: the next run's source must
+    #: have replayed that far (a replica lagging behind would take RAW back in time)
+    xmax: int | None = None
+    lsn: int | None = None
+    timeline: int | None = None
 
 
 def _tables(d: Dialect) -> dict[str, list[str]]:
@@ -48,6 +54,9 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"updated_at {ts} not null",
             f"snapshot_xmin {big}",
             f"source_id {text}",
+            f"snapshot_xmax {big}",
+            f"source_lsn {big}",
+            f"source_timeline {big}",
         ],
         "load_runs": [
             f"load_id {d.identity}",
@@ -118,7 +127,13 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
 
 #: columns that version 2 added to tables version 1 had (added with ``if not exists``)
 _ADDED_IN_2 = {
-    "watermarks": ["snapshot_xmin", "source_id"],
+    "watermarks": [
+        "snapshot_xmin",
+        "source_id",
+        "snapshot_xmax",
+        "source_lsn",
+        "source_timeline",
+    ],
     "load_runs": ["snapshot_xmin", "detail"],
     "locks": ["expires_at"],
     "reconcile_runs": ["extra_in_raw", "repaired_rows", "caught_up_rows"],
@@ -184,32 +199,49 @@ class Control:
     def watermark(self, conn: Any, table: str) -> Watermark | None:
         rows = self.d.rows(
             conn,
-            f"select watermark, snapshot_xmin, source_id, run_id "
-            f"from {self.meta('watermarks')} where table_name = %s",
+            f"select watermark, snapshot_xmin, source_id, run_id, snapshot_xmax, source_lsn, "
+            f"source_timeline from {self.meta('watermarks')} where table_name = %s",
             (table,),
         )
         if not rows:
             return None
-        at, xmin, source, run_id = rows[0]
+        at, xmin, source, run_id, xmax, lsn, timeline = rows[0]
         at = self.d.utc(at)
         assert at is not None  # noqa: S101 - not null in the schema
-        return Watermark(at, int(xmin) if xmin is not None else None, source, run_id)
+
+        def number(value: Any) -> int | None:
+            return int(value) if value is not None else None
+
+        return Watermark(
+            at, number(xmin), source, run_id, number(xmax), number(lsn), number(timeline)
+        )
 
     def set_watermark(self, conn: Any, table: str, mark: Watermark) -> None:
         """Store the table's watermark (a run that moves it commits this with its rows)."""
         ts = self.d.ts()
+        values = (
+            self.d.ts_value(mark.at),
+            mark.xmin,
+            mark.source,
+            mark.run_id,
+            mark.xmax,
+            mark.lsn,
+            mark.timeline,
+        )
         updated = self.d.execute(
             conn,
             f"update {self.meta('watermarks')} set watermark = {ts}, snapshot_xmin = %s, "
-            f"source_id = %s, run_id = %s, updated_at = {self.d.now} where table_name = %s",
-            (self.d.ts_value(mark.at), mark.xmin, mark.source, mark.run_id, table),
+            "source_id = %s, run_id = %s, snapshot_xmax = %s, source_lsn = %s, "
+            f"source_timeline = %s, updated_at = {self.d.now} where table_name = %s",
+            (*values, table),
         )
         if not updated:
             self.d.execute(
                 conn,
                 f"insert into {self.meta('watermarks')} (table_name, watermark, snapshot_xmin, "
-                f"source_id, run_id, updated_at) select %s, {ts}, %s, %s, %s, {self.d.now}",
-                (table, self.d.ts_value(mark.at), mark.xmin, mark.source, mark.run_id),
+                "source_id, run_id, snapshot_xmax, source_lsn, source_timeline, updated_at) "
+                f"select %s, {ts}, %s, %s, %s, %s, %s, %s, {self.d.now}",
+                (table, *values),
             )
 
     # ------------------------------------------------------------------ audit
