@@ -11,8 +11,9 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 import psycopg
@@ -280,6 +281,27 @@ def _instant(value: str | None, option: str) -> dt.datetime | None:
     return parsed
 
 
+T = TypeVar("T")
+
+
+def _each_table(names: list[str], run: Callable[[str], T]) -> Iterator[tuple[str, T]]:
+    """Run each table in turn; a table that fails is one line on stderr and the others go
+    on (a single table's failure is the command's error); any failure exits non-zero."""
+    failed = []
+    for name in names:
+        try:
+            result = run(name)
+        except FinhouseError as exc:
+            if len(names) == 1:
+                raise
+            click.echo(f"finhouse: error: {name}: {exc}", err=True)
+            failed.append(name)
+            continue
+        yield name, result
+    if failed:
+        _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
+
+
 def _lock_wait(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise click.BadParameter(f"must be a finite number of seconds >= 0, got {value!r}")
@@ -334,27 +356,19 @@ def ingest_cmd(
         raise click.UsageError("--since and --until go together")
     mode: Mode = "full" if full_refresh else "window" if start else "incremental"
     source, target = endpoints.source(), endpoints.target()
-    failed = []
-    for name in names:
-        try:
-            summary = pipeline.ingest(
-                get_table(name),
-                source,
-                target,
-                mode=mode,
-                since=start,
-                until=end,
-                lock_wait=lock_wait,
-            )
-        except FinhouseError as exc:
-            if len(names) == 1:
-                raise
-            click.echo(f"finhouse: error: {name}: {exc}", err=True)
-            failed.append(name)
-            continue
+    for _name, summary in _each_table(
+        names,
+        lambda name: pipeline.ingest(
+            get_table(name),
+            source,
+            target,
+            mode=mode,
+            since=start,
+            until=end,
+            lock_wait=lock_wait,
+        ),
+    ):
         click.echo(summary.describe())
-    if failed:
-        _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
 
 
 @cli.command("reconcile")
@@ -384,28 +398,20 @@ def reconcile_cmd(
     names = _tables(tables, all_tables)
     source, target = endpoints.source(), endpoints.target()
     dirty = []
-    failed = []
-    for name in names:
-        try:
-            report = pipeline.reconcile(
-                get_table(name),
-                source,
-                target,
-                mark_deleted=not no_mark,
-                repair=repair,
-                lock_wait=lock_wait,
-            )
-        except FinhouseError as exc:
-            if len(names) == 1:
-                raise
-            click.echo(f"finhouse: error: {name}: {exc}", err=True)
-            failed.append(name)
-            continue
+    for name, report in _each_table(
+        names,
+        lambda name: pipeline.reconcile(
+            get_table(name),
+            source,
+            target,
+            mark_deleted=not no_mark,
+            repair=repair,
+            lock_wait=lock_wait,
+        ),
+    ):
         click.echo(report.describe())
         if not report.clean:
             dirty.append(name)
-    if failed:
-        _fail(f"{len(failed)} of {len(names)} tables failed: {', '.join(failed)}")
     if dirty:
         _fail("differences found in " + ", ".join(dirty))
 
