@@ -26,7 +26,7 @@ from typing import Any
 BUCKET_SHIFT = 12
 BUCKET_WIDTH = 1 << BUCKET_SHIFT
 #: differing buckets read row by row per round trip
-DRILL_BATCH = 64
+DRILL_BATCH = 32
 #: keys of each kind kept as examples for the report (keys only: never row values)
 EXAMPLES = 5
 

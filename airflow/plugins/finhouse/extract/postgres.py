@@ -266,6 +266,13 @@ class Snapshot:
             )
         return xmin, ""
 
+    def age_of(self, xid: int) -> int:
+        """``age()`` of a (64-bit) xid in this transaction: the same reference point as the
+        rows' ``age(xmin)`` (stable within a transaction)."""
+        row = self.conn.execute("select age(%s::text::xid)", (xid & 0xFFFFFFFF,)).fetchone()
+        assert row is not None  # noqa: S101
+        return int(row[0])
+
     def oldest_open_transaction(self) -> OpenTransaction | None:
         """The oldest transaction still writing in the source, if the extract role may see
         it (other users' transactions need pg_read_all_stats): it pins the next run's *W*."""
@@ -314,9 +321,10 @@ class Snapshot:
         params: list[object] = []
         if isinstance(scope, ChangedSince):
             # see the module doc: exact for every unfrozen row; an ancient frozen row is read
-            # again at most once per 2^32 transactions
-            where = sql.SQL("age(t.xmin) between 0 and age(%s::text::xid)")
-            params = [scope.xmin & 0xFFFFFFFF]
+            # again at most once per 2^32 transactions. One age() a row: a negative age (a
+            # frozen row 2^31 to 2^32 xids old) masks to 2^31 or more, above any watermark's.
+            where = sql.SQL("(age(t.xmin)::bigint & 4294967295) <= %s")
+            params = [self.age_of(scope.xmin)]
         elif isinstance(scope, CursorWindow):
             cursor = sql.Identifier("t", spec.cursor)
             where = sql.SQL("{c} >= %s and {c} < %s").format(c=cursor)
