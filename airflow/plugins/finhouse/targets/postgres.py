@@ -152,7 +152,7 @@ class PostgresSession(SqlSession):
             return self.result.rows_extracted
         if not self._landing_ready:
             return 0
-        if self.result.rows_extracted > 10_000:
+        if self.result.rows_extracted > 100_000:  # smaller: its size (pages) is estimate enough
             self.conn.execute(sql.SQL("analyze {}").format(sql.Identifier(LANDING)))
         return self.result.rows_extracted
 
