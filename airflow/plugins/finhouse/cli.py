@@ -639,6 +639,8 @@ def airflow_cmd(args: tuple[str, ...]) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="finhouse: %(levelname)s: %(message)s")
+    if sys.stderr.isatty():  # someone watches: long loads and comparisons show progress
+        logging.getLogger("finhouse.progress").setLevel(logging.INFO)
     try:
         cli.main(standalone_mode=False, prog_name="finhouse")
     except click.exceptions.Abort:

@@ -49,8 +49,10 @@ from finhouse.extract.postgres import (
     KeyRanges,
     Keys,
     PostgresSource,
+    Progress,
     Scope,
     Snapshot,
+    progress_log,
 )
 from finhouse.state import Watermark
 from finhouse.tables import TableSpec
@@ -382,7 +384,16 @@ def sync(
     diff = Diff()
     differing = compare_buckets(diff, sums, source_buckets, raw_buckets)
     whole_ranges: list[tuple[int, int]] = []
-    for batch in batches(differing):
+    if differing:
+        progress_log.info(
+            "%s: %s of %s key buckets differ; reading them row by row",
+            spec.name,
+            f"{len(differing):,}",
+            f"{diff.buckets:,}",
+        )
+    progress = Progress(f"{spec.name}: compared")
+    for number, batch in enumerate(batches(differing), start=1):
+        progress.tick(f"{min(number * len(batch), len(differing)):,} of {len(differing):,} buckets")
         ranges = coalesce_ranges(batch)
         if write and all(raw_buckets.get(b) is None for b in batch):
             # RAW holds none of these keys: everything in them is missing, read by range

@@ -108,6 +108,8 @@ from finhouse.state import Watermark
 from finhouse.tables import TableSpec
 
 log = logging.getLogger(__name__)
+#: progress of long work (the CLI shows it on a terminal)
+progress_log = logging.getLogger("finhouse.progress")
 
 #: the WAL position of a primary (insert) or a standby (replay), in bytes
 WAL_POSITION = (
@@ -589,7 +591,8 @@ class PostgresSource:
         row, bounded by the row's size); small ones are grouped up to ``chunk_bytes`` so the
         consumer is not called per row. Nothing grows with the table."""
         pending: list[bytes] = []
-        size = 0
+        size = total = 0
+        progress = Progress("read")
         with conn.cursor() as cur, cur.copy(query, params or None) as copy:
             for data in copy:
                 pending.append(data)  # type: ignore[arg-type]
@@ -597,6 +600,24 @@ class PostgresSource:
                 if size >= self.chunk_bytes:
                     yield b"".join(pending)
                     pending.clear()
+                    total += size
                     size = 0
+                    progress.tick(f"{total / 1e6:,.0f} MB")
         if pending:
             yield b"".join(pending)
+
+
+class Progress:
+    """A log line about long work every ``every`` seconds (Airflow's task log; the CLI shows
+    them on a terminal), so a long load or comparison shows it is moving."""
+
+    def __init__(self, what: str, every: float = 10.0) -> None:
+        self.what = what
+        self.every = every
+        self.started = self.last = time.monotonic()
+
+    def tick(self, done: str) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            progress_log.info("%s %s so far (%.0f s)", self.what, done, now - self.started)
