@@ -80,7 +80,7 @@ that snapshot saw). Before the next run takes its snapshot it reads the WAL posi
 The limit: a source restored from a file copy whose WAL position and counter have *both* moved
 past the watermark's again before the next run carries no trace of its restore; the daily
 reconcile finds the differences (it compares every row), and a full refresh after restoring a
-source is the rule (README, "Ingestion").
+source is the rule (docs/ingestion.md, docs/operations.md).
 
 Memory: ``COPY`` output is forwarded in chunks of at most ``chunk_bytes``; nothing holds more
 than one chunk, whatever the table's size.

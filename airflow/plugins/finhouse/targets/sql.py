@@ -283,7 +283,7 @@ class SqlTarget:
                     raise ConfigError(
                         f"the warehouse has no schema {schema} ({purpose}) and the loader's "
                         "role may not create it: create it and make the loader its owner (see "
-                        "the role matrix in README.md)"
+                        "the role matrix in docs/architecture.md)"
                     ) from None
                 self.schema_created(conn, schema)
             version = self.control.version(conn) if self._has_version_table(conn) else None
