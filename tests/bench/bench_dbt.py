@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 from finhouse import endpoints, pipeline
-from finhouse.embedded.cluster import Cluster
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
-from finhouse.platform.dbt_env import cosmos_task_environment
+from finhouse.orchestration.transform import cosmos_task_environment
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))

@@ -51,8 +51,8 @@ from typing import Any
 
 import psycopg
 
-from finhouse.embedded.cluster import Cluster
 from finhouse.oltp import schema
+from finhouse_local.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Provisioner
 from tests.e2e.conftest import airflow_env, probe, run_dags
 from tests.integration.ingest.conftest import Pipeline
 

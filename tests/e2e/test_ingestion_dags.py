@@ -7,8 +7,8 @@ import datetime as dt
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Provisioner
 from tests.e2e.conftest import airflow_env, probe, run_dag, run_dags
 from tests.integration.ingest.conftest import Pipeline
 from tests.support.raw import assert_raw_equals_oltp, versions

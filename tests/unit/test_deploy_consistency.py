@@ -24,8 +24,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from finhouse import config
-from finhouse.embedded import cluster
+from finhouse_local import cluster
+from finhouse_local.cluster import ROLES, WAREHOUSE_ROLES
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,7 @@ AIRFLOW_SERVICES = {
 PROD_ONLY_CONNECTIONS = {"finhouse_snowflake"}
 #: the role each local connection logs in as (architecture.md, role matrix; least privilege)
 CONNECTION_ROLES = {
-    "finhouse_oltp": config.ROLES.extract,
+    "finhouse_oltp": ROLES.extract,
     "finhouse_warehouse": "loader",
     "finhouse_dbt": "transformer",
 }
@@ -357,7 +357,7 @@ def test_environment_variables_are_ones_the_code_reads() -> None:
     assert passed <= read, f"set but read by no code: {passed - read}"
     dsn = interpolate(environment("simulator")["FINHOUSE_OLTP_DSN"], example_values())
     assert urlsplit(dsn).scheme in ("postgresql", "postgres")
-    assert urlsplit(dsn).username == config.ROLES.app
+    assert urlsplit(dsn).username == ROLES.app
 
 
 # ---------------------------------------------------------------------------- compose
@@ -428,8 +428,8 @@ def test_healthchecks_and_dependency_conditions() -> None:
 def test_database_init_scripts_create_the_role_matrix() -> None:
     init = REPO / "docker" / "postgres-init"
     expected_roles = {
-        "oltp": {config.ROLES.app, config.ROLES.extract},
-        "warehouse": set(config.WAREHOUSE_ROLES),
+        "oltp": {ROLES.app, ROLES.extract},
+        "warehouse": set(WAREHOUSE_ROLES),
     }
     for database, roles in expected_roles.items():
         service = f"{database}-db"
@@ -444,8 +444,8 @@ def test_database_init_scripts_create_the_role_matrix() -> None:
     schemas = dict(re.findall(r"create schema (\w+) authorization (\w+)", warehouse))
     assert schemas == cluster.WAREHOUSE_SCHEMAS
     oltp = "\n".join(p.read_text() for p in (init / "oltp").glob("*.sh"))
-    assert f"create database oltp owner {config.ROLES.app}" in oltp
-    assert f"grant pg_monitor to {config.ROLES.extract}" in oltp
+    assert f"create database oltp owner {ROLES.app}" in oltp
+    assert f"grant pg_monitor to {ROLES.extract}" in oltp
 
 
 # ---------------------------------------------------------------------------- docker compose

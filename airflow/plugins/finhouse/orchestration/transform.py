@@ -41,10 +41,9 @@ from cosmos.constants import (
 )
 from cosmos.operators.local import DbtSourceLocalOperator
 
-from finhouse import settings
+from finhouse import config, settings
 from finhouse.orchestration import alerts
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
-from finhouse.platform import dbt_env
 from finhouse.tables import TABLES
 
 DAG_ID = "finhouse_dbt"
@@ -101,20 +100,24 @@ def profile_config() -> ProfileConfig:
     return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
 
 
-def run_producer_first(dag: Any) -> None:
-    """For ``dag.test()``, which runs one task at a time in no set order: every watcher
-    consumer that a scheduler would start alongside the producer (to report its model live)
-    waits for the producer to finish instead; a consumer picked first would otherwise wait
-    forever for a build that never starts. A scheduler runs the DAG as built."""
-    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
-    if producer is None:
-        return
-    for task in dag.tasks:
-        if not hasattr(task, "producer_task_id") or task is producer:
-            continue
-        if task.upstream_task_ids <= {producer.task_id}:
-            producer >> task
-            task.trigger_rule = "all_done"
+def cosmos_task_environment() -> dict[str, str]:
+    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
+    marts are granted to, and cautious indirect selection for every command (the watcher's
+    producer builds a selection without it, and would run the tests of a selected model that
+    also reference one outside the selection). dbt unit tests are left out: their inputs are
+    fixed fixtures, so they prove the code, not the data; they run in development and CI
+    (`make test`, `finhouse dbt build`), as dbt advises, not on every scheduled run. The
+    file log (target/logs/dbt.log) keeps info and above: at dbt's default, debug, it also
+    logs every statement of every node, from every thread through one lock, which cost a
+    scheduled build seconds (`make bench`)."""
+    return {
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+        "DBT_INDIRECT_SELECTION": "cautious",
+        "DBT_LOG_LEVEL_FILE": "info",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+        "FINHOUSE_REPORTER_ROLE": settings.REPORTER_ROLE.read(),
+    }
 
 
 def _skip(**_: Any) -> None:
@@ -146,8 +149,8 @@ Successful model tasks emit the Assets of their tables (the marts' Assets).
 
 
 def build_dbt_dag() -> DbtDag:
-    project_dir = dbt_env.project_dir()
-    executable = dbt_env.dbt_executable_path()
+    project_dir = config.dbt_project_dir()
+    executable = config.dbt_executable_path()
     dag = DbtDag(
         dag_id=DAG_ID,
         description="dbt build of staging, intermediate and marts (Cosmos)",
@@ -182,7 +185,7 @@ def build_dbt_dag() -> DbtDag:
         operator_args={
             "install_deps": False,
             "append_env": True,
-            "env": dbt_env.cosmos_task_environment(),
+            "env": cosmos_task_environment(),
         },
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(fallback_schedule(), timezone="UTC"),
@@ -212,7 +215,7 @@ def build_dbt_dag() -> DbtDag:
             dbt_executable_path=str(executable),
             install_deps=False,
             append_env=True,
-            env=dbt_env.cosmos_task_environment(),
+            env=cosmos_task_environment(),
             retries=0,
             on_warning_callback=alerts.on_warning,
         )

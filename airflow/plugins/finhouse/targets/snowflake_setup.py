@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finhouse import config
+from finhouse import settings
 from finhouse.errors import ConfigError, FinhouseError
 
-SCRIPTS_DIR = config.REPO_ROOT / "snowflake" / "scripts"
+SCRIPTS_DIR = settings.REPO_ROOT / "snowflake" / "scripts"
 VARIABLE = re.compile(r"&\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: values the scripts need that have a sensible default (sizes are Snowflake's names)
 DEFAULTS: dict[str, str] = {
