@@ -85,10 +85,10 @@ def _find_bindir() -> Path:
     ``FINHOUSE_PG_BINARIES`` = ``auto`` (default), ``system`` or ``pgserver`` forces a choice;
     ``FINHOUSE_PG_BINDIR`` names the folder of the system's binaries.
     """
-    choice = settings.PG_BINARIES.read()
+    choice = settings.load().pg_binaries
     if choice == "pgserver":
         return _pgserver_bindir()
-    if given := settings.PG_BINDIR.read():
+    if given := settings.load().pg_bindir:
         # named explicitly: used, or an error, never silently passed over
         if not ((given / "initdb").exists() and (given / "pg_ctl").exists()):
             raise ClusterError(f"FINHOUSE_PG_BINDIR={given} holds no initdb and pg_ctl")
@@ -540,7 +540,7 @@ def cluster_dir() -> Path:
 
 def cluster_port() -> int:
     """``FINHOUSE_PG_PORT``: the port it listens on (127.0.0.1)."""
-    return settings.PG_PORT.read()
+    return settings.load().pg_port
 
 
 def default_cluster() -> Cluster:

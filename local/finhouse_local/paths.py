@@ -13,4 +13,4 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def state_dir() -> Path:
     """The ignored folder holding the embedded cluster, AIRFLOW_HOME, logs and PID files
     (``FINHOUSE_STATE_DIR``)."""
-    return settings.STATE_DIR.read().resolve()
+    return settings.load().state_dir.resolve()

@@ -46,7 +46,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from finhouse import settings
 from finhouse.errors import FinhouseError
@@ -144,7 +144,7 @@ def layout() -> Layout:
 
 
 def airflow_port() -> int:
-    return settings.AIRFLOW_PORT.read()
+    return settings.load().airflow_port
 
 
 def airflow_url(port: int | None = None) -> str:
@@ -153,11 +153,11 @@ def airflow_url(port: int | None = None) -> str:
 
 def simulate_interval() -> float | None:
     """Seconds between simulator ticks (``FINHOUSE_SIMULATE_INTERVAL``); None when ``off``."""
-    return settings.SIMULATE_INTERVAL.read()
+    return settings.load().simulate_interval
 
 
 def start_timeout() -> float:
-    return settings.AIRFLOW_START_TIMEOUT.read()
+    return settings.load().airflow_start_timeout
 
 
 def _bin(name: str) -> str:
@@ -581,7 +581,7 @@ def _ensure_postgres(lay: Layout, echo: Echo) -> None:
     cluster = default_cluster()
     # ``make up`` exports when it began (FINHOUSE_UP_SINCE): a PostgreSQL its ``db-up`` step
     # started since then counts as started by ``up`` (so ``make down`` stops it again)
-    started = cluster.up() or _started_since(cluster, settings.UP_SINCE.read())
+    started = cluster.up() or _started_since(cluster, settings.load().up_since)
     if started:
         lay.pg_marker.write_text("the embedded PostgreSQL was started by `platform up`\n")
     state = "started" if started else "already running"
@@ -690,7 +690,7 @@ SUPERSET_STOP_GRACE = 30.0
 
 
 def superset_port() -> int:
-    return settings.port_setting("SUPERSET_PORT", 8088)
+    return settings.read_variable("SUPERSET_PORT", Annotated[int, settings.port()], 8088)
 
 
 def _superset_files() -> tuple[Path, Path, Path]:

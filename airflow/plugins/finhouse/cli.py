@@ -660,7 +660,7 @@ def snowflake_apply(
         return
     from finhouse import settings  # noqa: PLC0415
 
-    dsn = dsn or settings.SNOWFLAKE_ADMIN_DSN.read()
+    dsn = dsn or settings.load().snowflake_admin_dsn
     params = (
         snowflake_connection.params_from_url(dsn)
         if dsn

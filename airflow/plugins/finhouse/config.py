@@ -38,29 +38,32 @@ def configured_oltp_dsn(purpose: OltpPurpose = "app") -> str | None:
     """The OLTP for ``purpose`` as configured: ``FINHOUSE_OLTP_DSN``, for extracts
     ``FINHOUSE_OLTP_EXTRACT_DSN`` when set beside it; None when ``FINHOUSE_OLTP_DSN`` is not
     set (an extract DSN alone is ignored, and :func:`settings.validate_all` warns about it)."""
-    oltp = settings.OLTP_DSN.read()
-    if oltp and purpose == "extract":
-        return settings.OLTP_EXTRACT_DSN.read() or oltp
-    return oltp
+    configured = settings.load()
+    if configured.oltp_dsn and purpose == "extract":
+        return configured.oltp_extract_dsn or configured.oltp_dsn
+    return configured.oltp_dsn
 
 
 #: the settings naming a warehouse role's own account (the others use FINHOUSE_WAREHOUSE_DSN)
-_ROLE_DSN = {"transformer": settings.TRANSFORMER_DSN, "reporter": settings.REPORTER_DSN}
+_ROLE_DSN = {"transformer": "transformer_dsn", "reporter": "reporter_dsn"}
 
 
 def configured_warehouse_dsn(role: WarehouseRole = "loader") -> str | None:
     """The warehouse as one of the role-matrix roles (architecture.md §6) as configured:
     ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` for those roles when set, else
     ``FINHOUSE_WAREHOUSE_DSN``; None when neither is set."""
-    own = _ROLE_DSN[role].read() if role in _ROLE_DSN else None
-    return own or settings.WAREHOUSE_DSN.read()
+    configured = settings.load()
+    own: str | None = getattr(configured, _ROLE_DSN[role]) if role in _ROLE_DSN else None
+    return own or configured.warehouse_dsn
 
 
 def oltp_dsn(purpose: OltpPurpose = "app") -> str:
     """:func:`configured_oltp_dsn`, or a ``ConfigError`` naming the setting to set."""
     dsn = configured_oltp_dsn(purpose)
     if dsn is None:
-        raise ConfigError(f"{settings.OLTP_DSN.name} is not set: the OLTP's connection string")
+        raise ConfigError(
+            f"{settings.variable_of('oltp_dsn')} is not set: the OLTP's connection string"
+        )
     return dsn
 
 
@@ -68,9 +71,9 @@ def warehouse_dsn(role: WarehouseRole = "loader") -> str:
     """:func:`configured_warehouse_dsn`, or a ``ConfigError`` naming the setting to set."""
     dsn = configured_warehouse_dsn(role)
     if dsn is None:
-        names = [_ROLE_DSN[role].name] if role in _ROLE_DSN else []
+        names = [settings.variable_of(_ROLE_DSN[role])] if role in _ROLE_DSN else []
         raise ConfigError(
-            f"{' or '.join([*names, settings.WAREHOUSE_DSN.name])} is not set: "
+            f"{' or '.join([*names, settings.variable_of('warehouse_dsn')])} is not set: "
             f"the warehouse's connection string (as {role})"
         )
     return dsn
@@ -83,7 +86,7 @@ def warehouse_asset_base() -> str:
     ``AIRFLOW_CONN_FINHOUSE_WAREHOUSE`` (URI form), else ``FINHOUSE_WAREHOUSE_DSN`` (a URL or
     libpq keyword/value string), else :data:`UNCONFIGURED_WAREHOUSE`."""
     airflow_conn = os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE", "")
-    dsn = airflow_conn if "://" in airflow_conn else settings.WAREHOUSE_DSN.read()
+    dsn = airflow_conn if "://" in airflow_conn else settings.load().warehouse_dsn
     if not dsn:
         return UNCONFIGURED_WAREHOUSE
     if "://" in dsn:
@@ -114,10 +117,10 @@ def raw_asset_uri(table: str) -> str:
 # ------------------------------------------------------------------------------ dbt
 def dbt_project_dir() -> Path:
     """``FINHOUSE_DBT_PROJECT_DIR`` (the Docker images copy the project), else the repo's."""
-    return settings.DBT_PROJECT_DIR.read()
+    return settings.load().dbt_project_dir
 
 
 def dbt_executable_path() -> Path:
     """Where dbt is (``FINHOUSE_DBT_EXECUTABLE``), not checked to exist: DAG parsing does no
     I/O; what runs dbt checks first."""
-    return settings.DBT_EXECUTABLE.read()
+    return settings.load().dbt_executable

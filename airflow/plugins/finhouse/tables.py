@@ -82,15 +82,16 @@ class TableSpec:
 
 
 def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> TableSpec:
+    configured = settings.load().table(name)
     return TableSpec(
         name=name,
         kind=kind,
         cursor=cursor,
         required_columns=tuple(columns.split()),
         sum_columns=tuple(sums.split()),
-        schedule=settings.TABLE_SCHEDULE.read_for(name),
-        reconcile_schedule=settings.TABLE_RECONCILE_SCHEDULE.read_for(name),
-        parallel_threshold=settings.TABLE_PARALLEL_THRESHOLD.read_for(name),
+        schedule=configured.schedule,
+        reconcile_schedule=configured.reconcile_schedule,
+        parallel_threshold=configured.parallel_threshold,
     )
 
 

@@ -58,7 +58,7 @@ def oltp_extract_dsn() -> str:
     if dsn is None:
         raise ConfigError(
             f"no connection to the OLTP: define the Airflow connection {OLTP_CONN_ID} "
-            f"or set {settings.OLTP_DSN.name}"
+            f"or set {settings.variable_of('oltp_dsn')}"
         )
     return dsn
 
@@ -68,6 +68,6 @@ def warehouse_loader_dsn() -> str:
     if dsn is None:
         raise ConfigError(
             f"no connection to the warehouse: define the Airflow connection "
-            f"{WAREHOUSE_CONN_ID} or set {settings.WAREHOUSE_DSN.name}"
+            f"{WAREHOUSE_CONN_ID} or set {settings.variable_of('warehouse_dsn')}"
         )
     return dsn

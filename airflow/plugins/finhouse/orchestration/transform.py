@@ -52,24 +52,24 @@ SNOWFLAKE_CONN_ID = "finhouse_snowflake"
 
 
 def fallback_schedule() -> str:
-    return settings.DBT_FALLBACK_SCHEDULE.read()
+    return settings.load().dbt_fallback_schedule
 
 
 def render_select() -> list[str]:
     """``FINHOUSE_DBT_SELECT`` (dbt selectors, space-separated) renders part of the project:
     for development and the end-to-end tests; unset in production."""
-    return settings.DBT_SELECT.read()
+    return settings.load().dbt_select
 
 
 def execution_mode() -> ExecutionMode:
     """``FINHOUSE_DBT_EXECUTION_MODE``: ``watcher`` (default; one ``dbt build`` per run,
     reported model by model) or ``local`` (one ``dbt build`` per model)."""
     modes = {"watcher": ExecutionMode.WATCHER, "local": ExecutionMode.LOCAL}
-    return modes[settings.DBT_EXECUTION_MODE.read()]
+    return modes[settings.load().dbt_execution_mode]
 
 
 def dbt_threads() -> int:
-    return settings.DBT_THREADS.read()
+    return settings.load().dbt_threads
 
 
 def raw_assets() -> list[Asset]:
@@ -78,7 +78,7 @@ def raw_assets() -> list[Asset]:
 
 def profile_config() -> ProfileConfig:
     """The dbt profile, from an Airflow connection (the one switch: FINHOUSE_DBT_TARGET)."""
-    if settings.DBT_TARGET.read() == "prod":
+    if settings.load().dbt_target == "prod":
         from cosmos.profiles import (  # noqa: PLC0415
             SnowflakePrivateKeyPemProfileMapping,
             SnowflakeUserPasswordProfileMapping,
@@ -86,7 +86,7 @@ def profile_config() -> ProfileConfig:
 
         mapping_class: Any = (
             SnowflakePrivateKeyPemProfileMapping
-            if settings.SNOWFLAKE_AUTH.read() == "keypair"
+            if settings.load().snowflake_auth == "keypair"
             else SnowflakeUserPasswordProfileMapping
         )
         mapping = mapping_class(conn_id=SNOWFLAKE_CONN_ID, profile_args={"schema": "STAGING"})
@@ -116,7 +116,7 @@ def cosmos_task_environment() -> dict[str, str]:
         "DBT_LOG_LEVEL_FILE": "info",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DO_NOT_TRACK": "1",
-        "FINHOUSE_REPORTER_ROLE": settings.REPORTER_ROLE.read(),
+        "FINHOUSE_REPORTER_ROLE": settings.load().reporter_role,
     }
 
 
