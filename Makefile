@@ -110,8 +110,7 @@ lint: $(AF_STAMP) ## ruff, mypy and sqlfluff
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check airflow local superset tests dbt/finhouse/sqlfluff_libs
 	@$(VENV)/bin/mypy
-	@if [ -d dbt/finhouse/models ]; then $(VENV)/bin/sqlfluff lint dbt/finhouse; \
-		else echo "sqlfluff: no dbt models yet"; fi
+	@$(VENV)/bin/sqlfluff lint dbt/finhouse
 
 .PHONY: format
 format: $(AF_STAMP) ## apply ruff's formatting and fixes

@@ -120,7 +120,8 @@ def bootstrapped_marker() -> Path:
 
 def bootstrap(env: dict[str, str]) -> int:
     if env["SUPERSET_WAREHOUSE_DSN"].startswith("snowflake://"):
-        # the committed database asset is the PostgreSQL warehouse; Snowflake is not wired yet
+        # the committed database asset (superset/assets/databases) is the PostgreSQL warehouse:
+        # there is no Snowflake one to import
         sys.stderr.write("superset: the warehouse is Snowflake; Superset is not set up for it\n")
         return 0
     out = subprocess.run([str(PYTHON), str(HERE / "bootstrap.py")], env=env, check=False)  # noqa: S603

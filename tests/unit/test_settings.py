@@ -166,7 +166,7 @@ def one_line_error(spec: Spec, value: str, monkeypatch: pytest.MonkeyPatch) -> s
 
 
 def rendered(value: Any) -> str:
-    """A value read with the variable unset, as the registry documents defaults."""
+    """A value read with the variable unset, as the documentation shows defaults."""
     if value is None:
         return ""
     if isinstance(value, Path):
@@ -410,7 +410,7 @@ def repository_files() -> list[Path]:
     return [REPO / line for line in out.stdout.splitlines() if (REPO / line).is_file()]
 
 
-def test_every_finhouse_variable_the_repository_mentions_is_in_the_registry() -> None:
+def test_every_finhouse_variable_the_repository_mentions_is_a_setting() -> None:
     unknown = {}
     for path in repository_files():
         if path == Path(__file__):

@@ -17,7 +17,7 @@ imports this module inside its commands, and a DAG file's import error names it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from finhouse import settings
@@ -53,7 +53,6 @@ class TableSpec:
     #: full refreshes of tables with more rows than this run in parallel key ranges
     parallel_threshold: int = 2_000_000
     parallel_ranges: int = 4
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for what, value in (
