@@ -26,11 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from finhouse import endpoints, pipeline
+from finhouse import config, endpoints, pipeline
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
-from finhouse.orchestration.transform import cosmos_task_environment
 from finhouse.tables import TABLES
 from finhouse_local.cluster import Cluster
 
@@ -111,7 +110,7 @@ def main() -> None:
         "FINHOUSE_TRANSFORMER_DSN": cluster.dsn("warehouse", "transformer"),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
-        **cosmos_task_environment(),
+        **config.dbt_task_environment(),
     }
     try:
         app = cluster.dsn("oltp", "oltp_app")

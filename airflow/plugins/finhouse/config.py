@@ -1,5 +1,6 @@
 """The pipeline's configuration, as read from the settings (:mod:`finhouse.settings`): how to
-reach the databases, the Asset URIs of RAW's tables, where the dbt project is.
+reach the databases, the Asset URIs of RAW's tables, where the dbt project is and the
+environment of its tasks.
 
 Connections come from the environment (contracts.md §3), validated by the settings (URL or
 libpq keyword/value DSNs; a bad one is one line naming it):
@@ -124,3 +125,23 @@ def dbt_executable_path() -> Path:
     """Where dbt is (``FINHOUSE_DBT_EXECUTABLE``), not checked to exist: DAG parsing does no
     I/O; what runs dbt checks first."""
     return settings.load().dbt_executable
+
+
+def dbt_task_environment() -> dict[str, str]:
+    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
+    marts are granted to, and cautious indirect selection for every command (the watcher's
+    producer builds a selection without it, and would run the tests of a selected model that
+    also reference one outside the selection). dbt unit tests are left out: their inputs are
+    fixed fixtures, so they prove the code, not the data; they run in development and CI
+    (`make test`, `finhouse dbt build`), as dbt advises, not on every scheduled run. The
+    file log (target/logs/dbt.log) keeps info and above: at dbt's default, debug, it also
+    logs every statement of every node, from every thread through one lock, which cost a
+    scheduled build seconds (`make bench`)."""
+    return {
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+        "DBT_INDIRECT_SELECTION": "cautious",
+        "DBT_LOG_LEVEL_FILE": "info",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+        "FINHOUSE_REPORTER_ROLE": settings.load().reporter_role,
+    }

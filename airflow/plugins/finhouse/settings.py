@@ -511,7 +511,7 @@ class TableSettings(BaseModel):
 
 #: the fields filled from a family of variables rather than one variable each
 FAMILY_FIELDS = ("tables", "snowflake_vars")
-#: variables the context has the settings source leave out (those a first pass found bad)
+#: variables the settings source leaves out in this context (those a first pass found bad)
 _LEFT_OUT: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "finhouse_settings_left_out", default=frozenset()
 )
@@ -586,7 +586,6 @@ class FinhouseSettings(BaseSettings):
     model_config = SettingsConfigDict(
         alias_generator=AliasGenerator(validation_alias=variable_of),
         validate_by_name=True,
-        case_sensitive=True,
         extra="ignore",
         frozen=True,
         # defaults are values, not text: they are what the documentation shows

@@ -100,26 +100,6 @@ def profile_config() -> ProfileConfig:
     return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
 
 
-def cosmos_task_environment() -> dict[str, str]:
-    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
-    marts are granted to, and cautious indirect selection for every command (the watcher's
-    producer builds a selection without it, and would run the tests of a selected model that
-    also reference one outside the selection). dbt unit tests are left out: their inputs are
-    fixed fixtures, so they prove the code, not the data; they run in development and CI
-    (`make test`, `finhouse dbt build`), as dbt advises, not on every scheduled run. The
-    file log (target/logs/dbt.log) keeps info and above: at dbt's default, debug, it also
-    logs every statement of every node, from every thread through one lock, which cost a
-    scheduled build seconds (`make bench`)."""
-    return {
-        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
-        "DBT_INDIRECT_SELECTION": "cautious",
-        "DBT_LOG_LEVEL_FILE": "info",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DO_NOT_TRACK": "1",
-        "FINHOUSE_REPORTER_ROLE": settings.load().reporter_role,
-    }
-
-
 def _skip(**_: Any) -> None:
     return None
 
@@ -185,7 +165,7 @@ def build_dbt_dag() -> DbtDag:
         operator_args={
             "install_deps": False,
             "append_env": True,
-            "env": cosmos_task_environment(),
+            "env": config.dbt_task_environment(),
         },
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(fallback_schedule(), timezone="UTC"),
@@ -215,7 +195,7 @@ def build_dbt_dag() -> DbtDag:
             dbt_executable_path=str(executable),
             install_deps=False,
             append_env=True,
-            env=cosmos_task_environment(),
+            env=config.dbt_task_environment(),
             retries=0,
             on_warning_callback=alerts.on_warning,
         )
