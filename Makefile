@@ -108,15 +108,14 @@ bench: install ## benchmarks: DAG parse time; ingestion vs the physical COPY ref
 .PHONY: lint
 lint: $(AF_STAMP) ## ruff, mypy and sqlfluff
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/ruff format --check airflow tests dbt/finhouse/sqlfluff_libs
+	@$(VENV)/bin/ruff format --check airflow local superset tests dbt/finhouse/sqlfluff_libs
 	@$(VENV)/bin/mypy
-	@if [ -d dbt/finhouse/models ]; then $(VENV)/bin/sqlfluff lint dbt/finhouse; \
-		else echo "sqlfluff: no dbt models yet"; fi
+	@$(VENV)/bin/sqlfluff lint dbt/finhouse
 
 .PHONY: format
 format: $(AF_STAMP) ## apply ruff's formatting and fixes
 	@$(VENV)/bin/ruff check --fix .
-	@$(VENV)/bin/ruff format airflow tests
+	@$(VENV)/bin/ruff format airflow local superset tests
 
 .PHONY: clean distclean
 clean: db-down ## stop the database and delete local state (.finhouse: data, AIRFLOW_HOME)

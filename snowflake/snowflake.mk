@@ -4,7 +4,7 @@
 
 .PHONY: snowflake-test snowflake-emulator-dbt snowflake-smoke snowflake-dry-run
 snowflake-test: install ## Snowflake tests on the emulator: setup scripts, loader, role matrix
-	@$(VENV)/bin/pytest tests/integration/snowflake tests/unit/test_snowflake_connection.py $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest tests/integration/snowflake tests/unit/targets/test_snowflake_connection.py $(PYTEST_ARGS)
 
 snowflake-emulator-dbt: install ## dbt build of every model with a Snowflake profile on the emulator (~3 min)
 	@FINHOUSE_SNOWFLAKE_DBT=1 FINHOUSE_SNOWFLAKE_DBT_FULL=1 \

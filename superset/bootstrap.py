@@ -52,13 +52,15 @@ def assets_bundle(sqlalchemy_uri: str | None = None) -> bytes:
     """The committed YAML as the ZIP Superset exports (one root folder), the database's URI
     replaced by ``sqlalchemy_uri`` (password masked) when given."""
     buffer = io.BytesIO()
+    line = f"sqlalchemy_uri: {sqlalchemy_uri}"
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path in sorted(ASSETS.rglob("*.yaml")):
             name = str(path.relative_to(ASSETS))
             text = path.read_text()
             if name == DATABASE_FILE and sqlalchemy_uri:
-                line = f"sqlalchemy_uri: {sqlalchemy_uri}"
-                text = re.sub(r"(?m)^sqlalchemy_uri: .*$", lambda _, new=line: new, text)
+                # a function, not a replacement string: the URI is taken as is (a "\" in it
+                # would be an escape there)
+                text = re.sub(r"(?m)^sqlalchemy_uri: .*$", lambda _match: line, text)
             bundle.writestr(f"finhouse_assets/{name}", text)
     return buffer.getvalue()
 

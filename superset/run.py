@@ -32,9 +32,9 @@ PYTHON = VENV / "bin" / "python"
 
 
 def state_dir() -> Path:
-    from finhouse import config  # noqa: PLC0415
+    from finhouse_local.paths import state_dir as finhouse_state  # noqa: PLC0415
 
-    return config.state_dir() / "superset"
+    return finhouse_state() / "superset"
 
 
 def credentials() -> dict[str, str]:
@@ -59,8 +59,8 @@ def environment(
     metadata_uri: str | None = None, warehouse_dsn: str | None = None
 ) -> dict[str, str]:
     """The environment Superset's config and bootstrap read."""
-    from finhouse import config  # noqa: PLC0415
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
+    from finhouse_local import dsns  # noqa: PLC0415
+    from finhouse_local.cluster import default_cluster  # noqa: PLC0415
 
     creds = credentials()
     env = dict(os.environ)
@@ -77,7 +77,7 @@ def environment(
         from finhouse.connections import as_url  # noqa: PLC0415
 
         # a URL for Superset's SQLAlchemy, also from a libpq keyword/value DSN
-        warehouse_dsn = as_url(config.warehouse_dsn("reporter"))
+        warehouse_dsn = as_url(dsns.warehouse_dsn("reporter"))
     if warehouse_dsn:
         env["SUPERSET_WAREHOUSE_DSN"] = warehouse_dsn
     env["SUPERSET_CONFIG_PATH"] = str(HERE / "superset_config.py")
@@ -120,7 +120,8 @@ def bootstrapped_marker() -> Path:
 
 def bootstrap(env: dict[str, str]) -> int:
     if env["SUPERSET_WAREHOUSE_DSN"].startswith("snowflake://"):
-        # the committed database asset is the PostgreSQL warehouse; Snowflake is not wired yet
+        # the committed database asset (superset/assets/databases) is the PostgreSQL warehouse:
+        # there is no Snowflake one to import
         sys.stderr.write("superset: the warehouse is Snowflake; Superset is not set up for it\n")
         return 0
     out = subprocess.run([str(PYTHON), str(HERE / "bootstrap.py")], env=env, check=False)  # noqa: S603
@@ -177,9 +178,9 @@ def screenshots(env: dict[str, str], args: list[str]) -> int:
 
 
 def config_state_logs() -> Path:
-    from finhouse import config  # noqa: PLC0415
+    from finhouse_local.paths import state_dir as finhouse_state  # noqa: PLC0415
 
-    logs = config.state_dir() / "logs"
+    logs = finhouse_state() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     return logs
 

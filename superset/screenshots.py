@@ -176,7 +176,7 @@ def _settle(driver: webdriver.Chrome, expected: int, timeout: float) -> None:
     raise TimeoutException(f"charts still loading after {timeout:.0f} s")
 
 
-def inspect(driver: webdriver.Chrome) -> dict[str, Any]:
+def inspect(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     """Per chart holder: its title, an error panel, an empty state, something drawn."""
     script = """
     const out = [];
@@ -211,6 +211,7 @@ def capture(
     out_dir.mkdir(parents=True, exist_ok=True)
     session = api_session(base, user, password)
     boards = [d for d in dashboards(session, base) if not only or d["slug"] in only]
+    passes: list[tuple[dict[str, Any], dict[str, str]]]
     if also_filtered:  # every dashboard as is, then the named ones with the filters
         passes = [(b, {}) for b in boards]
         passes += [(b, filters or {}) for b in boards if b["slug"] in also_filtered]

@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from finhouse import config
-from finhouse.embedded.cluster import Cluster, Provisioner, ServerAt
 from finhouse.oltp import schema
 from finhouse.oltp import seed as seeding
+from finhouse_local.cluster import ROLES, Cluster, Provisioner, ServerAt, cluster_dir
 
 REPO = Path(__file__).resolve().parents[1]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))
@@ -116,7 +115,7 @@ def pg_server() -> Iterator[Provisioner]:
     port = free_port()
     os.environ["FINHOUSE_STATE_DIR"] = str(state)
     os.environ["FINHOUSE_PG_PORT"] = str(port)
-    cluster = Cluster(config.cluster_dir(), port, durable=False)
+    cluster = Cluster(cluster_dir(), port, durable=False)
     cluster.up()
     try:
         yield cluster
@@ -135,11 +134,11 @@ class Databases:
 
     @property
     def oltp_dsn(self) -> str:
-        return self.server.dsn(self.oltp, config.ROLES.app)
+        return self.server.dsn(self.oltp, ROLES.app)
 
     @property
     def extract_dsn(self) -> str:
-        return self.server.dsn(self.oltp, config.ROLES.extract)
+        return self.server.dsn(self.oltp, ROLES.extract)
 
     def warehouse_dsn(self, role: str = "loader") -> str:
         return self.server.dsn(self.warehouse, None if role == "admin" else role)
@@ -210,7 +209,7 @@ class SeededOltps:
         if spec not in self._templates:
             name = f"oltp_template_{uuid.uuid4().hex[:10]}"
             self.server.create_database(name, "oltp")
-            dsn = self.server.dsn(name, config.ROLES.app)
+            dsn = self.server.dsn(name, ROLES.app)
             schema.init(dsn)
             seeding.seed(dsn, scale=spec.scale, seed=spec.seed, as_of=spec.as_of)
             self._templates[spec] = name
@@ -225,7 +224,7 @@ class SeededOltps:
                 sql.SQL("create database {} template {} owner {}").format(
                     sql.Identifier(database),
                     sql.Identifier(template),
-                    sql.Identifier(config.ROLES.app),
+                    sql.Identifier(ROLES.app),
                 )
             )
         # database-level privileges are not copied from a template: set up as any OLTP

@@ -36,7 +36,7 @@ def configure() -> None:
             "FINHOUSE_TRANSFORMER_DSN": "postgresql://transformer:x@127.0.0.1:5999/warehouse",
         }
     )
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+    from finhouse_local.airflow_env import airflow_environment  # noqa: PLC0415
 
     os.environ.update(airflow_environment())
 

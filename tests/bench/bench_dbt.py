@@ -26,13 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from finhouse import endpoints, pipeline
-from finhouse.embedded.cluster import Cluster
+from finhouse import config, endpoints, pipeline
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
-from finhouse.platform.dbt_env import cosmos_task_environment
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))
@@ -111,7 +110,7 @@ def main() -> None:
         "FINHOUSE_TRANSFORMER_DSN": cluster.dsn("warehouse", "transformer"),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
-        **cosmos_task_environment(),
+        **config.dbt_task_environment(),
     }
     try:
         app = cluster.dsn("oltp", "oltp_app")

@@ -29,7 +29,7 @@ from ``wait4``:
 
 Before each phase the cluster is checkpointed and the bench waits for autovacuum workers to
 finish (the aftermath of the previous phase is not charged to the next). Results are printed
-as one table per size and a block of checks against the issue's goals, and written to
+as one table per size and a block of checks against the goals (GOAL_*), and written to
 ``artifacts/bench-ingest.json``.
 """
 
@@ -51,8 +51,8 @@ from typing import Any
 
 import psycopg
 
-from finhouse.embedded.cluster import Cluster
 from finhouse.oltp import schema
+from finhouse_local.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 FINHOUSE = str(Path(sys.executable).with_name("finhouse"))

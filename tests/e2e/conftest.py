@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
+from finhouse_local.cluster import Provisioner
 from tests.conftest import REPO, Databases
 from tests.integration.ingest.conftest import pipe  # noqa: F401 - shared fixture
 
@@ -20,7 +20,7 @@ PROBE = REPO / "tests" / "support" / "airflow_probe.py"
 
 def airflow_env(pg_server: Provisioner, dbs: Databases | None = None) -> dict[str, str]:
     """The environment `finhouse airflow` would give, with the test databases' connections."""
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+    from finhouse_local.airflow_env import airflow_environment  # noqa: PLC0415
 
     env = dict(os.environ)
     env.pop("FINHOUSE_OLTP_DSN", None)

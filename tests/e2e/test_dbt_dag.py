@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
 from finhouse.tables import TABLES
-from tests.e2e.conftest import airflow_env, probe, run_dags
+from finhouse_local.cluster import Provisioner
+from tests.e2e.conftest import airflow_env, run_dags
 from tests.integration.ingest.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
@@ -31,41 +31,6 @@ def _dbt_env(pg_server: Provisioner, pipe: Pipeline) -> dict[str, str]:
     env["AIRFLOW_CONN_FINHOUSE_DBT"] = pipe.dbs.warehouse_dsn("transformer")
     env["FINHOUSE_DBT_SELECT"] = SELECT
     return env
-
-
-def test_dbt_dag_shape(pg_server: Provisioner, airflow_db: None) -> None:
-    dags = probe(airflow_env(pg_server), "integrity")["dags"]
-    dbt = dags["finhouse_dbt"]
-    assert dbt["schedule"] == "AssetOrTimeSchedule"
-    groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
-    assert groups == {"staging", "intermediate", "marts"}
-    # a folder name used in two layers (portfolio, customers) stays two groups
-    assert "models.marts.portfolio.portfolio_daily.run" in dbt["tasks"]
-    assert "models.marts.customers.customer_360.run" in dbt["tasks"]
-    assert "models.intermediate.portfolio.int_portfolio__segment_days.run" in dbt["tasks"]
-    assert "source_freshness" in dbt["tasks"]
-    # watcher mode: one `dbt build` of the whole project (the producer); every model and
-    # its tests are tasks that report what the producer did, downstream of their parents
-    assert "dbt_producer_watcher" in dbt["tasks"]
-    assert "models.marts.portfolio.portfolio_daily.test" in dbt["tasks"]
-    assert (
-        "models.intermediate.portfolio.int_portfolio__segment_days.test"
-        in dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]["upstream"]
-    )
-    assert dbt["asset_condition"] == sorted(
-        f"postgres://127.0.0.1:{pg_server.port}/warehouse/raw/{t}" for t in TABLES
-    )
-
-
-def test_local_execution_mode_renders_one_build_per_model(
-    pg_server: Provisioner, airflow_db: None
-) -> None:
-    env = airflow_env(pg_server)
-    env["FINHOUSE_DBT_EXECUTION_MODE"] = "local"
-    tasks = probe(env, "integrity")["dags"]["finhouse_dbt"]["tasks"]
-    assert "dbt_producer_watcher" not in tasks
-    assert "models.marts.portfolio.portfolio_daily_model_build" in tasks
-    assert not [t for t in tasks if t.endswith(".test")]
 
 
 def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(

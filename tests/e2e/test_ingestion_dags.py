@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
 
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
 from finhouse.tables import TABLES
-from tests.e2e.conftest import airflow_env, probe, run_dag, run_dags
+from finhouse_local.cluster import Provisioner
+from tests.e2e.conftest import PROBE, airflow_env, run_dag, run_dags
 from tests.integration.ingest.conftest import Pipeline
 from tests.support.raw import assert_raw_equals_oltp, versions
 
 pytestmark = pytest.mark.e2e
-
-#: tasks without retries: a check whose answer a retry would not change ("is RAW fresh
-#: now?"), and the dbt watcher's producer (its model tasks retry model by model)
-CHECKS_WITHOUT_RETRIES = {
-    ("finhouse_dbt", "source_freshness"),
-    ("finhouse_dbt", "dbt_producer_watcher"),
-}
 
 
 def _asset_events(pg_server: Provisioner, since: dt.datetime) -> list[tuple[str, dict]]:
@@ -32,28 +28,34 @@ def _asset_events(pg_server: Provisioner, since: dt.datetime) -> list[tuple[str,
         ).fetchall()
 
 
-def test_dag_integrity(pg_server: Provisioner, airflow_db: None) -> None:
-    report = probe(airflow_env(pg_server), "integrity")
-    assert report["errors"] == {}
-    dags = report["dags"]
-    assert {f"ingest_{t}" for t in TABLES} | {f"reconcile_{t}" for t in TABLES} | {
-        "finhouse_dbt"
-    } == set(dags)
-    for dag_id, dag in dags.items():
-        assert dag["tags"], dag_id
-        assert dag["doc_md"], dag_id
-        assert dag["max_active_runs"] == 1, dag_id
-        for task_id, task in dag["tasks"].items():
-            assert task["owner"] == "finhouse-data", (dag_id, task_id)
-            if (dag_id, task_id) not in CHECKS_WITHOUT_RETRIES:
-                assert task["retries"] >= 2, (dag_id, task_id)
-    for table in TABLES:
-        ingest = dags[f"ingest_{table}"]
-        assert ingest["params"] == ["full_refresh", "window_end", "window_start"]
-        assert ingest["schedule"] == "CronDataIntervalTimetable"
-        assert ingest["tasks"]["publish"]["outlets"] == [
-            f"postgres://127.0.0.1:{pg_server.port}/warehouse/raw/{table}"
-        ]
+def test_a_task_without_its_connection_fails_at_once_naming_it(
+    pg_server: Provisioner, airflow_db: None
+) -> None:
+    """No Airflow connection and no FINHOUSE_OLTP_DSN: one line naming both, no retry, and
+    never the local cluster in their place."""
+    env = airflow_env(pg_server)
+    for name in ("AIRFLOW_CONN_FINHOUSE_OLTP", "AIRFLOW_CONN_FINHOUSE_WAREHOUSE"):
+        env.pop(name, None)
+    for name in [n for n in env if n.startswith("FINHOUSE_") and n.endswith("_DSN")]:
+        env.pop(name)
+    out = subprocess.run(
+        [sys.executable, str(PROBE), "test", json.dumps([["ingest_users", None]])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    marker = out.stdout.rfind("@@RESULT@@")
+    assert marker >= 0, (out.stdout[-3000:], out.stderr[-3000:])
+    (run,) = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    assert run["state"] == "failed"
+    assert run["tasks"]["extract_load"] == "failed"
+    line = (
+        "ConfigError: no connection to the OLTP: define the Airflow connection finhouse_oltp "
+        "or set FINHOUSE_OLTP_DSN"
+    )
+    assert line in out.stdout + out.stderr, (out.stdout[-3000:], out.stderr[-3000:])
 
 
 def test_every_ingestion_dag_runs_and_emits_its_asset(

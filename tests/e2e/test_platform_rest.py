@@ -29,12 +29,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Provisioner
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
-from finhouse.platform import services
-from finhouse.platform.services import AirflowApi
 from finhouse.tables import TABLES
+from finhouse_local import services
+from finhouse_local.cluster import Provisioner
+from finhouse_local.services import AirflowApi
 from tests.conftest import REPO, Databases, free_port, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

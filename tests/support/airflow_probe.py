@@ -56,7 +56,7 @@ def integrity() -> dict:
 
 def test(runs: list[list]) -> list[dict]:
     """Through the runner ``finhouse dags run`` and ``make demo`` use."""
-    from finhouse.platform.dag_runner import run_dags  # noqa: PLC0415
+    from finhouse_local.dag_runner import run_dags  # noqa: PLC0415
 
     return [r.as_json() for r in run_dags([(dag_id, conf) for dag_id, conf in runs])]
 

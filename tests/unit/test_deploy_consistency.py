@@ -24,8 +24,9 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from finhouse import config
-from finhouse.embedded import cluster
+from finhouse import settings
+from finhouse_local import cluster
+from finhouse_local.cluster import ROLES, WAREHOUSE_ROLES
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +52,7 @@ AIRFLOW_SERVICES = {
 PROD_ONLY_CONNECTIONS = {"finhouse_snowflake"}
 #: the role each local connection logs in as (architecture.md, role matrix; least privilege)
 CONNECTION_ROLES = {
-    "finhouse_oltp": config.ROLES.extract,
+    "finhouse_oltp": ROLES.extract,
     "finhouse_warehouse": "loader",
     "finhouse_dbt": "transformer",
 }
@@ -248,6 +249,7 @@ def test_airflow_requirements_are_the_pins_of_the_freeze() -> None:
         "apache-airflow-providers-snowflake",
         "astronomer-cosmos",
         "psycopg",
+        "pydantic-settings",
         "faker",
         "click",
         "rich",
@@ -350,14 +352,19 @@ def test_settings_and_compose_define_a_connection_alike(conn_id: str) -> None:
 
 
 def test_environment_variables_are_ones_the_code_reads() -> None:
-    read = set(re.findall(r"""["'](FINHOUSE_[A-Z0-9_]+)["']""", code_text()))
+    # what finhouse.settings declares for operators (not the tests' or retired ones)
+    read = {
+        name
+        for name in settings.known_names()
+        if (spec := settings.lookup(name)) is not None and spec.scope == "operator"
+    }
     passed = {key for name in services() for key in environment(name) if key.startswith("FINHOUSE")}
     passed |= {key for key in dockerfile_env() if key.startswith("FINHOUSE")}
     assert passed, "no FINHOUSE_* variable reaches the containers"
     assert passed <= read, f"set but read by no code: {passed - read}"
     dsn = interpolate(environment("simulator")["FINHOUSE_OLTP_DSN"], example_values())
     assert urlsplit(dsn).scheme in ("postgresql", "postgres")
-    assert urlsplit(dsn).username == config.ROLES.app
+    assert urlsplit(dsn).username == ROLES.app
 
 
 # ---------------------------------------------------------------------------- compose
@@ -428,8 +435,8 @@ def test_healthchecks_and_dependency_conditions() -> None:
 def test_database_init_scripts_create_the_role_matrix() -> None:
     init = REPO / "docker" / "postgres-init"
     expected_roles = {
-        "oltp": {config.ROLES.app, config.ROLES.extract},
-        "warehouse": set(config.WAREHOUSE_ROLES),
+        "oltp": {ROLES.app, ROLES.extract},
+        "warehouse": set(WAREHOUSE_ROLES),
     }
     for database, roles in expected_roles.items():
         service = f"{database}-db"
@@ -444,8 +451,8 @@ def test_database_init_scripts_create_the_role_matrix() -> None:
     schemas = dict(re.findall(r"create schema (\w+) authorization (\w+)", warehouse))
     assert schemas == cluster.WAREHOUSE_SCHEMAS
     oltp = "\n".join(p.read_text() for p in (init / "oltp").glob("*.sh"))
-    assert f"create database oltp owner {config.ROLES.app}" in oltp
-    assert f"grant pg_monitor to {config.ROLES.extract}" in oltp
+    assert f"create database oltp owner {ROLES.app}" in oltp
+    assert f"grant pg_monitor to {ROLES.extract}" in oltp
 
 
 # ---------------------------------------------------------------------------- docker compose

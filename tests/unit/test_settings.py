@@ -1,9 +1,9 @@
-"""Every FINHOUSE_* setting is read through finhouse.settings: a bad value is one line naming
-the variable (never a secret), DSNs are validated and redacted in every form, and the
-registry knows every variable the repository mentions.
+"""Every FINHOUSE_* setting is a field of finhouse.settings.FinhouseSettings: a bad value is
+one line naming the variable (never a secret), DSNs are validated in every form, the object
+knows every variable the repository mentions, and docs/settings.md is what it generates.
 
-The registry drives the tests: each setting is tried with bad values of its kind, so a new
-setting whose reader does not validate (or of a kind nobody gave bad values for) fails here.
+The declared settings drive the tests: each is tried with bad values of its kind, so a new
+setting whose type does not validate (or of a kind nobody gave bad values for) fails here.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from pydantic import ValidationError
 
 from finhouse import settings
-from finhouse.connections import as_url, connect, redact
 from finhouse.errors import ConfigError
-from finhouse.settings import REGISTRY, Setting
+from finhouse.settings import Spec
 
 pytestmark = pytest.mark.unit
 
@@ -135,28 +134,31 @@ def no_finhouse_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+SPECS = settings.specs()
+
+
 def param_id(value: object) -> str:
-    return value.name if isinstance(value, Setting) else repr(value)
+    return value.name if isinstance(value, Spec) else repr(value)
 
 
-def variable_of(setting: Setting[Any]) -> str:
+def variable_for(spec: Spec) -> str:
     """A concrete variable of the setting (a family's for its first member)."""
-    if "<TABLE>" in setting.name:
-        return setting.variable(settings.TABLE_NAMES[0])
-    if "<NAME>" in setting.name:
-        return setting.variable("loading_warehouse_size")
-    return setting.name
+    if "<TABLE>" in spec.name:
+        return spec.variable(settings.TABLE_NAMES[0])
+    if "<NAME>" in spec.name:
+        return spec.variable("loading_warehouse_size")
+    return spec.name
 
 
-def read(setting: Setting[Any]) -> Any:
-    return setting.reader(variable_of(setting))
+def read(spec: Spec) -> Any:
+    return spec.read(variable_for(spec))
 
 
-def one_line_error(setting: Setting[Any], value: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    variable = variable_of(setting)
+def one_line_error(spec: Spec, value: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    variable = variable_for(spec)
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
-        setting.reader(variable)
+        spec.read(variable)
     message = str(caught.value)
     assert "\n" not in message, message
     assert message.startswith(f"{variable} "), message
@@ -164,7 +166,7 @@ def one_line_error(setting: Setting[Any], value: str, monkeypatch: pytest.Monkey
 
 
 def rendered(value: Any) -> str:
-    """A value read with the variable unset, as the registry documents defaults."""
+    """A value read with the variable unset, as the documentation shows defaults."""
     if value is None:
         return ""
     if isinstance(value, Path):
@@ -176,65 +178,78 @@ def rendered(value: Any) -> str:
     return str(value)
 
 
-checked = [s for s in REGISTRY if s.scope != "retired" and s.name not in FREE_FORM]
+checked = [s for s in SPECS if s.scope != "retired" and s.name not in FREE_FORM]
 
 
-# ------------------------------------------------------------------------------ registry
-def test_the_registry_pins_free_form_and_retired_settings() -> None:
-    assert {s.name for s in REGISTRY if s.kind == "text"} == FREE_FORM
-    assert {s.name for s in REGISTRY if s.scope == "retired"} == RETIRED
+# ------------------------------------------------------------------------------ declarations
+def test_the_settings_pin_free_form_and_retired_settings() -> None:
+    assert {s.name for s in SPECS if s.kind == "text"} == FREE_FORM
+    assert {s.name for s in SPECS if s.scope == "retired"} == RETIRED
     assert all(s.kind in BAD and s.kind in GOOD for s in checked), "a kind with no examples"
 
 
 def test_every_setting_says_what_it_is() -> None:
-    for setting in REGISTRY:
-        assert re.fullmatch(r"FINHOUSE_[A-Z0-9_<>]+", setting.name), setting.name
-        assert setting.meaning, setting.name
-        assert "\n" not in setting.meaning, setting.name
-        assert setting.kind, setting.name
-    assert len({s.name for s in REGISTRY}) == len(REGISTRY)
+    for spec in SPECS:
+        assert re.fullmatch(r"FINHOUSE_[A-Z0-9_<>]+", spec.name), spec.name
+        assert spec.description, spec.name
+        assert "\n" not in spec.description, spec.name
+        assert spec.kind, spec.name
+        assert spec.group in settings.GROUPS, spec.name
+        if spec.kind == "choice":
+            assert spec.choices, spec.name
+    assert len({s.name for s in SPECS}) == len(SPECS)
 
 
-@pytest.mark.parametrize("setting", [s for s in REGISTRY if s.scope != "retired"], ids=param_id)
-def test_every_setting_reads_its_documented_default_when_unset(setting: Setting[Any]) -> None:
-    assert rendered(read(setting)) == setting.default
+def test_every_field_is_a_documented_setting() -> None:
+    """Each field of the object (a family's once) is one setting of the documentation."""
+    fields = set(settings.FinhouseSettings.model_fields) - {"tables"}
+    fields |= {f"tables.{name}" for name in settings.TableSettings.model_fields}
+    assert {s.field for s in SPECS if s.scope != "retired"} == fields
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.scope != "retired"], ids=param_id)
+def test_every_setting_reads_its_documented_default_when_unset(spec: Spec) -> None:
+    assert rendered(read(spec)) == spec.default
 
 
 @pytest.mark.parametrize(
-    ("setting", "value"),
+    ("spec", "value"),
     [(s, v) for s in checked for v in BAD[s.kind] if s.kind != "choice"]
     + [(s, "nope") for s in checked if s.kind == "choice"],
     ids=param_id,
 )
 def test_every_setting_refuses_a_bad_value_in_one_line_naming_it(
-    setting: Setting[Any], value: str, monkeypatch: pytest.MonkeyPatch
+    spec: Spec, value: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    message = one_line_error(setting, value, monkeypatch)
-    if setting.secret:
+    message = one_line_error(spec, value, monkeypatch)
+    if spec.secret:
         assert SECRET not in message
-    if setting.kind == "URL":
+    if spec.kind == "URL":
         assert "hooks.example" not in message, "a webhook URL is never shown"
 
 
-@pytest.mark.parametrize("setting", checked, ids=param_id)
-def test_every_setting_takes_a_good_value(
-    setting: Setting[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if setting.kind == "choice":
-        choices = re.findall(r"must be (.*), got", one_line_error(setting, "?", monkeypatch))
+@pytest.mark.parametrize("spec", checked, ids=param_id)
+def test_every_setting_takes_a_good_value(spec: Spec, monkeypatch: pytest.MonkeyPatch) -> None:
+    if spec.kind == "choice":
+        choices = re.findall(r"must be (.*), got", one_line_error(spec, "?", monkeypatch))
         value = re.split(r", | or ", choices[0])[-1]
+        assert value in spec.choices
     else:
-        value = GOOD[setting.kind]
-    monkeypatch.setenv(variable_of(setting), value)
-    assert read(setting) not in (None, "", [])
+        value = GOOD[spec.kind]
+    monkeypatch.setenv(variable_for(spec), value)
+    assert read(spec) not in (None, "", [])
 
 
 def test_blank_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     # compose files pass `${X:-}` through as an empty string
     monkeypatch.setenv("FINHOUSE_DBT_THREADS", " ")
     monkeypatch.setenv("FINHOUSE_OLTP_DSN", "")
-    assert settings.DBT_THREADS.read() == 2
-    assert settings.OLTP_DSN.read() is None
+    monkeypatch.setenv("FINHOUSE_USERS_SCHEDULE", "")
+    loaded = settings.load()
+    assert loaded.dbt_threads == 2
+    assert loaded.oltp_dsn is None
+    assert loaded.table("users").schedule == "*/15 * * * *"
+    assert loaded.problems == []
 
 
 def test_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,30 +259,59 @@ def test_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINHOUSE_SIMULATE_INTERVAL", "off")
     monkeypatch.setenv("FINHOUSE_PG_BINARIES", "System")
     monkeypatch.setenv("FINHOUSE_ALERT_EMAIL", "ops@example.org, risk@example.org ,")
-    assert settings.DBT_THREADS.read() == 8
-    assert settings.TABLE_SCHEDULE.read_for("users") == "0 6 * * 1-5"
-    assert settings.TABLE_RECONCILE_SCHEDULE.read_for("loans") == "@daily"
-    assert settings.SIMULATE_INTERVAL.read() is None
-    assert settings.PG_BINARIES.read() == "system"
-    assert settings.ALERT_EMAIL.read() == ["ops@example.org", "risk@example.org"]
+    monkeypatch.setenv("FINHOUSE_SNOWFLAKE_VAR_LOADING_WAREHOUSE_SIZE", " XLARGE ")
+    loaded = settings.load()
+    assert loaded.dbt_threads == 8
+    assert loaded.table("users").schedule == "0 6 * * 1-5"
+    assert loaded.table("users").reconcile_schedule == "7 * * * *"
+    assert loaded.table("loans").reconcile_schedule == "@daily"
+    assert loaded.simulate_interval is None
+    assert loaded.pg_binaries == "system"
+    assert loaded.alert_email == ["ops@example.org", "risk@example.org"]
+    assert loaded.snowflake_vars == {"loading_warehouse_size": "XLARGE"}
+    assert loaded.dbt_project_dir == REPO / "dbt" / "finhouse"
     with pytest.raises(TypeError):
-        settings.TABLE_SCHEDULE.read()
+        settings.lookup("FINHOUSE_USERS_SCHEDULE").read()  # type: ignore[union-attr]
 
 
-def test_generic_readers_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("X_FLAG", "maybe")
-    with pytest.raises(ConfigError, match=r"^X_FLAG must be true or false"):
-        settings.boolean_setting("X_FLAG", default=False)
-    for text, value in (("on", True), ("0", False), ("Yes", True)):
-        monkeypatch.setenv("X_FLAG", text)
-        assert settings.boolean_setting("X_FLAG", default=False) is value
+def test_a_bad_value_fails_only_what_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a DAG file that does not read a bad variable still imports, whole."""
+    monkeypatch.setenv("FINHOUSE_DBT_THREADS", "zero")
+    monkeypatch.setenv("FINHOUSE_LOANS_SCHEDULE", "hourly")
+    monkeypatch.setenv("FINHOUSE_RETRY_DELAY_SECONDS", "5")
+    loaded = settings.load()  # never raises itself
+    assert loaded.retry_delay_seconds == 5.0
+    assert loaded.dbt_target == "dev"
+    with pytest.raises(ConfigError, match=r"^FINHOUSE_DBT_THREADS must be a whole number"):
+        _ = loaded.dbt_threads
+    # the tables are read together (finhouse.tables builds them all at import)
+    with pytest.raises(ConfigError, match=r"^FINHOUSE_LOANS_SCHEDULE must be a cron"):
+        loaded.table("users")
+    assert [p.split(" ", 1)[0] for p in loaded.problems] == [
+        "FINHOUSE_DBT_THREADS",
+        "FINHOUSE_LOANS_SCHEDULE",
+    ]
+
+
+def test_values_come_from_the_environment_as_text() -> None:
+    with pytest.raises(ValidationError):
+        settings.FinhouseSettings(dbt_threads=0)  # type: ignore[arg-type]
+    assert settings.FinhouseSettings(dbt_threads="3").dbt_threads == 3  # type: ignore[arg-type]
+
+
+def test_other_variables_read_with_the_settings_types_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = Annotated[int, settings.port()]
     monkeypatch.setenv("X_SECONDS", "0")
     with pytest.raises(ConfigError, match=r"^X_SECONDS must be a number of seconds at least 1"):
-        settings.seconds_setting("X_SECONDS", 5.0, minimum=1)
+        settings.read_variable("X_SECONDS", Annotated[float, settings.seconds(minimum=1)], 5.0)
     monkeypatch.setenv("X_PORT", "80")
-    assert settings.port_setting("X_PORT", 8080, minimum=1) == 80
+    assert settings.read_variable("X_PORT", Annotated[int, settings.port(minimum=1)], 8080) == 80
     with pytest.raises(ConfigError, match=r"^X_PORT must be a port number from 1024 to 65535"):
-        settings.port_setting("X_PORT", 8080)
+        settings.read_variable("X_PORT", port, 8080)
+    monkeypatch.setenv("X_PORT", " ")
+    assert settings.read_variable("X_PORT", port, 8080) == 8080
 
 
 def test_a_snowflake_script_variable_must_be_one_the_scripts_use(
@@ -275,7 +319,7 @@ def test_a_snowflake_script_variable_must_be_one_the_scripts_use(
 ) -> None:
     monkeypatch.setenv("FINHOUSE_SNOWFLAKE_VAR_LOADIN_WAREHOUSE_SIZE", "XLARGE")
     with pytest.raises(ConfigError, match=r"&\{loadin_warehouse_size\}, which no Snowflake"):
-        settings.SNOWFLAKE_VARIABLE.read_for("loadin_warehouse_size")
+        _ = settings.load().snowflake_vars
 
 
 def test_settings_table_names_are_the_tables() -> None:
@@ -287,9 +331,9 @@ def test_settings_table_names_are_the_tables() -> None:
 # ------------------------------------------------------------------------------ validate_all
 def test_validate_all_passes_a_good_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.validate_all() == []
-    for setting in checked:
-        if setting.kind not in ("choice", "directory", "file"):
-            monkeypatch.setenv(variable_of(setting), GOOD[setting.kind])
+    for spec in checked:
+        if spec.kind not in ("choice", "directory", "file"):
+            monkeypatch.setenv(variable_for(spec), GOOD[spec.kind])
     monkeypatch.setenv("FINHOUSE_DBT_TARGET", "prod")
     assert settings.validate_all() == []
 
@@ -298,14 +342,25 @@ def test_validate_all_names_every_bad_value_on_one_line(monkeypatch: pytest.Monk
     monkeypatch.setenv("FINHOUSE_DBT_THREADS", "zero")
     monkeypatch.setenv("FINHOUSE_PAYMENTS_SCHEDULE", "hourly")
     monkeypatch.setenv("FINHOUSE_WAREHOUSE_DSN", f"postgresql://loader:{SECRET}@db.example")
+    monkeypatch.setenv("FINHOUSE_ALERT_WEBHOOK_URL", f"ftp://hooks.example/{SECRET}")
     monkeypatch.setenv("FINHOUSE_USER_SCHEDULE", "bad but unknown: only a warning")
     with pytest.raises(ConfigError) as caught:
         settings.validate_all()
     message = str(caught.value)
     assert "\n" not in message
     assert SECRET not in message
-    for name in ("FINHOUSE_DBT_THREADS", "FINHOUSE_PAYMENTS_SCHEDULE", "FINHOUSE_WAREHOUSE_DSN"):
+    names = [
+        "FINHOUSE_ALERT_WEBHOOK_URL",
+        "FINHOUSE_DBT_THREADS",
+        "FINHOUSE_PAYMENTS_SCHEDULE",
+        "FINHOUSE_WAREHOUSE_DSN",
+    ]
+    for name in names:
         assert f"{name} " in message
+    # by variable, each whole (a message may hold "; " itself)
+    assert [message.index(f"{name} ") for name in names] == sorted(
+        message.index(f"{name} ") for name in names
+    )
     assert "FINHOUSE_USER_SCHEDULE" not in message
 
 
@@ -332,95 +387,13 @@ def test_validate_all_warns_about_unknown_retired_and_ignored_settings(
     assert not any("pw" in w for w in warnings)
 
 
-# ------------------------------------------------------------------------------ DSNs
-REDACTED: list[tuple[str, str, list[str]]] = [
-    # (dsn, its secret, what stays readable)
-    ("postgresql://loader:se-cret@db.example:5432/warehouse", "se-cret", ["loader", "db.example"]),
-    ("postgres://loader:p%40ss%2Fw@db.example/warehouse", "p%40ss", ["loader", "warehouse"]),
-    ("postgresql://loader:p@ss@db.example/warehouse", "p@ss", ["db.example", "warehouse"]),
-    ("postgresql://loader:pa/ss#x?y@db.example/warehouse", "pa/ss#x", ["loader"]),
-    ("postgresql://loader@db.example/wh?password=se-cret&sslmode=require", "se-cret", ["sslmode"]),
-    ("postgresql://db.example/wh?sslpassword=se-cret&user=loader", "se-cret", ["user=loader"]),
-    ("host=db.example password='se cret' dbname=warehouse", "se cret", ["dbname=warehouse"]),
-    ("host=db.example password=se-cret dbname=warehouse", "se-cret", ["dbname=warehouse"]),
-    (
-        "host=db.example password = 'it\\'s se-cret' user=x",
-        "se-cret",
-        ["host=db.example", "user=x"],
-    ),
-    ("host=db.example password=se cret-part dbname=wh", "cret-part", ["dbname=wh"]),
-    ("host=db.example dbname=wh password='unterminated se-cret", "se-cret", ["dbname=wh"]),
-    ("host=h sslpassword=se-cret scram_client_key=ke-y dbname=wh", "se-cret", ["dbname=wh"]),
-    ("host=h scram_client_key=ke-y dbname=wh", "ke-y", ["dbname=wh"]),
-    ("dbname='postgresql://u:se-cret@h/db'", "se-cret", ["postgresql://u:"]),
-    ("snowflake://loader:se-cret@acct/FINHOUSE?role=LOADER", "se-cret", ["acct", "role=LOADER"]),
-    ("snowflake://loader@acct/DB?private_key_file_pwd=se-cret&warehouse=W", "se-cret", ["W"]),
-    ("snowflake://loader@acct/DB?token=se-cret&role=R", "se-cret", ["role=R"]),
-    (
-        "snowflake://loader@acct/STAGING?__extra__=%7B%22private_key_content%22%3A+%22se-cret"
-        "%22%2C+%22role%22%3A+%22LOADER%22%7D",
-        "se-cret",
-        ["LOADER"],
-    ),
-    ('{"conn_type": "postgres", "password": "se-cret", "host": "h"}', "se-cret", ['"host": "h"']),
-    ('{"extra": "{\\"private_key_content\\": \\"se-cret\\"}"}', "se-cret", ["extra"]),
-    ("{not json se-cret", "se-cret", []),
-]
-
-
-@pytest.mark.parametrize(("dsn", "secret", "kept"), REDACTED)
-def test_redact_hides_the_secret_of_every_form(dsn: str, secret: str, kept: list[str]) -> None:
-    shown = redact(dsn)
-    assert secret not in shown
-    assert "se-cret" not in shown
-    for part in kept:
-        assert part in shown, shown
-
-
-def test_redact_keeps_what_has_no_secret() -> None:
-    for dsn in (
-        "postgresql://loader@db.example:5432/warehouse?sslmode=require",
-        "host=db.example port=5432 dbname=warehouse user=loader",
-        "postgresql://h:5432/db?application_name=a@b",
-        "",
-    ):
-        assert redact(dsn) == dsn
-    assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
-
-
-def test_keyword_dsns_are_accepted_and_become_urls_for_airflow(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    keyword = (
-        "host=/var/run/postgresql port=5433 dbname=warehouse user=loader "
-        "password='p w@/x' sslmode=require"
-    )
-    monkeypatch.setenv("FINHOUSE_WAREHOUSE_DSN", keyword)
-    assert settings.WAREHOUSE_DSN.read() == keyword
-    url = as_url(keyword)
-    assert url.startswith("postgresql://loader:")
-    assert conninfo_to_dict(url) == conninfo_to_dict(keyword)
-    assert as_url("postgresql://u@h/db") == "postgresql://u@h/db"
-
-
-def test_connect_refuses_a_malformed_dsn_without_showing_it() -> None:
-    for dsn in (f"host=h password={SECRET} pw dbname=d", f"snowflake://u:{SECRET}@acct/DB"):
-        with pytest.raises(ConfigError) as caught:
-            connect(dsn)
-        assert SECRET not in str(caught.value)
-
-
 # ------------------------------------------------------------------------------ coverage
 #: FINHOUSE_ words in the repository that are no setting: Snowflake's schema and users
 NOT_SETTINGS = {"FINHOUSE_META", "FINHOUSE_LOADER", "FINHOUSE_TRANSFORMER", "FINHOUSE_REPORTER"}
-#: reads that do not go through finhouse.settings yet, each named (a new one fails)
-DIRECT_READS = {
-    # `finhouse report` reads FINHOUSE_REPORTER_DSN itself (config.warehouse_dsn("reporter")
-    # now covers it); `snowflake apply --dsn` is a click option with envvar=
-    "airflow/plugins/finhouse/cli.py": {"FINHOUSE_REPORTER_DSN", "FINHOUSE_SNOWFLAKE_ADMIN_DSN"},
-}
+#: a read of a FINHOUSE_ variable around the settings: os.environ[…], .get(…), getenv(…), a
+#: click option's envvar=, or a scan of the environment for a prefix
 DIRECT_READ = re.compile(
-    r"""(?:environ(?:\.get)?\s*[(\[]|getenv\s*\(|envvar\s*=)\s*f?["'](FINHOUSE_[A-Za-z0-9_{}.()]*)"""
+    r"""(?:environ(?:\.get)?\s*[(\[]|getenv\s*\(|envvar\s*=|startswith\()\s*f?["'](FINHOUSE_[A-Za-z0-9_{}.()]*)"""
 )
 
 
@@ -437,7 +410,7 @@ def repository_files() -> list[Path]:
     return [REPO / line for line in out.stdout.splitlines() if (REPO / line).is_file()]
 
 
-def test_every_finhouse_variable_the_repository_mentions_is_in_the_registry() -> None:
+def test_every_finhouse_variable_the_repository_mentions_is_a_setting() -> None:
     unknown = {}
     for path in repository_files():
         if path == Path(__file__):
@@ -451,17 +424,49 @@ def test_every_finhouse_variable_the_repository_mentions_is_in_the_registry() ->
                 continue  # a prefix (FINHOUSE_SNOWFLAKE_VAR_…), or a family's pattern
             if settings.lookup(name) is None:
                 unknown.setdefault(name, str(path.relative_to(REPO)))
-    assert not unknown, f"not in finhouse.settings.REGISTRY: {unknown}"
+    assert not unknown, f"not in finhouse.settings.FinhouseSettings: {unknown}"
 
 
 def test_modules_read_finhouse_variables_through_settings() -> None:
-    package = REPO / "airflow" / "plugins" / "finhouse"
-    for path in [*package.rglob("*.py"), *(REPO / "airflow" / "dags").glob("*.py")]:
-        if path.name == "settings.py":
+    sources = [
+        *(REPO / "airflow" / "plugins" / "finhouse").rglob("*.py"),
+        *(REPO / "local" / "finhouse_local").rglob("*.py"),
+        *(REPO / "airflow" / "dags").glob("*.py"),
+        *(REPO / "superset").glob("*.py"),
+    ]
+    for path in sources:
+        if path == REPO / "airflow" / "plugins" / "finhouse" / "settings.py":
             continue
-        where = str(path.relative_to(REPO))
         names = set(DIRECT_READ.findall(path.read_text()))
-        assert names <= DIRECT_READS.get(where, set()), f"{where} reads {names} itself"
+        assert not names, f"{path.relative_to(REPO)} reads {names} itself"
+
+
+# ------------------------------------------------------------------------------ docs
+def test_docs_settings_md_is_what_the_settings_generate() -> None:
+    committed = settings.DOCS.read_text() if settings.DOCS.exists() else ""
+    assert committed == settings.markdown(), (
+        "docs/settings.md is stale: python -m finhouse.settings > docs/settings.md"
+    )
+
+
+def test_the_docs_list_every_setting_and_show_no_secret_default() -> None:
+    text = settings.markdown()
+    for spec in SPECS:
+        assert f"| `{spec.name}` |" in text, spec.name
+        if spec.secret:
+            assert spec.default == "", spec.name
+
+
+def test_python_m_finhouse_settings_prints_the_docs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "finhouse.settings"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == settings.markdown()
 
 
 # ------------------------------------------------------------------------------ the CLI

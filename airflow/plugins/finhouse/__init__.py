@@ -1,8 +1,10 @@
-"""finhouse: the analytics platform of a microfinance institution.
+"""finhouse: the analytics platform of a microfinance institution - the pipeline.
 
-Pipeline stages live in their own subpackages (ingestion, state, targets come with
-their issues); ``finhouse.oltp`` is the OLTP stand-in, i.e. the *source system*,
-and the pipeline never imports it; ``finhouse.embedded`` runs the local PostgreSQL.
+What the DAG files import: settings (:mod:`finhouse.settings`, :mod:`finhouse.config`), the
+source tables, extract, state, targets (load), the pipeline that joins them, orchestration
+(DAG factories), and the CLI (:mod:`finhouse.cli`). ``finhouse.oltp`` is the OLTP stand-in,
+i.e. the *source system*, and the pipeline never imports it; nor the local tooling
+(``finhouse_local``: the embedded PostgreSQL, the local Airflow), which only the CLI uses.
 """
 
 __version__ = "0.1.0"

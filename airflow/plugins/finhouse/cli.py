@@ -2,10 +2,17 @@
 
 Operators use it outside Airflow; tests and benchmarks use it; the DAG tasks call the same
 library functions. Every user error is one line on stderr and a non-zero exit.
+
+The one module of ``finhouse`` that may import the local tooling (``finhouse_local``: the
+embedded PostgreSQL, the local Airflow, dbt and platform). It does so inside the commands that
+need it, and to supply the embedded cluster's DSNs when the environment names no server
+(``FINHOUSE_OLTP_DSN`` …); the library itself never falls back to a local server. Where the
+local tooling is not installed (the Airflow image), those commands say so in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -22,6 +29,7 @@ from finhouse import __version__, config
 from finhouse.errors import FinhouseError
 
 if TYPE_CHECKING:
+    from finhouse.config import OltpPurpose, WarehouseRole
     from finhouse.targets.base import Mode
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -48,6 +56,40 @@ def cli() -> None:
         click.echo(f"finhouse: warning: {warning}", err=True)
 
 
+# ---------------------------------------------------------------------------- local tooling
+@contextlib.contextmanager
+def local_tooling(what: str) -> Iterator[None]:
+    """Around imports of ``finhouse_local``: where it is not installed (the Airflow image
+    carries only the pipeline), one line saying that ``what`` needs it."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("finhouse_local"):
+            raise
+        raise FinhouseError(
+            f"{what} needs the local tooling (the finhouse_local package), which is not "
+            "installed here"
+        ) from None
+
+
+def _oltp_dsn(purpose: OltpPurpose = "app") -> str:
+    """The configured OLTP, else the embedded cluster's (``finhouse db up``)."""
+    if dsn := config.configured_oltp_dsn(purpose):
+        return dsn
+    with local_tooling("FINHOUSE_OLTP_DSN is not set, and the embedded PostgreSQL instead"):
+        from finhouse_local import dsns  # noqa: PLC0415
+    return dsns.oltp_dsn(purpose)
+
+
+def _warehouse_dsn(role: WarehouseRole = "loader") -> str:
+    """The configured warehouse as ``role``, else the embedded cluster's."""
+    if dsn := config.configured_warehouse_dsn(role):
+        return dsn
+    with local_tooling("FINHOUSE_WAREHOUSE_DSN is not set, and the embedded PostgreSQL instead"):
+        from finhouse_local import dsns  # noqa: PLC0415
+    return dsns.warehouse_dsn(role)
+
+
 # ---------------------------------------------------------------------------- db
 @cli.group(context_settings=CONTEXT)
 def db() -> None:
@@ -61,13 +103,15 @@ def db_up() -> None:
     Starting twice is harmless. With FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN set, the
     servers they name are used instead and nothing is started.
     """
-    if config.uses_external_servers():
+    with local_tooling("`finhouse db up`"):
+        from finhouse_local.cluster import default_cluster  # noqa: PLC0415
+        from finhouse_local.dsns import uses_external_servers  # noqa: PLC0415
+
+    if uses_external_servers():
         click.echo(
             "using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN; nothing to start"
         )
         return
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
     cluster = default_cluster()
     started = cluster.up()
     state = "started" if started else "already running"
@@ -79,11 +123,13 @@ def db_up() -> None:
 @db.command("down")
 def db_down() -> None:
     """Stop the embedded PostgreSQL (its data is kept; `make clean` deletes it)."""
-    if config.uses_external_servers():
+    with local_tooling("`finhouse db down`"):
+        from finhouse_local.cluster import default_cluster  # noqa: PLC0415
+        from finhouse_local.dsns import uses_external_servers  # noqa: PLC0415
+
+    if uses_external_servers():
         click.echo("using external servers; nothing to stop")
         return
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
     stopped = default_cluster().down()
     click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
 
@@ -107,16 +153,18 @@ def db_status(role: str | None, show_password: bool) -> None:
     def shown(dsn: str) -> str:
         return dsn if show_password else redact(dsn)
 
-    if config.uses_external_servers():
+    with local_tooling("`finhouse db status`"):
+        from finhouse_local.cluster import DATABASES, default_cluster  # noqa: PLC0415
+        from finhouse_local.dsns import uses_external_servers  # noqa: PLC0415
+
+    if uses_external_servers():
         for name, dsn in (
-            ("oltp", config.external_oltp_dsn()),
-            ("warehouse", config.external_warehouse_dsn()),
+            ("oltp", config.configured_oltp_dsn()),
+            ("warehouse", config.configured_warehouse_dsn()),
         ):
             if dsn:
                 click.echo(f"{name} {shown(dsn)}")
         return
-    from finhouse.embedded.cluster import DATABASES, default_cluster  # noqa: PLC0415
-
     cluster = default_cluster()
     if not cluster.status().running:
         _fail(
@@ -139,7 +187,7 @@ def oltp_init(drop: bool) -> None:
     """Create the OLTP schema (users, accounts, loans, payments, transactions, investments)."""
     from finhouse.oltp import schema  # noqa: PLC0415 - the CLI drives the stand-in
 
-    dsn = config.oltp_dsn("app")
+    dsn = _oltp_dsn("app")
     schema.init(dsn, drop=drop)
     click.echo("OLTP schema ready: " + ", ".join(schema.TABLES))
 
@@ -154,7 +202,7 @@ def oltp_summary(require_data: bool) -> None:
     """Print the row count and latest change of each OLTP table."""
     from finhouse.oltp import schema  # noqa: PLC0415
 
-    rows = schema.summary(config.oltp_dsn("app"))
+    rows = schema.summary(_oltp_dsn("app"))
     click.echo(f"{'table':<14}{'rows':>12}  latest change (UTC)")
     for table, count, latest in rows:
         stamp = latest.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if latest else "-"
@@ -200,7 +248,7 @@ def oltp_seed(scale: float, seed: int, as_of: dt.datetime | None, replace: bool)
 
     as_of_date = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     summary = seeding.seed(
-        config.oltp_dsn("app"),
+        _oltp_dsn("app"),
         scale=scale,
         seed=seed,
         as_of=as_of_date,
@@ -245,7 +293,7 @@ def oltp_simulate(ticks: int, seed: int | None, interval: float, hold_open: floa
     from finhouse.oltp import simulate as simulation  # noqa: PLC0415
 
     stats = simulation.simulate(
-        config.oltp_dsn("app"),
+        _oltp_dsn("app"),
         ticks=ticks,
         seed=seed,
         interval=interval,
@@ -355,7 +403,8 @@ def ingest_cmd(
     if (start is None) != (end is None):
         raise click.UsageError("--since and --until go together")
     mode: Mode = "full" if full_refresh else "window" if start else "incremental"
-    source, target = endpoints.source(), endpoints.target()
+    source = endpoints.source(_oltp_dsn("extract"))
+    target = endpoints.target(_warehouse_dsn("loader"))
     for _name, summary in _each_table(
         names,
         lambda name: pipeline.ingest(
@@ -396,7 +445,8 @@ def reconcile_cmd(
     from finhouse.tables import get_table  # noqa: PLC0415
 
     names = _tables(tables, all_tables)
-    source, target = endpoints.source(), endpoints.target()
+    source = endpoints.source(_oltp_dsn("extract"))
+    target = endpoints.target(_warehouse_dsn("loader"))
     dirty = []
     for name, report in _each_table(
         names,
@@ -422,7 +472,7 @@ def report_cmd() -> None:
     """Print a portfolio summary from the marts (GLP, PAR30, borrowers, deposits, loads)."""
     from finhouse.reporting import portfolio_summary  # noqa: PLC0415
 
-    dsn = config.warehouse_dsn("reporter")
+    dsn = _warehouse_dsn("reporter")
     click.echo(portfolio_summary(dsn).describe())
 
 
@@ -433,7 +483,8 @@ def report_cmd() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dbt_cmd(args: tuple[str, ...]) -> None:
     """Run dbt on dbt/finhouse as the warehouse's transformer role (dbt's options follow)."""
-    from finhouse.platform.dbt_env import dbt_environment, dbt_executable  # noqa: PLC0415
+    with local_tooling("`finhouse dbt`"):
+        from finhouse_local.dbt_env import dbt_environment, dbt_executable  # noqa: PLC0415
 
     exe = str(dbt_executable())
     os.execve(exe, [exe, *args], {**os.environ, **dbt_environment()})  # noqa: S606
@@ -472,15 +523,17 @@ def dags_run(
         _fail(f"--conf is not JSON: {exc}", 2)
     if conf is not None and not isinstance(conf, dict):
         _fail("--conf must be a JSON object", 2)
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+    with local_tooling("`finhouse dags run`"):
+        from finhouse_local import dag_runner  # noqa: PLC0415
+        from finhouse_local.airflow_env import airflow_environment  # noqa: PLC0415
+        from finhouse_local.paths import state_dir  # noqa: PLC0415
 
+    # before Airflow is imported (by the runner's first DagBag): it reads its configuration once
     os.environ.update(airflow_environment())
-    from finhouse.platform import dag_runner  # noqa: PLC0415
-
     log_file = None
     if not verbose:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        log_file = config.state_dir() / "logs" / f"dags-run-{stamp}.log"
+        log_file = state_dir() / "logs" / f"dags-run-{stamp}.log"
     with dag_runner.output_to(log_file) as terminal:
 
         def start() -> None:
@@ -522,13 +575,14 @@ def platform_up(ctx: click.Context) -> None:
     starts `airflow standalone` and the OLTP simulator, waits until Airflow is healthy and
     unpauses the finhouse DAGs. Starting twice is harmless.
     """
-    from finhouse.platform import services  # noqa: PLC0415
+    with local_tooling("`finhouse platform up`"):
+        from finhouse_local import services  # noqa: PLC0415
 
     def prepare_oltp() -> None:
         from finhouse.oltp import schema  # noqa: PLC0415
 
         ctx.invoke(oltp_init, drop=False)
-        if any(count for _t, count, _l in schema.summary(config.oltp_dsn("app"))):
+        if any(count for _t, count, _l in schema.summary(_oltp_dsn("app"))):
             click.echo("==> OLTP already seeded: the simulator keeps it live")
         else:
             click.echo("==> seeding the OLTP (scale 1, seed 42)")
@@ -541,7 +595,8 @@ def platform_up(ctx: click.Context) -> None:
 def platform_down() -> None:
     """Stop what `platform up` started (Airflow, the simulator, and PostgreSQL if up started
     it). Stopping twice is harmless."""
-    from finhouse.platform import services  # noqa: PLC0415
+    with local_tooling("`finhouse platform down`"):
+        from finhouse_local import services  # noqa: PLC0415
 
     services.down(echo=click.echo)
 
@@ -549,7 +604,8 @@ def platform_down() -> None:
 @platform.command("status")
 def platform_status() -> None:
     """Print what runs; exit 1 when Airflow does not."""
-    from finhouse.platform import services  # noqa: PLC0415
+    with local_tooling("`finhouse platform status`"):
+        from finhouse_local import services  # noqa: PLC0415
 
     st = services.status()
     click.echo(services.describe(st))
@@ -604,7 +660,7 @@ def snowflake_apply(
         return
     from finhouse import settings  # noqa: PLC0415
 
-    dsn = dsn or settings.SNOWFLAKE_ADMIN_DSN.read()
+    dsn = dsn or settings.load().snowflake_admin_dsn
     params = (
         snowflake_connection.params_from_url(dsn)
         if dsn
@@ -630,7 +686,8 @@ def snowflake_apply(
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def airflow_cmd(args: tuple[str, ...]) -> None:
     """Run the `airflow` command configured for this project (AIRFLOW_HOME, metadata DB, DAGs)."""
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+    with local_tooling("`finhouse airflow`"):
+        from finhouse_local.airflow_env import airflow_environment  # noqa: PLC0415
 
     env = airflow_environment()
     exe = str(Path(sys.executable).with_name("airflow"))

@@ -98,10 +98,6 @@ class Diff:
         default_factory=lambda: {"missing": [], "extra": [], "changed": []}
     )
 
-    @property
-    def differing_keys(self) -> int:
-        return self.missing + self.extra + self.changed
-
     def sum_differences(self) -> dict[str, str]:
         """Totals that disagree, as ``source - RAW`` (or what is NaN or missing)."""
         out = {}

@@ -1,118 +1,95 @@
-"""One place for finhouse's configuration: where state lives and how to reach the databases.
+"""The pipeline's configuration, as read from the settings (:mod:`finhouse.settings`): how to
+reach the databases, the Asset URIs of RAW's tables, where the dbt project is and the
+environment of its tasks.
 
-Connections come from the environment (contracts.md §3), read and validated by
-:mod:`finhouse.settings` (URL or libpq keyword/value DSNs; a bad one is one line naming it):
+Connections come from the environment (contracts.md §3), validated by the settings (URL or
+libpq keyword/value DSNs; a bad one is one line naming it):
 
-* ``FINHOUSE_OLTP_DSN`` - the source system. When set, everything that talks to the OLTP
-  uses it (``FINHOUSE_OLTP_EXTRACT_DSN`` may name a separate read-only account for extracts).
+* ``FINHOUSE_OLTP_DSN`` - the source system (``FINHOUSE_OLTP_EXTRACT_DSN`` may name a separate
+  read-only account for extracts).
 * ``FINHOUSE_WAREHOUSE_DSN`` - the warehouse (``postgresql://`` or ``snowflake://``);
   ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` the accounts of those roles.
 
-When they are not set, the embedded cluster started by ``finhouse db up`` is used, each
-purpose through its own least-privilege role (the OLTP owner for the stand-in app, the
-read-only extract role for ingestion, ``loader``/``transformer``/``reporter`` in the
-warehouse).
+Nothing here falls back to a local server: a DSN that is not set is None
+(``configured_*``) or one line naming the setting (``oltp_dsn``, ``warehouse_dsn``). The CLI
+supplies the embedded cluster's DSNs itself when none is set (``finhouse_local.dsns``); Airflow
+tasks read their Airflow connections first (:mod:`finhouse.orchestration.connections`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from finhouse import settings
+from finhouse.errors import ConfigError
 
-OltpPurpose = Literal["app", "extract", "admin"]
-WarehouseRole = Literal["loader", "transformer", "reporter", "admin"]
-
-#: airflow/plugins/finhouse/config.py -> the repository root
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def state_dir() -> Path:
-    """The ignored folder holding the embedded cluster, AIRFLOW_HOME and stamps."""
-    return settings.STATE_DIR.read().resolve()
+OltpPurpose = Literal["app", "extract"]
+WarehouseRole = Literal["loader", "transformer", "reporter"]
+#: the Asset URIs' warehouse when neither the warehouse connection nor FINHOUSE_WAREHOUSE_DSN
+#: is in the environment (e.g. connections kept in Airflow's metadata database, which DAG
+#: files do not read while parsing): a name shared by the ingestion and dbt DAGs, naming no
+#: server
+UNCONFIGURED_WAREHOUSE = "postgres://unconfigured-warehouse:5432/warehouse"
 
 
-def cluster_dir() -> Path:
-    return state_dir() / "pg"
+def configured_oltp_dsn(purpose: OltpPurpose = "app") -> str | None:
+    """The OLTP for ``purpose`` as configured: ``FINHOUSE_OLTP_DSN``, for extracts
+    ``FINHOUSE_OLTP_EXTRACT_DSN`` when set beside it; None when ``FINHOUSE_OLTP_DSN`` is not
+    set (an extract DSN alone is ignored, and :func:`settings.validate_all` warns about it)."""
+    configured = settings.load()
+    if configured.oltp_dsn and purpose == "extract":
+        return configured.oltp_extract_dsn or configured.oltp_dsn
+    return configured.oltp_dsn
 
 
-def port_from_env(name: str, default: int) -> int:
-    """A TCP port from the environment variable ``name``, validated (1024-65535)."""
-    return settings.port_setting(name, default)
+#: the settings naming a warehouse role's own account (the others use FINHOUSE_WAREHOUSE_DSN)
+_ROLE_DSN = {"transformer": "transformer_dsn", "reporter": "reporter_dsn"}
 
 
-def cluster_port() -> int:
-    return settings.PG_PORT.read()
-
-
-def external_oltp_dsn() -> str | None:
-    return settings.OLTP_DSN.read()
-
-
-def external_warehouse_dsn() -> str | None:
-    return settings.WAREHOUSE_DSN.read()
-
-
-def uses_external_servers() -> bool:
-    return external_oltp_dsn() is not None or external_warehouse_dsn() is not None
-
-
-@dataclass(frozen=True)
-class OltpRoles:
-    """Role names of the embedded cluster (also created on CI and in docker-compose)."""
-
-    admin: str = "finhouse"
-    app: str = "oltp_app"
-    extract: str = "oltp_extract"
-
-
-ROLES = OltpRoles()
-WAREHOUSE_ROLES: tuple[str, ...] = ("loader", "transformer", "reporter")
+def configured_warehouse_dsn(role: WarehouseRole = "loader") -> str | None:
+    """The warehouse as one of the role-matrix roles (architecture.md §6) as configured:
+    ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` for those roles when set, else
+    ``FINHOUSE_WAREHOUSE_DSN``; None when neither is set."""
+    configured = settings.load()
+    own: str | None = getattr(configured, _ROLE_DSN[role]) if role in _ROLE_DSN else None
+    return own or configured.warehouse_dsn
 
 
 def oltp_dsn(purpose: OltpPurpose = "app") -> str:
-    """DSN of the OLTP for a purpose: ``app`` (the stand-in writes), ``extract`` (read-only)."""
-    external = external_oltp_dsn()
-    if external:
-        if purpose == "extract":
-            return settings.OLTP_EXTRACT_DSN.read() or external
-        return external
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
-
-    role = {"app": ROLES.app, "extract": ROLES.extract, "admin": ROLES.admin}[purpose]
-    return default_cluster().dsn("oltp", role)
+    """:func:`configured_oltp_dsn`, or a ``ConfigError`` naming the setting to set."""
+    dsn = configured_oltp_dsn(purpose)
+    if dsn is None:
+        raise ConfigError(
+            f"{settings.variable_of('oltp_dsn')} is not set: the OLTP's connection string"
+        )
+    return dsn
 
 
 def warehouse_dsn(role: WarehouseRole = "loader") -> str:
-    """DSN of the warehouse as one of the role-matrix roles (architecture.md §6).
-
-    FINHOUSE_TRANSFORMER_DSN / FINHOUSE_REPORTER_DSN, when set, name those roles' accounts;
-    otherwise FINHOUSE_WAREHOUSE_DSN serves every purpose, or the embedded cluster a role
-    each."""
-    per_role = {"transformer": settings.TRANSFORMER_DSN, "reporter": settings.REPORTER_DSN}
-    if role in per_role and (own := per_role[role].read()):
-        return own
-    external = external_warehouse_dsn()
-    if external:
-        return external
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415 - avoid a cycle
-
-    return default_cluster().dsn("warehouse", ROLES.admin if role == "admin" else role)
+    """:func:`configured_warehouse_dsn`, or a ``ConfigError`` naming the setting to set."""
+    dsn = configured_warehouse_dsn(role)
+    if dsn is None:
+        names = [settings.variable_of(_ROLE_DSN[role])] if role in _ROLE_DSN else []
+        raise ConfigError(
+            f"{' or '.join([*names, settings.variable_of('warehouse_dsn')])} is not set: "
+            f"the warehouse's connection string (as {role})"
+        )
+    return dsn
 
 
+# ------------------------------------------------------------------------------ Assets
 def warehouse_asset_base() -> str:
     """``postgres://host:port/db`` (or ``snowflake://account/db``) of the warehouse, for Asset
     URIs. Read from the environment only, so DAG files stay free of I/O at parse time:
     ``AIRFLOW_CONN_FINHOUSE_WAREHOUSE`` (URI form), else ``FINHOUSE_WAREHOUSE_DSN`` (a URL or
-    libpq keyword/value string), else the embedded cluster's address."""
+    libpq keyword/value string), else :data:`UNCONFIGURED_WAREHOUSE`."""
     airflow_conn = os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE", "")
-    dsn = airflow_conn if "://" in airflow_conn else settings.WAREHOUSE_DSN.read()
+    dsn = airflow_conn if "://" in airflow_conn else settings.load().warehouse_dsn
     if not dsn:
-        return f"postgres://127.0.0.1:{cluster_port()}/warehouse"
+        return UNCONFIGURED_WAREHOUSE
     if "://" in dsn:
         parts = urlsplit(dsn)
         if parts.scheme == "snowflake":
@@ -136,3 +113,35 @@ def raw_asset_uri(table: str) -> str:
     schema = "RAW" if base.startswith("snowflake://") else "raw"
     name = table.upper() if base.startswith("snowflake://") else table
     return f"{base}/{schema}/{name}"
+
+
+# ------------------------------------------------------------------------------ dbt
+def dbt_project_dir() -> Path:
+    """``FINHOUSE_DBT_PROJECT_DIR`` (the Docker images copy the project), else the repo's."""
+    return settings.load().dbt_project_dir
+
+
+def dbt_executable_path() -> Path:
+    """Where dbt is (``FINHOUSE_DBT_EXECUTABLE``), not checked to exist: DAG parsing does no
+    I/O; what runs dbt checks first."""
+    return settings.load().dbt_executable
+
+
+def dbt_task_environment() -> dict[str, str]:
+    """What a dbt task run by Cosmos needs beyond its profile: no telemetry, the role the
+    marts are granted to, and cautious indirect selection for every command (the watcher's
+    producer builds a selection without it, and would run the tests of a selected model that
+    also reference one outside the selection). dbt unit tests are left out: their inputs are
+    fixed fixtures, so they prove the code, not the data; they run in development and CI
+    (`make test`, `finhouse dbt build`), as dbt advises, not on every scheduled run. The
+    file log (target/logs/dbt.log) keeps info and above: at dbt's default, debug, it also
+    logs every statement of every node, from every thread through one lock, which cost a
+    scheduled build seconds (`make bench`)."""
+    return {
+        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+        "DBT_INDIRECT_SELECTION": "cautious",
+        "DBT_LOG_LEVEL_FILE": "info",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+        "FINHOUSE_REPORTER_ROLE": settings.load().reporter_role,
+    }

@@ -1,14 +1,15 @@
-"""Source and target objects built from the configured connections (see :mod:`config`)."""
+"""Source and target objects for a DSN, by default the configured one (:mod:`finhouse.config`:
+none set is one line naming the setting)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from finhouse import config
-from finhouse.errors import ConfigError
 from finhouse.extract.postgres import PostgresSource
 from finhouse.targets.base import Target
 from finhouse.targets.postgres import PostgresTarget
+from finhouse.targets.snowflake import SnowflakeTarget
 
 
 def source(dsn: str | None = None) -> PostgresSource:
@@ -16,14 +17,8 @@ def source(dsn: str | None = None) -> PostgresSource:
 
 
 def target(dsn: str | None = None) -> Target:
+    """The target for the warehouse DSN's scheme: ``snowflake://`` or PostgreSQL."""
     dsn = dsn or config.warehouse_dsn("loader")
     if urlsplit(dsn).scheme == "snowflake":
-        try:
-            from finhouse.targets.snowflake import SnowflakeTarget  # noqa: PLC0415
-        except ImportError:
-            raise ConfigError(
-                "FINHOUSE_WAREHOUSE_DSN names Snowflake, but this build has only the "
-                "PostgreSQL target (the Snowflake loader is issue 7)"
-            ) from None
         return SnowflakeTarget.from_url(dsn)
     return PostgresTarget(dsn)

@@ -210,7 +210,7 @@ def _caught_up_snapshot(
     from finhouse import settings  # noqa: PLC0415
 
     mark = target.watermark(spec.name)
-    source.wait_for_replay(mark, settings.REPLICA_WAIT_SECONDS.read())
+    source.wait_for_replay(mark, settings.load().replica_wait_seconds)
     with source.snapshot() as snap:
         snap.check_not_behind(mark)
         yield snap
@@ -450,7 +450,7 @@ class FullRefreshPlan:
 def stage_lease_seconds() -> float:
     from finhouse import settings  # noqa: PLC0415
 
-    return float(settings.STAGE_LEASE_SECONDS.read())
+    return settings.load().stage_lease_seconds
 
 
 def needs_parallel_full_refresh(spec: TableSpec, source: PostgresSource, target: Target) -> bool:

@@ -1,34 +1,56 @@
-"""Every ``FINHOUSE_*`` setting, read and validated in one place.
+"""Every ``FINHOUSE_*`` setting in one typed object: :class:`FinhouseSettings`
+(pydantic-settings).
 
-* **Typed readers** (:func:`integer_setting`, :func:`seconds_setting`, :func:`port_setting`,
-  :func:`choice_setting`, :func:`boolean_setting`, :func:`cron_setting`,
-  :func:`path_setting`, :func:`url_setting`, :func:`dsn_setting`, …) read one variable when
-  called. Unset or blank gives the default (compose files pass ``${X:-}`` on as ""); a bad
-  value raises :class:`~finhouse.errors.ConfigError` with one line naming the variable and
-  what it expects, never a secret (a DSN's password, a webhook URL).
-* **The registry** (:data:`REGISTRY`): every known setting with its kind, default and
-  meaning, and the reader that validates it. Modules read their settings through it
-  (``settings.DBT_THREADS.read()``), so what is documented is what is enforced.
+* **One declaration per setting**: a field with its type (which validates), default, one-line
+  description, and what the documentation shows (kind, group, who sets it, whether it is a
+  secret). ``docs/settings.md`` is generated from it (``python -m finhouse.settings``); a test
+  keeps the committed file equal to the generated text.
+* **One line naming the variable.** A bad value is a :class:`~finhouse.errors.ConfigError`
+  such as ``FINHOUSE_DBT_THREADS must be a whole number at least 1 and at most 64, got
+  'zero'`` - pydantic's own multi-line reports never reach a user - and never shows a secret
+  (a DSN's password, a webhook URL). Unset or blank is the default (compose files pass
+  ``${X:-}`` on as "").
+* **Read when used.** :func:`load` reads the environment as it is when called (nothing is read
+  at import). It never fails itself: reading an attribute whose variable is bad raises that
+  variable's error. So a bad variable fails only what reads it - the CLI checks every one
+  before any command (:func:`validate_all`); a DAG file fails to import, naming it, only if it
+  reads it (see ``airflow/dags/``).
+* **Families**: one setting per source table (``FINHOUSE_<TABLE>_SCHEDULE``…, read with
+  :meth:`FinhouseSettings.table`) and per Snowflake script variable
+  (``FINHOUSE_SNOWFLAKE_VAR_<NAME>``).
 * :func:`validate_all` checks every ``FINHOUSE_*`` variable of the environment at once and
   returns warnings about names it does not know or that have no effect.
-
-Nothing is read at import. The CLI reads inside its commands, where its handler prints a
-``FinhouseError`` as one line; DAG files read while Airflow imports them, so a bad value is
-that file's import error (see ``airflow/dags/``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, overload
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from finhouse.connections import (
     MASK,
@@ -43,7 +65,8 @@ from finhouse.errors import ConfigError
 T = TypeVar("T")
 Scope = Literal["operator", "internal", "test", "retired"]
 
-#: airflow/plugins/finhouse/settings.py -> the repository root (as finhouse.config has it)
+PREFIX = "FINHOUSE_"
+#: airflow/plugins/finhouse/settings.py -> the repository root
 REPO_ROOT = Path(__file__).resolve().parents[3]
 #: the source tables (finhouse.tables.TABLES; a unit test keeps the two equal), for the
 #: per-table settings ``FINHOUSE_<TABLE>_…``
@@ -51,34 +74,35 @@ TABLE_NAMES = ("users", "accounts", "loans", "payments", "transactions", "invest
 #: the presets Airflow's cron timetables accept besides five-field expressions
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 WAREHOUSE_SCHEMES = (*POSTGRES_SCHEMES, "snowflake")
+#: the Snowflake setup scripts and their SnowSQL variables, ``&{name}``
+SNOWFLAKE_SCRIPTS_DIR = REPO_ROOT / "snowflake" / "scripts"
+SNOWFLAKE_SCRIPT_VARIABLE = re.compile(r"&\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SNOWFLAKE_VAR_PREFIX = "FINHOUSE_SNOWFLAKE_VAR_"
 #: a bad value is quoted in messages up to this length
 _SHOWN_CHARS = 80
 
 
-# ------------------------------------------------------------------------------ readers
-def raw_setting(name: str) -> str | None:
-    """The variable's text; None when it is unset or blank."""
-    raw = os.environ.get(name)
-    return None if raw is None or not raw.strip() else raw
-
-
+# ------------------------------------------------------------------------------ value checks
+# Each check takes a variable's text and returns its value, or raises ValueError with the rest
+# of the one-line message ("must be …, got '…'"): the settings object puts the variable's name
+# in front (a message that starts with FINHOUSE_ names its variable itself).
 def _shown(raw: str) -> str:
     """A bad value as a message shows it: quoted, escaped onto one line, bounded."""
     return repr(raw if len(raw) <= _SHOWN_CHARS else raw[:_SHOWN_CHARS] + "…")
 
 
-def _number(value: float) -> str:
+def _number_text(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _bounds(minimum: float | None, maximum: float | None, greater_than: float | None = None) -> str:
     parts = []
     if greater_than is not None:
-        parts.append(f"greater than {_number(greater_than)}")
+        parts.append(f"greater than {_number_text(greater_than)}")
     if minimum is not None and (greater_than is None or minimum > greater_than):
-        parts.append(f"at least {_number(minimum)}")
+        parts.append(f"at least {_number_text(minimum)}")
     if maximum is not None:
-        parts.append(f"at most {_number(maximum)}")
+        parts.append(f"at most {_number_text(maximum)}")
     return " " + " and ".join(parts) if parts else ""
 
 
@@ -86,16 +110,9 @@ def _either(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def integer_setting(
-    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    """A whole number (no sign but ``-``, no exponent, no underscores)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
-    problem = ConfigError(
-        f"{name} must be a whole number{_bounds(minimum, maximum)}, got {_shown(raw)}"
-    )
+def _whole_number(raw: str, minimum: int | None, maximum: int | None) -> int:
+    """No sign but ``-``, no exponent, no underscores."""
+    problem = ValueError(f"must be a whole number{_bounds(minimum, maximum)}, got {_shown(raw)}")
     if not re.fullmatch(r"-?[0-9]+", raw.strip()):
         raise problem
     value = int(raw)
@@ -104,22 +121,17 @@ def integer_setting(
     return value
 
 
-def number_setting(
-    name: str,
-    default: float,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    greater_than: float | None = None,
-    unit: str = "",
+def _finite_number(
+    raw: str,
+    minimum: float | None,
+    maximum: float | None,
+    greater_than: float | None,
+    unit: str,
 ) -> float:
     """A finite number (``nan`` and ``inf`` are refused), e.g. a size in MB."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
     what = f"a number of {unit}" if unit else "a number"
-    problem = ConfigError(
-        f"{name} must be {what}{_bounds(minimum, maximum, greater_than)}, got {_shown(raw)}"
+    problem = ValueError(
+        f"must be {what}{_bounds(minimum, maximum, greater_than)}, got {_shown(raw)}"
     )
     if "_" in raw:  # float() takes 1_000; a setting written so is more likely a typo
         raise problem
@@ -137,82 +149,35 @@ def number_setting(
     return value
 
 
-def seconds_setting(
-    name: str,
-    default: float,
-    *,
-    minimum: float = 0.0,
-    maximum: float | None = None,
-    greater_than: float | None = None,
-) -> float:
-    """A finite number of seconds from the environment variable ``name``."""
-    return number_setting(
-        name,
-        default,
-        minimum=minimum,
-        maximum=maximum,
-        greater_than=greater_than,
-        unit="seconds",
-    )
-
-
-def interval_setting(name: str, default: float | None) -> float | None:
+def _interval(raw: str) -> float | None:
     """Seconds greater than 0, or ``off`` (also ``none``, ``false``) for None."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
     if raw.strip().lower() in ("off", "none", "false"):
         return None
     try:
-        return seconds_setting(name, 0.0, greater_than=0)
-    except ConfigError:
-        raise ConfigError(
-            f"{name} must be a number of seconds greater than 0, or off, got {_shown(raw)}"
+        return _finite_number(raw, None, None, 0, "seconds")
+    except ValueError:
+        raise ValueError(
+            f"must be a number of seconds greater than 0, or off, got {_shown(raw)}"
         ) from None
 
 
-def port_setting(name: str, default: int, *, minimum: int = 1024) -> int:
-    """A TCP port to listen on or connect to (below 1024 only where ``minimum`` allows)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
+def _port(raw: str, minimum: int) -> int:
     if not re.fullmatch(r"[0-9]+", raw.strip()) or not minimum <= int(raw) <= 65535:
-        raise ConfigError(
-            f"{name} must be a port number from {minimum} to 65535, got {_shown(raw)}"
-        )
+        raise ValueError(f"must be a port number from {minimum} to 65535, got {_shown(raw)}")
     return int(raw)
 
 
-def choice_setting(name: str, default: str, choices: Sequence[str]) -> str:
+def _choice(raw: str, choices: Sequence[str]) -> str:
     """One of ``choices`` (lower case; the value's case does not matter)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
     value = raw.strip().lower()
     if value not in choices:
-        raise ConfigError(f"{name} must be {_either(choices)}, got {_shown(raw)}")
+        raise ValueError(f"must be {_either(choices)}, got {_shown(raw)}")
     return value
 
 
-def boolean_setting(name: str, default: bool) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off``."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {_shown(raw)}")
-
-
-def cron_setting(name: str, default: str) -> str:
-    """A cron expression Airflow's cron timetables take: five fields (minute, hour,
-    day of month, month, day of week), checked by croniter as Airflow does, or a preset."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
+def _cron(raw: str) -> str:
+    """A cron expression Airflow's cron timetables take: five fields (minute, hour, day of
+    month, month, day of week), checked by croniter as Airflow does, or a preset."""
     value = " ".join(raw.split())
     if value in CRON_PRESETS:
         return value
@@ -221,81 +186,56 @@ def cron_setting(name: str, default: str) -> str:
     # five fields exactly: croniter also takes a seconds field, which Airflow's timetables
     # would accept and then describe as nothing
     if len(value.split()) != 5 or not croniter.is_valid(value):
-        raise ConfigError(
-            f"{name} must be a cron expression of 5 fields (minute hour day-of-month month "
+        raise ValueError(
+            f"must be a cron expression of 5 fields (minute hour day-of-month month "
             f"day-of-week, e.g. '*/15 * * * *') or one of {', '.join(CRON_PRESETS)}, "
             f"got {_shown(raw)}"
         )
     return value
 
 
-PathKind = Literal["directory", "file", "path"]
+PathKind = Literal["directory", "file"]
 
 
-@overload
-def path_setting(
-    name: str, default: Path, *, kind: PathKind = ..., must_exist: bool = ...
-) -> Path: ...
-@overload
-def path_setting(
-    name: str, default: None = ..., *, kind: PathKind = ..., must_exist: bool = ...
-) -> Path | None: ...
-def path_setting(
-    name: str,
-    default: Path | None = None,
-    *,
-    kind: PathKind = "path",
-    must_exist: bool = False,
-) -> Path | None:
+def _path(raw: str, kind: PathKind, must_exist: bool) -> Path:
     """A file system path (``~`` expanded). What exists must be of ``kind``; with
     ``must_exist``, it must exist."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
     if "\0" in raw:
-        raise ConfigError(f"{name} must be a {kind} path, got {_shown(raw)}")
+        raise ValueError(f"must be a {kind} path, got {_shown(raw)}")
     path = Path(raw.strip()).expanduser()
     exists = path.exists()
     if must_exist and not exists:
-        raise ConfigError(f"{name} must be an existing {kind}, got {_shown(raw)} (not found)")
+        raise ValueError(f"must be an existing {kind}, got {_shown(raw)} (not found)")
     if exists and kind == "directory" and not path.is_dir():
-        raise ConfigError(f"{name} must be a directory, got {_shown(raw)} (a file)")
+        raise ValueError(f"must be a directory, got {_shown(raw)} (a file)")
     if exists and kind == "file" and path.is_dir():
-        raise ConfigError(f"{name} must be a file, got {_shown(raw)} (a directory)")
+        raise ValueError(f"must be a file, got {_shown(raw)} (a directory)")
     return path
 
 
-def url_setting(name: str, *, schemes: Sequence[str] = ("https", "http")) -> str | None:
+def _url(raw: str, schemes: Sequence[str] = ("https", "http")) -> str:
     """A URL with a host. Never shown in messages: such URLs carry their secret (a webhook's
     token is part of its path)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return None
     value = raw.strip()
     parts = urlsplit(value)
-    expected = f"{name} must be an {_either([s + '://' for s in schemes])} URL with a host"
+    expected = f"must be an {_either([s + '://' for s in schemes])} URL with a host"
     if parts.scheme.lower() not in schemes:
-        raise ConfigError(f"{expected} (got scheme {parts.scheme or 'none'!r}; value not shown)")
+        raise ValueError(f"{expected} (got scheme {parts.scheme or 'none'!r}; value not shown)")
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
-        raise ConfigError(f"{expected} and a numeric port (value not shown)") from None
+        raise ValueError(f"{expected} and a numeric port (value not shown)") from None
     if not parts.hostname or any(c.isspace() for c in value):
-        raise ConfigError(f"{expected} (value not shown)")
+        raise ValueError(f"{expected} (value not shown)")
     return value
 
 
-def email_list_setting(name: str) -> list[str]:
+def _email_list(raw: str) -> list[str]:
     """Comma-separated e-mail addresses (blank items are skipped)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return []
     addresses = [a.strip() for a in raw.split(",") if a.strip()]
     for address in addresses:
         if not re.fullmatch(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+", address):
-            raise ConfigError(
-                f"{name} must be e-mail addresses separated by commas, got {_shown(address)}"
-            )
+            raise ValueError(f"must be e-mail addresses separated by commas, got {_shown(address)}")
     return addresses
 
 
@@ -304,49 +244,29 @@ def email_list_setting(name: str) -> list[str]:
 _DBT_SELECTOR = re.compile(r"[A-Za-z0-9_.:+*@/,\-]+")
 
 
-def selectors_setting(name: str) -> list[str]:
+def _selectors(raw: str) -> list[str]:
     """dbt node selectors separated by spaces."""
-    raw = raw_setting(name)
-    if raw is None:
-        return []
     words = raw.split()
     for word in words:
         if not _DBT_SELECTOR.fullmatch(word):
-            raise ConfigError(
-                f"{name} must be dbt selectors separated by spaces (e.g. "
+            raise ValueError(
+                "must be dbt selectors separated by spaces (e.g. "
                 f"'path:models/staging tag:daily'), got {_shown(word)}"
             )
     return words
 
 
-def identifier_setting(name: str, default: str) -> str:
+def _identifier(raw: str) -> str:
     """A plain SQL identifier (a role name)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return default
     value = raw.strip()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
-        raise ConfigError(
-            f"{name} must be an identifier (letters, digits and _, at most 63), got {_shown(raw)}"
+        raise ValueError(
+            f"must be an identifier (letters, digits and _, at most 63), got {_shown(raw)}"
         )
     return value
 
 
-def text_setting(name: str, default: str | None = None) -> str | None:
-    """Free text: any value is valid (for what finhouse sets itself, or passes through)."""
-    raw = raw_setting(name)
-    return default if raw is None else raw
-
-
-def unix_time_setting(name: str) -> float | None:
-    """Seconds since the epoch (``date +%s``)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return None
-    return number_setting(name, 0.0, minimum=0, unit="seconds since 1970 (date +%s)")
-
-
-# ------------------------------------------------------------------------------ DSNs
+# --- DSNs
 _EXPECTED_POSTGRES = (
     "expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME or 'host=… port=… dbname=… user=…'"
 )
@@ -366,9 +286,9 @@ def _check_postgres(value: str, *, require_database: bool) -> None:
     try:
         fields = postgres_fields(value)
     except ConfigError as exc:
-        raise ConfigError(f"is {exc} ({_EXPECTED_POSTGRES})") from None
+        raise ValueError(f"is {exc} ({_EXPECTED_POSTGRES})") from None
     if not (fields.get("host") or fields.get("hostaddr")):
-        raise ConfigError(f"names no host ({_shown_dsn(value)}): {_EXPECTED_POSTGRES}")
+        raise ValueError(f"names no host ({_shown_dsn(value)}): {_EXPECTED_POSTGRES}")
     for port in (fields.get("port") or "").split(","):
         # the port is not quoted: a password with a raw "/" makes libpq read part of it
         # as the port
@@ -378,11 +298,11 @@ def _check_postgres(value: str, *, require_database: bool) -> None:
                 if dsn_scheme(value)
                 else ""
             )
-            raise ConfigError(
+            raise ValueError(
                 f"has a port that is not a number from 1 to 65535 ({_shown_dsn(value)}){hint}"
             )
     if require_database and not fields.get("dbname"):
-        raise ConfigError(f"names no database ({_shown_dsn(value)}): {_EXPECTED_POSTGRES}")
+        raise ValueError(f"names no database ({_shown_dsn(value)}): {_EXPECTED_POSTGRES}")
 
 
 def _check_snowflake(value: str, *, require_database: bool) -> None:
@@ -390,7 +310,7 @@ def _check_snowflake(value: str, *, require_database: bool) -> None:
     try:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
-        raise ConfigError(f"has a port that is not a number ({_shown_dsn(value)})") from None
+        raise ValueError(f"has a port that is not a number ({_shown_dsn(value)})") from None
     query = dict(parse_qsl(parts.query))
     extra: Any = {}
     if "__extra__" in query:  # an Airflow Snowflake connection's URI keeps extras as JSON
@@ -399,27 +319,29 @@ def _check_snowflake(value: str, *, require_database: bool) -> None:
         except ValueError:
             extra = None
         if not isinstance(extra, dict):
-            raise ConfigError(f"has an __extra__ that is not a JSON object ({_shown_dsn(value)})")
+            raise ValueError(f"has an __extra__ that is not a JSON object ({_shown_dsn(value)})")
 
     def given(key: str) -> Any:
         return query.get(key) or extra.get(key) or extra.get(f"extra__snowflake__{key}")
 
     if not (given("account") or parts.hostname):
-        raise ConfigError(
-            f"names no Snowflake account ({_shown_dsn(value)}): {_EXPECTED_SNOWFLAKE}"
-        )
+        raise ValueError(f"names no Snowflake account ({_shown_dsn(value)}): {_EXPECTED_SNOWFLAKE}")
     if require_database and not (given("database") or parts.path.strip("/")):
-        raise ConfigError(f"names no database ({_shown_dsn(value)}): {_EXPECTED_SNOWFLAKE}")
+        raise ValueError(f"names no database ({_shown_dsn(value)}): {_EXPECTED_SNOWFLAKE}")
 
 
-def _check_dsn(
-    value: str, schemes: Sequence[str], *, require_database: bool, keyword_form: bool
-) -> None:
+def _dsn(raw: str, schemes: Sequence[str], require_database: bool, keyword_form: bool) -> str:
+    """A connection string of one of ``schemes``: ``postgresql``/``postgres`` ones are read
+    by psycopg (``conninfo_to_dict``), so libpq's keyword/value form is accepted too (unless
+    ``keyword_form`` is False); each needs a host and a database name (unless
+    ``require_database`` is False); ``snowflake`` ones an account. Messages never show the
+    password."""
+    value = raw.strip()
     scheme = dsn_scheme(value)
     keywords = keyword_form and any(s in POSTGRES_SCHEMES for s in schemes)
     if (scheme is None and not keywords) or (scheme is not None and scheme not in schemes):
         also = ", or libpq key=value pairs" if keywords else ""
-        raise ConfigError(
+        raise ValueError(
             f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}{also}"
             f" (got scheme {scheme or 'none'!r})"
         )
@@ -427,51 +349,718 @@ def _check_dsn(
         _check_snowflake(value, require_database=require_database)
     else:
         _check_postgres(value, require_database=require_database)
-
-
-def dsn_setting(
-    name: str,
-    schemes: Sequence[str],
-    *,
-    require_database: bool = True,
-    keyword_form: bool = True,
-) -> str | None:
-    """A connection string of one of ``schemes``: ``postgresql``/``postgres`` ones are read
-    by psycopg (``conninfo_to_dict``), so libpq's keyword/value form is accepted too (unless
-    ``keyword_form`` is False); each needs a host and a database name (unless
-    ``require_database`` is False); ``snowflake`` ones an account. Messages never show the
-    password."""
-    raw = raw_setting(name)
-    if raw is None:
-        return None
-    value = raw.strip()
-    try:
-        _check_dsn(value, schemes, require_database=require_database, keyword_form=keyword_form)
-    except ConfigError as exc:
-        raise ConfigError(f"{name} {exc}") from None
     return value
 
 
-# ------------------------------------------------------------------------------ registry
+# --- Snowflake script variables
+def snowflake_script_variables() -> set[str] | None:
+    """The ``&{name}`` variables the setup scripts use; None where the scripts are not (the
+    images do not copy them)."""
+    if not SNOWFLAKE_SCRIPTS_DIR.is_dir():
+        return None
+    return {
+        v
+        for script in SNOWFLAKE_SCRIPTS_DIR.glob("*.sql")
+        for line in script.read_text().splitlines()
+        if not line.lstrip().startswith("--")  # a comment explains the &{name} syntax
+        for v in SNOWFLAKE_SCRIPT_VARIABLE.findall(line)
+    }
+
+
+def _snowflake_vars(raw: dict[str, str]) -> dict[str, str]:
+    """Values for the setup scripts' ``&{name}``: each variable one the scripts use, each value
+    one token (its exact shape, per variable, is checked by `finhouse snowflake apply`, which
+    splices it into SQL). Every bad one is named, "; " between them."""
+    used = snowflake_script_variables()
+    problems, values = [], {}
+    for name, value in sorted(raw.items()):
+        variable = SNOWFLAKE_VAR_PREFIX + name.upper()
+        if used is not None and name not in used:
+            problems.append(
+                f"{variable} sets &{{{name}}}, which no Snowflake setup script uses "
+                f"(they use {', '.join(sorted(used))})"
+            )
+        elif not re.fullmatch(r"[A-Za-z0-9_.$+/=\-]{1,4096}", value.strip()):
+            problems.append(f"{variable} must be one word (letters, digits, _ . $ + / = -)")
+        else:
+            values[name] = value.strip()
+    if problems:
+        raise ValueError("; ".join(problems))
+    return values
+
+
+# ------------------------------------------------------------------------------ types
+def checked(check: Callable[[str], Any]) -> PlainValidator:
+    """A setting's validation: ``check`` reads the variable's text. Values come from the
+    environment as text only (a Python value would bypass the check)."""
+
+    def validate(value: Any) -> Any:
+        if not isinstance(value, str):
+            # a ValueError, not a TypeError: pydantic reports only those as the value's fault
+            raise ValueError(f"must be given as text, not {type(value).__name__}")  # noqa: TRY004
+        return check(value)
+
+    return PlainValidator(validate)
+
+
+def whole_number(minimum: int | None = None, maximum: int | None = None) -> PlainValidator:
+    return checked(lambda raw: _whole_number(raw, minimum, maximum))
+
+
+def number(
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    greater_than: float | None = None,
+    unit: str = "",
+) -> PlainValidator:
+    return checked(lambda raw: _finite_number(raw, minimum, maximum, greater_than, unit))
+
+
+def seconds(
+    *, minimum: float = 0.0, maximum: float | None = None, greater_than: float | None = None
+) -> PlainValidator:
+    return number(minimum=minimum, maximum=maximum, greater_than=greater_than, unit="seconds")
+
+
+def port(minimum: int = 1024) -> PlainValidator:
+    """A TCP port to listen on or connect to (below 1024 only where ``minimum`` allows)."""
+    return checked(lambda raw: _port(raw, minimum))
+
+
+def one_of(choices: Any) -> PlainValidator:
+    """One of a ``Literal``'s values."""
+    return checked(lambda raw: _choice(raw, get_args(choices)))
+
+
+def path(kind: PathKind, *, must_exist: bool = False) -> PlainValidator:
+    return checked(lambda raw: _path(raw, kind, must_exist))
+
+
+def dsn(
+    schemes: Sequence[str], *, require_database: bool = True, keyword_form: bool = True
+) -> PlainValidator:
+    return checked(lambda raw: _dsn(raw, schemes, require_database, keyword_form))
+
+
+Cron = Annotated[str, checked(_cron)]
+Text = Annotated[str | None, checked(lambda raw: raw)]
+ZeroOrOne = Literal["0", "1"]
+DbtTarget = Literal["dev", "prod"]
+DbtExecutionMode = Literal["watcher", "local"]
+SnowflakeAuth = Literal["password", "keypair"]
+PgBinaries = Literal["auto", "system", "pgserver"]
+PlatformService = Literal["airflow", "simulator", "superset"]
+TestDocker = Literal["auto", "off"]
+
+# --- documentation groups, in the order docs/settings.md lists them
+CONNECTIONS = "Connections"
+INGESTION = "Ingestion"
+DBT = "dbt"
+ALERTS = "Alerts"
+SNOWFLAKE = "Snowflake"
+LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
+INTERNAL = "Set by finhouse for its own child processes"
+TESTS = "The test suite, benchmarks and smoke scripts"
+RETIRED_GROUP = "No longer read (setting one warns)"
+GROUPS = (CONNECTIONS, INGESTION, DBT, ALERTS, SNOWFLAKE, LOCAL, INTERNAL, TESTS, RETIRED_GROUP)
+
+
+def setting(
+    default: Any,
+    description: str,
+    *,
+    kind: str,
+    group: str,
+    scope: Scope = "operator",
+    secret: bool = False,
+) -> Any:
+    """A field of the settings: its default, one-line description, and for the documentation
+    what the value is (``kind``: "cron", "seconds", "DSN (PostgreSQL)"…), where it is listed,
+    who sets it (operators; finhouse itself, for its child processes; the test suite), and
+    whether it is a secret (never shown in messages or docs)."""
+    return Field(
+        default,
+        description=description,
+        json_schema_extra={"kind": kind, "group": group, "scope": scope, "secret": secret},
+    )
+
+
+# ------------------------------------------------------------------------------ the object
+class TableSettings(BaseModel):
+    """The settings of one source table: ``FINHOUSE_<TABLE>_<FIELD>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schedule: Cron = setting(
+        "*/15 * * * *",
+        "when the table's ingestion DAG runs (UTC)",
+        kind="cron",
+        group=INGESTION,
+    )
+    reconcile_schedule: Cron = setting(
+        "7 * * * *", "when the table's reconcile DAG runs (UTC)", kind="cron", group=INGESTION
+    )
+    parallel_threshold: Annotated[int, whole_number(minimum=0)] = setting(
+        2_000_000,
+        "a first full load of more rows than this runs in parallel key ranges (0: always)",
+        kind="rows",
+        group=INGESTION,
+    )
+
+
+#: the fields filled from a family of variables rather than one variable each
+FAMILY_FIELDS = ("tables", "snowflake_vars")
+#: variables the settings source leaves out in this context (those a first pass found bad)
+_LEFT_OUT: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "finhouse_settings_left_out", default=frozenset()
+)
+
+
+def variable_of(field: str) -> str:
+    """The environment variable of a (single-variable) field: ``dbt_threads`` ->
+    ``FINHOUSE_DBT_THREADS``."""
+    return PREFIX + field.upper()
+
+
+def table_variable(table: str, field: str) -> str:
+    """``FINHOUSE_<TABLE>_<FIELD>``: ``("users", "schedule")`` -> FINHOUSE_USERS_SCHEDULE."""
+    return f"{PREFIX}{table.upper()}_{field.upper()}"
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """The environment as the settings read it: each field from its own variable, exactly as
+    named (no JSON decoding, no case folding); a family's members gathered into its field;
+    blank the same as unset; the variables in :data:`_LEFT_OUT` left out."""
+
+    def get_field_value(
+        self,
+        field: FieldInfo,  # noqa: ARG002 - the base class's signature
+        field_name: str,
+    ) -> tuple[Any, str, bool]:
+        # unused: __call__ reads every field itself
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        left_out = _LEFT_OUT.get()
+
+        def given(variable: str) -> str | None:
+            raw = os.environ.get(variable)
+            return None if raw is None or not raw.strip() or variable in left_out else raw
+
+        data: dict[str, Any] = {}
+        fields = self.settings_cls.model_fields
+        for name in fields:
+            if name not in FAMILY_FIELDS and (raw := given(variable_of(name))) is not None:
+                data[variable_of(name)] = raw
+        if "tables" in fields:
+            tables = {
+                table: members
+                for table in TABLE_NAMES
+                if (
+                    members := {
+                        name: raw
+                        for name in TableSettings.model_fields
+                        if (raw := given(table_variable(table, name))) is not None
+                    }
+                )
+            }
+            if tables:
+                data["tables"] = tables
+        if "snowflake_vars" in fields:
+            variables = {
+                variable.removeprefix(SNOWFLAKE_VAR_PREFIX).lower(): raw
+                for variable in os.environ
+                if variable.startswith(SNOWFLAKE_VAR_PREFIX)
+                and (raw := given(variable)) is not None
+            }
+            if variables:
+                data["snowflake_vars"] = variables
+        return data
+
+
+class FinhouseSettings(BaseSettings):
+    """Every ``FINHOUSE_*`` variable: each field is ``FINHOUSE_<FIELD>`` (``dbt_threads`` is
+    ``FINHOUSE_DBT_THREADS``), except the families. Build it with :func:`load`."""
+
+    model_config = SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=variable_of),
+        validate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        # defaults are values, not text: they are what the documentation shows
+        validate_default=False,
+    )
+
+    # --- connections (contracts.md §3)
+    oltp_dsn: Annotated[str | None, dsn(POSTGRES_SCHEMES)] = setting(
+        None,
+        "the source system (the Django app's database); in Airflow the connection "
+        "finhouse_oltp comes first; unset, the CLI uses the embedded cluster",
+        kind="DSN (PostgreSQL)",
+        group=CONNECTIONS,
+        secret=True,
+    )
+    oltp_extract_dsn: Annotated[str | None, dsn(POSTGRES_SCHEMES)] = setting(
+        None,
+        "a read-only account for extracts, on FINHOUSE_OLTP_DSN's server (default: that DSN)",
+        kind="DSN (PostgreSQL)",
+        group=CONNECTIONS,
+        secret=True,
+    )
+    warehouse_dsn: Annotated[str | None, dsn(WAREHOUSE_SCHEMES)] = setting(
+        None,
+        "the warehouse, as the loader; in Airflow the connection finhouse_warehouse comes "
+        "first; unset, the CLI uses the embedded cluster",
+        kind="DSN (PostgreSQL or Snowflake)",
+        group=CONNECTIONS,
+        secret=True,
+    )
+    transformer_dsn: Annotated[str | None, dsn(WAREHOUSE_SCHEMES)] = setting(
+        None,
+        "the warehouse as the transformer role, for `finhouse dbt` (default: the warehouse's DSN)",
+        kind="DSN (PostgreSQL or Snowflake)",
+        group=CONNECTIONS,
+        secret=True,
+    )
+    reporter_dsn: Annotated[str | None, dsn(WAREHOUSE_SCHEMES)] = setting(
+        None,
+        "the warehouse as the read-only reporter role, for `finhouse report` and Superset",
+        kind="DSN (PostgreSQL or Snowflake)",
+        group=CONNECTIONS,
+        secret=True,
+    )
+    snowflake_admin_dsn: Annotated[str | None, dsn(("snowflake",), require_database=False)] = (
+        setting(
+            None,
+            "the account `finhouse snowflake apply` runs the setup scripts as (e.g. ACCOUNTADMIN)",
+            kind="DSN (Snowflake)",
+            group=CONNECTIONS,
+            secret=True,
+        )
+    )
+
+    # --- ingestion
+    tables: dict[str, TableSettings] = Field(
+        default_factory=dict,
+        description="the per-table settings, FINHOUSE_<TABLE>_<FIELD> (see TableSettings)",
+    )
+    retry_delay_seconds: Annotated[float, seconds(minimum=0, maximum=600)] = setting(
+        30.0,
+        # more than Airflow's max_retry_delay (10 min) would be capped to it: refused
+        "a failed task's first retry delay, then doubling up to 10 minutes",
+        kind="seconds",
+        group=INGESTION,
+    )
+    replica_wait_seconds: Annotated[float, seconds(minimum=0)] = setting(
+        60.0,
+        "how long a run waits for a replica source to replay what the previous run read",
+        kind="seconds",
+        group=INGESTION,
+    )
+    stage_lease_seconds: Annotated[float, seconds(minimum=1)] = setting(
+        1800.0,
+        "a staged parallel full refresh idle this long is taken for killed by the next run",
+        kind="seconds",
+        group=INGESTION,
+    )
+
+    # --- dbt
+    dbt_target: Annotated[DbtTarget, one_of(DbtTarget)] = setting(
+        "dev",
+        "dbt's target: dev (PostgreSQL, connection finhouse_dbt) or prod (Snowflake)",
+        kind="choice",
+        group=DBT,
+    )
+    dbt_threads: Annotated[int, whole_number(minimum=1, maximum=64)] = setting(
+        2, "dbt threads of the dev profile the dbt DAG renders", kind="integer", group=DBT
+    )
+    dbt_execution_mode: Annotated[DbtExecutionMode, one_of(DbtExecutionMode)] = setting(
+        "watcher",
+        "watcher: one dbt build per run, reported model by model; local: a dbt call per model",
+        kind="choice",
+        group=DBT,
+    )
+    dbt_fallback_schedule: Cron = setting(
+        "30 */2 * * *",
+        "the dbt DAG also runs at these times (UTC) when the RAW tables did not all load",
+        kind="cron",
+        group=DBT,
+    )
+    dbt_select: Annotated[list[str], checked(_selectors)] = setting(
+        [],
+        "render only these nodes in the dbt DAG (development and tests; unset in production)",
+        kind="dbt selectors",
+        group=DBT,
+    )
+    dbt_project_dir: Annotated[Path, path("directory", must_exist=True)] = setting(
+        REPO_ROOT / "dbt" / "finhouse",
+        "the dbt project, with its parsed target/manifest.json (the images copy it)",
+        kind="directory",
+        group=DBT,
+    )
+    dbt_executable: Annotated[Path, path("file")] = setting(
+        REPO_ROOT / ".venv-dbt" / "bin" / "dbt",
+        "dbt, in its own virtual environment (checked when dbt runs, not when DAGs parse)",
+        kind="file",
+        group=DBT,
+    )
+    reporter_role: Annotated[str, checked(_identifier)] = setting(
+        "reporter",
+        "the warehouse role dbt grants the marts to",
+        kind="identifier",
+        group=DBT,
+    )
+    snowflake_auth: Annotated[SnowflakeAuth, one_of(SnowflakeAuth)] = setting(
+        "password",
+        "how the dbt DAG's prod profile logs in to Snowflake: password or keypair",
+        kind="choice",
+        group=DBT,
+    )
+
+    # --- alerts
+    alert_webhook_url: Annotated[str | None, checked(_url)] = setting(
+        None,
+        "receives a JSON POST (Slack-compatible) on a task's final failure; never logged",
+        kind="URL",
+        group=ALERTS,
+        secret=True,
+    )
+    alert_email: Annotated[list[str], checked(_email_list)] = setting(
+        [],
+        "comma-separated addresses mailed on a task's final failure (Airflow's SMTP)",
+        kind="e-mail addresses",
+        group=ALERTS,
+    )
+
+    # --- Snowflake (read by the Snowflake target and `finhouse snowflake apply`)
+    snowflake_file_mb: Annotated[float, number(minimum=1, unit="MB")] = setting(
+        128.0,
+        "size of the Parquet files a Snowflake load PUTs to its stage",
+        kind="MB",
+        group=SNOWFLAKE,
+    )
+    snowflake_lock_lease_seconds: Annotated[float, seconds(minimum=5)] = setting(
+        300.0,
+        "a killed Snowflake run's lock on its table expires after this",
+        kind="seconds",
+        group=SNOWFLAKE,
+    )
+    snowflake_vars: Annotated[dict[str, str], PlainValidator(_snowflake_vars)] = setting(
+        {},
+        "a value for &{name} in snowflake/scripts (sizes, auto-suspend, public keys)",
+        kind="script variable",
+        group=SNOWFLAKE,
+    )
+
+    # --- the local platform
+    state_dir: Annotated[Path, path("directory")] = setting(
+        REPO_ROOT / ".finhouse",
+        "where the embedded PostgreSQL, AIRFLOW_HOME, logs and PID files live",
+        kind="directory",
+        group=LOCAL,
+    )
+    pg_port: Annotated[int, port()] = setting(
+        54329, "the embedded PostgreSQL's port (127.0.0.1)", kind="port", group=LOCAL
+    )
+    pg_binaries: Annotated[PgBinaries, one_of(PgBinaries)] = setting(
+        "auto",
+        "the embedded PostgreSQL's server binaries: auto, system or pgserver (the wheel's)",
+        kind="choice",
+        group=LOCAL,
+    )
+    pg_bindir: Annotated[Path | None, path("directory", must_exist=True)] = setting(
+        None, "a folder holding initdb and pg_ctl, tried first", kind="directory", group=LOCAL
+    )
+    airflow_port: Annotated[int, port()] = setting(
+        8080, "the local Airflow's API server and UI (127.0.0.1)", kind="port", group=LOCAL
+    )
+    airflow_start_timeout: Annotated[float, seconds(greater_than=0)] = setting(
+        300.0,
+        "how long `platform up` waits for Airflow to become healthy",
+        kind="seconds",
+        group=LOCAL,
+    )
+    simulate_interval: Annotated[float | None, checked(_interval)] = setting(
+        60.0,
+        "seconds between the OLTP simulator's ticks under `platform up`; off: no simulator",
+        kind="seconds or off",
+        group=LOCAL,
+    )
+
+    # --- set by finhouse for its own child processes
+    dbt_host: Text = setting(
+        None,
+        "the dev profile's host, from the transformer DSN (set by `finhouse dbt`)",
+        kind="text",
+        group=INTERNAL,
+        scope="internal",
+    )
+    dbt_port: Annotated[int, port(minimum=1)] = setting(
+        5432,
+        "the dev profile's port, from the transformer DSN (set by `finhouse dbt`)",
+        kind="port",
+        group=INTERNAL,
+        scope="internal",
+    )
+    dbt_user: Text = setting(
+        None,
+        "the dev profile's user, from the transformer DSN (set by `finhouse dbt`)",
+        kind="text",
+        group=INTERNAL,
+        scope="internal",
+    )
+    dbt_password: Text = setting(
+        None,
+        "the dev profile's password, from the transformer DSN (set by `finhouse dbt`)",
+        kind="text",
+        group=INTERNAL,
+        scope="internal",
+        secret=True,
+    )
+    dbt_dbname: Text = setting(
+        None,
+        "the dev profile's database, from the transformer DSN (set by `finhouse dbt`)",
+        kind="text",
+        group=INTERNAL,
+        scope="internal",
+    )
+    platform_state: Text = setting(
+        None,
+        "marks the processes `platform up` started: its state folder",
+        kind="text",
+        group=INTERNAL,
+        scope="internal",
+    )
+    platform_service: Annotated[PlatformService | None, one_of(PlatformService)] = setting(
+        None,
+        "marks the processes `platform up` started: which service",
+        kind="choice",
+        group=INTERNAL,
+        scope="internal",
+    )
+    up_since: Annotated[float | None, number(minimum=0, unit="seconds since 1970 (date +%s)")] = (
+        setting(
+            None,
+            "when `make up` began: a PostgreSQL started since then counts as started by it",
+            kind="unix time",
+            group=INTERNAL,
+            scope="internal",
+        )
+    )
+
+    # --- the test suite, benchmarks and smoke scripts
+    django_dsn: Annotated[str | None, dsn(POSTGRES_SCHEMES, keyword_form=False)] = setting(
+        None,
+        "the database of the test-only Django client",
+        kind="DSN (PostgreSQL URL)",
+        group=TESTS,
+        scope="test",
+        secret=True,
+    )
+    test_docker: Annotated[TestDocker, one_of(TestDocker)] = setting(
+        "auto",
+        "off: the tests' PostgreSQL never runs in a container",
+        kind="choice",
+        group=TESTS,
+        scope="test",
+    )
+    dbt_test_select: Annotated[list[str], checked(_selectors)] = setting(
+        [],
+        "narrows the dbt build of the integration tests",
+        kind="dbt selectors",
+        group=TESTS,
+        scope="test",
+    )
+    # read as exactly "0" / "1" by the tests and scripts
+    soak: Annotated[ZeroOrOne | None, one_of(ZeroOrOne)] = setting(
+        None,
+        "1: run the Django client's soak test (`make soak`)",
+        kind="0 or 1",
+        group=TESTS,
+        scope="test",
+    )
+    soak_seconds: Annotated[float, seconds(greater_than=0)] = setting(
+        300.0, "how long the soak test runs", kind="seconds", group=TESTS, scope="test"
+    )
+    snowflake_dbt: Annotated[ZeroOrOne | None, one_of(ZeroOrOne)] = setting(
+        None,
+        "0: skip the dbt build on the Snowflake emulator",
+        kind="0 or 1",
+        group=TESTS,
+        scope="test",
+    )
+    snowflake_dbt_full: Annotated[ZeroOrOne | None, one_of(ZeroOrOne)] = setting(
+        None,
+        "1: build every dbt model on the Snowflake emulator",
+        kind="0 or 1",
+        group=TESTS,
+        scope="test",
+    )
+    snowflake_dbt_timeout: Annotated[int, whole_number(minimum=1)] = setting(
+        900,
+        "the Snowflake emulator's dbt build time limit",
+        kind="whole seconds",
+        group=TESTS,
+        scope="test",
+    )
+    snowflake_test_timeout: Annotated[int, whole_number(minimum=1)] = setting(
+        180,
+        "the Snowflake tests' per-test watchdog",
+        kind="whole seconds",
+        group=TESTS,
+        scope="test",
+    )
+    snowflake_smoke_apply: Annotated[ZeroOrOne | None, one_of(ZeroOrOne)] = setting(
+        None,
+        "1: snowflake/smoke.sh runs the setup scripts first",
+        kind="0 or 1",
+        group=TESTS,
+        scope="test",
+    )
+    snowflake_smoke_dbt_args: Text = setting(
+        None,
+        "extra arguments for snowflake/smoke.sh's dbt build",
+        kind="text",
+        group=TESTS,
+        scope="test",
+    )
+    emulator_port: Annotated[int | None, port(minimum=1)] = setting(
+        None,
+        "the Snowflake emulator's port, for its dbt profile (set by the tests)",
+        kind="port",
+        group=TESTS,
+        scope="test",
+    )
+
+    #: (variable, one-line error) of each variable that is bad, by field: reading the field
+    #: raises its errors
+    _problems: dict[str, list[tuple[str, str]]] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        # pydantic-settings passes every source by name
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # only the process's environment: no .env or secrets files (docker compose and
+        # Airflow put everything into the environment)
+        return (init_settings, _Environment(settings_cls))
+
+    if not TYPE_CHECKING:
+        # hidden from type checkers, which would otherwise accept any attribute name
+        def __getattr__(self, name: str) -> Any:
+            problems = (self.__pydantic_private__ or {}).get("_problems") or {}
+            if name in problems:
+                raise ConfigError("; ".join(message for _, message in problems[name]))
+            return super().__getattr__(name)
+
+    @property
+    def problems(self) -> list[str]:
+        """The one-line error of each bad variable, by variable name."""
+        found = (problem for problems in self._problems.values() for problem in problems)
+        return [message for _, message in sorted(found)]
+
+    def table(self, name: str) -> TableSettings:
+        """The settings of one source table (``FINHOUSE_<TABLE>_…``)."""
+        return self.tables.get(name) or TableSettings()
+
+
+# ------------------------------------------------------------------------------ reading
+def _one_line(error: Any, variable: str) -> str:
+    """pydantic's error as our one line: the check's own message after the variable's name;
+    anything else pydantic might say, without the value (it may be a secret)."""
+    cause = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "value_error" and cause is not None:
+        text = " ".join(str(cause).split())
+        return text if text.startswith(PREFIX) else f"{variable} {text}"
+    return f"{variable} is not valid ({error.get('msg', 'bad value')}; value not shown)"
+
+
+def _variable_at(loc: tuple[Any, ...]) -> tuple[str, str]:
+    """(field, variable) of a validation error's location (by alias or by name)."""
+    head = str(loc[0]) if loc else ""
+    field = head.removeprefix(PREFIX).lower() if head.startswith(PREFIX) else head
+    if field == "tables" and len(loc) >= 3:
+        return field, table_variable(str(loc[1]), str(loc[2]))
+    if field == "snowflake_vars":
+        return field, SNOWFLAKE_VAR_PREFIX + "<NAME>"
+    return field, variable_of(field)
+
+
+def load() -> FinhouseSettings:
+    """The settings as the environment has them now. Never raises for a bad value: reading
+    that field raises its one-line :class:`ConfigError`, and
+    :attr:`FinhouseSettings.problems` lists them all."""
+    try:
+        return FinhouseSettings()
+    except ValidationError as exc:
+        errors = exc.errors()
+    by_field: dict[str, list[tuple[str, str]]] = {}
+    for error in errors:
+        field, variable = _variable_at(tuple(error["loc"]))
+        by_field.setdefault(field, []).append((variable, _one_line(error, variable)))
+    # again without the bad variables: every other field is read as usual
+    left_out = {v for problems in by_field.values() for v, _ in problems}
+    if "snowflake_vars" in by_field:  # validated together: all of them
+        left_out |= {v for v in os.environ if v.startswith(SNOWFLAKE_VAR_PREFIX)}
+    token = _LEFT_OUT.set(frozenset(left_out))
+    try:
+        loaded = FinhouseSettings()
+    finally:
+        _LEFT_OUT.reset(token)
+    loaded._problems.update({field: sorted(found) for field, found in by_field.items()})
+    for field in by_field:
+        loaded.__dict__.pop(field, None)  # so that reading it reaches __getattr__
+    return loaded
+
+
+def read_variable(variable: str, annotation: Any, default: T) -> T:
+    """A variable outside ``FINHOUSE_*`` (e.g. ``SUPERSET_PORT``) read with one of these
+    types, e.g. ``Annotated[int, port()]``: unset or blank gives ``default``; a bad value is
+    one line naming it."""
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value: T = TypeAdapter(annotation).validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc.errors()[0], variable)) from None
+    return value
+
+
+# ------------------------------------------------------------------------------ what exists
+#: settings no longer read, and why: setting one warns instead of failing
+RETIRED: dict[str, str] = {
+    "FINHOUSE_EXTRACT_LAG_SECONDS": "the extraction by commit order has no lag",
+    "FINHOUSE_EXTRACT_SKEW_SECONDS": "the extraction by commit order has no clock skew",
+}
+
+
 @dataclass(frozen=True)
-class Setting(Generic[T]):
-    """One ``FINHOUSE_*`` setting: what it is, and the reader that validates it. A name with
-    ``<TABLE>`` (one per source table) or ``<NAME>`` stands for a family of variables."""
+class Spec:
+    """One documented setting: a variable, or a family (``FINHOUSE_<TABLE>_SCHEDULE``,
+    ``FINHOUSE_SNOWFLAKE_VAR_<NAME>``)."""
 
     name: str
+    #: where :class:`FinhouseSettings` keeps it: ``dbt_threads``, ``tables.schedule``
+    field: str
     #: what the value is, for people: "cron", "seconds", "DSN (PostgreSQL)"…
     kind: str
     #: the default as documentation shows it ("" = unset)
     default: str
     #: one line: what it does
-    meaning: str
-    #: reads and validates the variable of the given name
-    reader: Callable[[str], T] = field(repr=False, compare=False)
-    #: who sets it: operators; finhouse itself, for its child processes; the test suite;
-    #: nobody any more (``retired``: still known, so setting it warns instead of failing)
+    description: str
+    group: str
     scope: Scope = "operator"
     #: never shown in messages or docs (DSNs, URLs with tokens, passwords)
     secret: bool = False
+    #: a choice's values
+    choices: tuple[str, ...] = ()
 
     @property
     def family(self) -> bool:
@@ -486,601 +1075,185 @@ class Setting(Generic[T]):
     def matches(self, variable: str) -> bool:
         return bool(self.pattern.match(variable))
 
-    def read(self) -> T:
-        """The value of the (single) variable; a family is read with :meth:`read_for`."""
-        if self.family:
-            raise TypeError(f"{self.name} is a family of settings: use read_for()")
-        return self.reader(self.name)
-
     def variable(self, part: str) -> str:
         """The variable of a family for one table (or name): ``users`` -> FINHOUSE_USERS_…"""
         return re.sub(r"<[A-Z]+>", part.upper(), self.name)
 
-    def read_for(self, part: str) -> T:
-        return self.reader(self.variable(part))
+    def read(self, variable: str | None = None) -> Any:
+        """The value from the environment now (a family's: of ``variable``)."""
+        if self.scope == "retired":
+            return None
+        loaded = load()
+        if self.field.startswith("tables."):
+            if variable is None:
+                raise TypeError(f"{self.name} is a family of settings: name the variable")
+            table = next(t for t in TABLE_NAMES if self.variable(t) == variable)
+            return getattr(loaded.table(table), self.field.split(".", 1)[1])
+        if self.field == "snowflake_vars":
+            if variable is None:
+                raise TypeError(f"{self.name} is a family of settings: name the variable")
+            return loaded.snowflake_vars.get(variable.removeprefix(SNOWFLAKE_VAR_PREFIX).lower())
+        return getattr(loaded, self.field)
 
 
-REGISTRY: list[Setting[Any]] = []
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Path):
+        return str(value.relative_to(REPO_ROOT)) if value.is_relative_to(REPO_ROOT) else str(value)
+    if isinstance(value, list | dict):
+        return " ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
-def _register(setting: Setting[T]) -> Setting[T]:
-    if any(s.name == setting.name for s in REGISTRY):
-        raise ValueError(f"{setting.name} registered twice")
-    REGISTRY.append(setting)
-    return setting
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """A ``Literal``'s values, also inside ``… | None``."""
+    if get_origin(annotation) is Literal:
+        return tuple(map(str, get_args(annotation)))
+    if get_origin(annotation) in (Union, UnionType):
+        return next((found for arg in get_args(annotation) if (found := _choices(arg))), ())
+    return ()
 
 
-def _retired(name: str, why: str) -> None:
-    _register(Setting(name, "retired", "", why, lambda _name: None, scope="retired"))
+def _spec(name: str, field: str, info: FieldInfo) -> Spec:
+    extra = info.json_schema_extra
+    if not isinstance(extra, dict):
+        raise TypeError(f"{name}: declared without setting()")
+    scope: Scope = extra["scope"]  # type: ignore[assignment]
+    return Spec(
+        name=name,
+        field=field,
+        kind=str(extra["kind"]),
+        default=_shown_default(info.get_default(call_default_factory=True)),
+        description=info.description or "",
+        group=str(extra["group"]),
+        scope=scope,
+        secret=bool(extra["secret"]),
+        choices=_choices(info.annotation),
+    )
 
 
-# --- connections (contracts.md §3); unset: the embedded cluster, a role per purpose
-OLTP_DSN = _register(
-    Setting(
-        "FINHOUSE_OLTP_DSN",
-        "DSN (PostgreSQL)",
-        "",
-        "the source system (the Django app's database); unset: the embedded cluster",
-        lambda name: dsn_setting(name, POSTGRES_SCHEMES),
-        secret=True,
-    )
-)
-OLTP_EXTRACT_DSN = _register(
-    Setting(
-        "FINHOUSE_OLTP_EXTRACT_DSN",
-        "DSN (PostgreSQL)",
-        "",
-        "a read-only account for extracts, on FINHOUSE_OLTP_DSN's server (default: that DSN)",
-        lambda name: dsn_setting(name, POSTGRES_SCHEMES),
-        secret=True,
-    )
-)
-WAREHOUSE_DSN = _register(
-    Setting(
-        "FINHOUSE_WAREHOUSE_DSN",
-        "DSN (PostgreSQL or Snowflake)",
-        "",
-        "the warehouse, as the loader; unset: the embedded cluster",
-        lambda name: dsn_setting(name, WAREHOUSE_SCHEMES),
-        secret=True,
-    )
-)
-TRANSFORMER_DSN = _register(
-    Setting(
-        "FINHOUSE_TRANSFORMER_DSN",
-        "DSN (PostgreSQL or Snowflake)",
-        "",
-        "the warehouse as the transformer role, for dbt (default: the warehouse's DSN)",
-        lambda name: dsn_setting(name, WAREHOUSE_SCHEMES),
-        secret=True,
-    )
-)
-REPORTER_DSN = _register(
-    Setting(
-        "FINHOUSE_REPORTER_DSN",
-        "DSN (PostgreSQL or Snowflake)",
-        "",
-        "the warehouse as the read-only reporter role, for `finhouse report`",
-        lambda name: dsn_setting(name, WAREHOUSE_SCHEMES),
-        secret=True,
-    )
-)
-SNOWFLAKE_ADMIN_DSN = _register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_ADMIN_DSN",
-        "DSN (Snowflake)",
-        "",
-        "the account `finhouse snowflake apply` runs the setup scripts as (e.g. ACCOUNTADMIN)",
-        lambda name: dsn_setting(name, ("snowflake",), require_database=False),
-        secret=True,
-    )
-)
-
-# --- ingestion
-TABLE_SCHEDULE = _register(
-    Setting(
-        "FINHOUSE_<TABLE>_SCHEDULE",
-        "cron",
-        "*/15 * * * *",
-        "when the table's ingestion DAG runs (UTC)",
-        lambda name: cron_setting(name, "*/15 * * * *"),
-    )
-)
-TABLE_RECONCILE_SCHEDULE = _register(
-    Setting(
-        "FINHOUSE_<TABLE>_RECONCILE_SCHEDULE",
-        "cron",
-        "7 * * * *",
-        "when the table's reconcile DAG runs (UTC)",
-        lambda name: cron_setting(name, "7 * * * *"),
-    )
-)
-TABLE_PARALLEL_THRESHOLD = _register(
-    Setting(
-        "FINHOUSE_<TABLE>_PARALLEL_THRESHOLD",
-        "rows",
-        "2000000",
-        "a first full load of more rows than this runs in parallel key ranges (0: always)",
-        lambda name: integer_setting(name, 2_000_000, minimum=0),
-    )
-)
-RETRY_DELAY_SECONDS = _register(
-    Setting(
-        "FINHOUSE_RETRY_DELAY_SECONDS",
-        "seconds",
-        "30",
-        "a failed task's first retry delay, then doubling up to Airflow's max_retry_delay",
-        # more than max_retry_delay (10 min) would be capped to it: refused, not ignored
-        lambda name: seconds_setting(name, 30.0, minimum=0, maximum=600),
-    )
-)
-REPLICA_WAIT_SECONDS = _register(
-    Setting(
-        "FINHOUSE_REPLICA_WAIT_SECONDS",
-        "seconds",
-        "60",
-        "how long a run waits for a replica source to replay what the previous run read",
-        lambda name: seconds_setting(name, 60.0, minimum=0),
-    )
-)
-STAGE_LEASE_SECONDS = _register(
-    Setting(
-        "FINHOUSE_STAGE_LEASE_SECONDS",
-        "seconds",
-        "1800",
-        "a staged parallel full refresh idle this long is taken for killed by the next run",
-        lambda name: seconds_setting(name, 1800.0, minimum=1),
-    )
-)
-
-# --- dbt
-DBT_TARGET = _register(
-    Setting(
-        "FINHOUSE_DBT_TARGET",
-        "choice",
-        "dev",
-        "dbt's target: dev (PostgreSQL, connection finhouse_dbt) or prod (Snowflake)",
-        lambda name: choice_setting(name, "dev", ("dev", "prod")),
-    )
-)
-DBT_THREADS = _register(
-    Setting(
-        "FINHOUSE_DBT_THREADS",
-        "integer",
-        "2",
-        "dbt threads of the dev profile the dbt DAG renders",
-        lambda name: integer_setting(name, 2, minimum=1, maximum=64),
-    )
-)
-DBT_EXECUTION_MODE = _register(
-    Setting(
-        "FINHOUSE_DBT_EXECUTION_MODE",
-        "choice",
-        "watcher",
-        "watcher: one dbt build per run, reported model by model; local: a dbt call per model",
-        lambda name: choice_setting(name, "watcher", ("watcher", "local")),
-    )
-)
-DBT_FALLBACK_SCHEDULE = _register(
-    Setting(
-        "FINHOUSE_DBT_FALLBACK_SCHEDULE",
-        "cron",
-        "30 */2 * * *",
-        "the dbt DAG also runs at these times (UTC) when the RAW tables did not all load",
-        lambda name: cron_setting(name, "30 */2 * * *"),
-    )
-)
-DBT_SELECT = _register(
-    Setting(
-        "FINHOUSE_DBT_SELECT",
-        "dbt selectors",
-        "",
-        "render only these nodes in the dbt DAG (development and tests; unset in production)",
-        selectors_setting,
-    )
-)
-DBT_PROJECT_DIR = _register(
-    Setting(
-        "FINHOUSE_DBT_PROJECT_DIR",
-        "directory",
-        "dbt/finhouse",
-        "the dbt project, with its parsed target/manifest.json (the images copy it)",
-        lambda name: path_setting(
-            name, REPO_ROOT / "dbt" / "finhouse", kind="directory", must_exist=True
-        ),
-    )
-)
-DBT_EXECUTABLE = _register(
-    Setting(
-        "FINHOUSE_DBT_EXECUTABLE",
-        "file",
-        ".venv-dbt/bin/dbt",
-        "dbt, in its own virtual environment (checked when dbt runs, not when DAGs parse)",
-        lambda name: path_setting(name, REPO_ROOT / ".venv-dbt" / "bin" / "dbt", kind="file"),
-    )
-)
-REPORTER_ROLE = _register(
-    Setting(
-        "FINHOUSE_REPORTER_ROLE",
-        "identifier",
-        "reporter",
-        "the warehouse role dbt grants the marts to",
-        lambda name: identifier_setting(name, "reporter"),
-    )
-)
-SNOWFLAKE_AUTH = _register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_AUTH",
-        "choice",
-        "password",
-        "how the dbt DAG's prod profile logs in to Snowflake: password or keypair",
-        lambda name: choice_setting(name, "password", ("password", "keypair")),
-    )
-)
-
-# --- alerts
-ALERT_WEBHOOK_URL = _register(
-    Setting(
-        "FINHOUSE_ALERT_WEBHOOK_URL",
-        "URL",
-        "",
-        "receives a JSON POST (Slack-compatible) on a task's final failure; never logged",
-        url_setting,
-        secret=True,
-    )
-)
-ALERT_EMAIL = _register(
-    Setting(
-        "FINHOUSE_ALERT_EMAIL",
-        "e-mail addresses",
-        "",
-        "comma-separated addresses mailed on a task's final failure (Airflow's SMTP)",
-        email_list_setting,
-    )
-)
-
-# --- Snowflake (read by the Snowflake target and `finhouse snowflake apply`)
-SNOWFLAKE_FILE_MB = _register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_FILE_MB",
-        "MB",
-        "128",
-        "size of the Parquet files a Snowflake load PUTs to its stage",
-        lambda name: number_setting(name, 128.0, minimum=1, unit="MB"),
-    )
-)
-SNOWFLAKE_LOCK_LEASE_SECONDS = _register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_LOCK_LEASE_SECONDS",
-        "seconds",
-        "300",
-        "a killed Snowflake run's lock on its table expires after this",
-        lambda name: seconds_setting(name, 300.0, minimum=5),
-    )
-)
+@cache
+def specs() -> tuple[Spec, ...]:
+    """Every setting, as documented: the fields, a family once, and the retired names."""
+    found = []
+    for name, info in FinhouseSettings.model_fields.items():
+        if name == "tables":
+            found += [
+                _spec(f"{PREFIX}<TABLE>_{sub.upper()}", f"tables.{sub}", sub_info)
+                for sub, sub_info in TableSettings.model_fields.items()
+            ]
+        elif name == "snowflake_vars":
+            found.append(_spec(SNOWFLAKE_VAR_PREFIX + "<NAME>", name, info))
+        else:
+            found.append(_spec(variable_of(name), name, info))
+    found += [
+        Spec(name, "", "retired", "", why, RETIRED_GROUP, scope="retired")
+        for name, why in RETIRED.items()
+    ]
+    return tuple(found)
 
 
-def snowflake_variable_setting(name: str) -> str | None:
-    """A value for a setup script's ``&{variable}``: the variable must be one the scripts
-    use; the value one token (its exact shape, per variable, is checked by `finhouse
-    snowflake apply`, which splices it into SQL)."""
-    raw = raw_setting(name)
-    if raw is None:
-        return None
-    from finhouse.targets import snowflake_setup  # noqa: PLC0415
-
-    variable = name.removeprefix("FINHOUSE_SNOWFLAKE_VAR_").lower()
-    if snowflake_setup.SCRIPTS_DIR.is_dir():  # the images do not copy the scripts
-        used = {
-            v
-            for script in snowflake_setup.SCRIPTS_DIR.glob("*.sql")
-            for line in script.read_text().splitlines()
-            if not line.lstrip().startswith("--")  # a comment explains the &{name} syntax
-            for v in snowflake_setup.VARIABLE.findall(line)
-        }
-        if variable not in used:
-            raise ConfigError(
-                f"{name} sets &{{{variable}}}, which no Snowflake setup script uses "
-                f"(they use {', '.join(sorted(used))})"
-            )
-    if not re.fullmatch(r"[A-Za-z0-9_.$+/=\-]{1,4096}", raw.strip()):
-        raise ConfigError(f"{name} must be one word (letters, digits, _ . $ + / = -)")
-    return raw.strip()
-
-
-SNOWFLAKE_VARIABLE = _register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_VAR_<NAME>",
-        "script variable",
-        "",
-        "a value for &{name} in snowflake/scripts (sizes, auto-suspend, public keys)",
-        snowflake_variable_setting,
-    )
-)
-
-# --- the local platform (`make up`, `finhouse db|platform`)
-STATE_DIR = _register(
-    Setting(
-        "FINHOUSE_STATE_DIR",
-        "directory",
-        ".finhouse",
-        "where the embedded PostgreSQL, AIRFLOW_HOME, logs and PID files live",
-        lambda name: path_setting(name, REPO_ROOT / ".finhouse", kind="directory"),
-    )
-)
-PG_PORT = _register(
-    Setting(
-        "FINHOUSE_PG_PORT",
-        "port",
-        "54329",
-        "the embedded PostgreSQL's port (127.0.0.1)",
-        lambda name: port_setting(name, 54329),
-    )
-)
-PG_BINARIES = _register(
-    Setting(
-        "FINHOUSE_PG_BINARIES",
-        "choice",
-        "auto",
-        "the embedded PostgreSQL's server binaries: auto, system or pgserver (the wheel's)",
-        lambda name: choice_setting(name, "auto", ("auto", "system", "pgserver")),
-    )
-)
-PG_BINDIR = _register(
-    Setting(
-        "FINHOUSE_PG_BINDIR",
-        "directory",
-        "",
-        "a folder holding initdb and pg_ctl, tried first",
-        lambda name: path_setting(name, kind="directory", must_exist=True),
-    )
-)
-AIRFLOW_PORT = _register(
-    Setting(
-        "FINHOUSE_AIRFLOW_PORT",
-        "port",
-        "8080",
-        "the local Airflow's API server and UI (127.0.0.1)",
-        lambda name: port_setting(name, 8080),
-    )
-)
-AIRFLOW_START_TIMEOUT = _register(
-    Setting(
-        "FINHOUSE_AIRFLOW_START_TIMEOUT",
-        "seconds",
-        "300",
-        "how long `platform up` waits for Airflow to become healthy",
-        lambda name: seconds_setting(name, 300.0, greater_than=0),
-    )
-)
-SIMULATE_INTERVAL = _register(
-    Setting(
-        "FINHOUSE_SIMULATE_INTERVAL",
-        "seconds or off",
-        "60",
-        "seconds between the OLTP simulator's ticks under `platform up`; off: no simulator",
-        lambda name: interval_setting(name, 60.0),
-    )
-)
-
-# --- set by finhouse for its own child processes
-for _name, _meaning in (
-    ("HOST", "host"),
-    ("USER", "user"),
-    ("DBNAME", "database"),
-):
-    _register(
-        Setting(
-            f"FINHOUSE_DBT_{_name}",
-            "text",
-            "",
-            f"the dev profile's {_meaning}, from the transformer DSN (set by `finhouse dbt`)",
-            text_setting,
-            scope="internal",
-        )
-    )
-_register(
-    Setting(
-        "FINHOUSE_DBT_PASSWORD",
-        "text",
-        "",
-        "the dev profile's password, from the transformer DSN (set by `finhouse dbt`)",
-        text_setting,
-        scope="internal",
-        secret=True,
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_DBT_PORT",
-        "port",
-        "5432",
-        "the dev profile's port, from the transformer DSN (set by `finhouse dbt`)",
-        lambda name: port_setting(name, 5432, minimum=1),
-        scope="internal",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_PLATFORM_STATE",
-        "text",
-        "",
-        "marks the processes `platform up` started: its state folder",
-        text_setting,
-        scope="internal",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_PLATFORM_SERVICE",
-        "choice",
-        "",
-        "marks the processes `platform up` started: which service",
-        lambda name: choice_setting(name, "", ("airflow", "simulator", "superset")),
-        scope="internal",
-    )
-)
-UP_SINCE = _register(
-    Setting(
-        "FINHOUSE_UP_SINCE",
-        "unix time",
-        "",
-        "when `make up` began: a PostgreSQL started since then counts as started by it",
-        unix_time_setting,
-        scope="internal",
-    )
-)
-
-# --- the test suite, benchmarks and smoke scripts
-_register(
-    Setting(
-        "FINHOUSE_DJANGO_DSN",
-        "DSN (PostgreSQL URL)",
-        "",
-        "the database of the test-only Django client",
-        lambda name: dsn_setting(name, POSTGRES_SCHEMES, keyword_form=False),
-        scope="test",
-        secret=True,
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_TEST_DOCKER",
-        "choice",
-        "auto",
-        "off: the tests' PostgreSQL never runs in a container",
-        lambda name: choice_setting(name, "auto", ("auto", "off")),
-        scope="test",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_DBT_TEST_SELECT",
-        "dbt selectors",
-        "",
-        "narrows the dbt build of the integration tests",
-        selectors_setting,
-        scope="test",
-    )
-)
-for _name, _meaning in (
-    ("FINHOUSE_SOAK", "1: run the Django client's soak test (`make soak`)"),
-    ("FINHOUSE_SNOWFLAKE_DBT", "0: skip the dbt build on the Snowflake emulator"),
-    ("FINHOUSE_SNOWFLAKE_DBT_FULL", "1: build every dbt model on the Snowflake emulator"),
-    ("FINHOUSE_SNOWFLAKE_SMOKE_APPLY", "1: snowflake/smoke.sh runs the setup scripts first"),
-):
-    # read as exactly "0" / "1" by the tests and scripts
-    _register(
-        Setting(
-            _name,
-            "0 or 1",
-            "",
-            _meaning,
-            lambda name: choice_setting(name, "", ("0", "1")),
-            scope="test",
-        )
-    )
-_register(
-    Setting(
-        "FINHOUSE_SOAK_SECONDS",
-        "seconds",
-        "300",
-        "how long the soak test runs",
-        lambda name: seconds_setting(name, 300.0, greater_than=0),
-        scope="test",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_TEST_TIMEOUT",
-        "whole seconds",
-        "180",
-        "the Snowflake tests' per-test watchdog",
-        lambda name: integer_setting(name, 180, minimum=1),
-        scope="test",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_DBT_TIMEOUT",
-        "whole seconds",
-        "900",
-        "the Snowflake emulator's dbt build time limit",
-        lambda name: integer_setting(name, 900, minimum=1),
-        scope="test",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_EMULATOR_PORT",
-        "port",
-        "",
-        "the Snowflake emulator's port, for its dbt profile (set by the tests)",
-        lambda name: port_setting(name, 0, minimum=1) or None,
-        scope="test",
-    )
-)
-_register(
-    Setting(
-        "FINHOUSE_SNOWFLAKE_SMOKE_DBT_ARGS",
-        "text",
-        "",
-        "extra arguments for snowflake/smoke.sh's dbt build",
-        text_setting,
-        scope="test",
-    )
-)
-
-# --- no longer read
-_retired("FINHOUSE_EXTRACT_LAG_SECONDS", "the extraction by commit order has no lag")
-_retired("FINHOUSE_EXTRACT_SKEW_SECONDS", "the extraction by commit order has no clock skew")
-
-
-# ------------------------------------------------------------------------------ validation
-def lookup(variable: str) -> Setting[Any] | None:
-    """The registry's entry for a variable (a family's for ``FINHOUSE_USERS_SCHEDULE``)."""
-    for setting in REGISTRY:
-        if setting.name == variable or (setting.family and setting.matches(variable)):
-            return setting
+def lookup(variable: str) -> Spec | None:
+    """The documented setting of a variable (a family's for ``FINHOUSE_USERS_SCHEDULE``)."""
+    for spec in specs():
+        if spec.name == variable or (spec.family and spec.matches(variable)):
+            return spec
     return None
 
 
 def known_names() -> list[str]:
-    """Every variable name the registry knows, families expanded over the tables."""
+    """Every variable name the settings know, families expanded over the tables."""
     names = []
-    for setting in REGISTRY:
-        if "<TABLE>" in setting.name:
-            names += [setting.variable(t) for t in TABLE_NAMES]
-        elif not setting.family:
-            names.append(setting.name)
+    for spec in specs():
+        if "<TABLE>" in spec.name:
+            names += [spec.variable(t) for t in TABLE_NAMES]
+        elif not spec.family:
+            names.append(spec.name)
     return names
 
 
+# ------------------------------------------------------------------------------ validation
 def validate_all() -> list[str]:
     """Check every ``FINHOUSE_*`` variable of the environment. Bad values: one
-    ``ConfigError`` naming each (its message one line, "; " between them). Returned:
-    warnings, one line each, about names that are not settings (a typo is otherwise silently
-    ignored), retired ones, and settings that have no effect as set."""
-    errors: list[str] = []
+    ``ConfigError`` naming each (its message one line, "; " between them, by variable).
+    Returned: warnings, one line each, about names that are not settings (a typo is otherwise
+    silently ignored), retired ones, and settings that have no effect as set."""
+    problems = load().problems
+    if problems:
+        raise ConfigError("; ".join(problems))
     warnings: list[str] = []
-    for variable in sorted(v for v in os.environ if v.startswith("FINHOUSE_")):
-        setting = lookup(variable)
-        if setting is None:
+    for variable in sorted(v for v in os.environ if v.startswith(PREFIX)):
+        spec = lookup(variable)
+        if spec is None:
             close = difflib.get_close_matches(variable, known_names(), n=1, cutoff=0.85)
             hint = f" (did you mean {close[0]}?)" if close else ""
             warnings.append(f"{variable} is not a finhouse setting{hint}; it is ignored")
-        elif setting.scope == "retired":
-            warnings.append(f"{variable} is no longer read ({setting.meaning}); it is ignored")
-        else:
-            try:
-                setting.reader(variable)
-            except ConfigError as exc:
-                errors.append(str(exc))
-    if errors:
-        raise ConfigError("; ".join(errors))
-    if raw_setting(OLTP_EXTRACT_DSN.name) and not raw_setting(OLTP_DSN.name):
+        elif spec.scope == "retired":
+            warnings.append(f"{variable} is no longer read ({spec.description}); it is ignored")
+    given = {v for v in os.environ if os.environ[v].strip()}
+    extract, oltp = variable_of("oltp_extract_dsn"), variable_of("oltp_dsn")
+    if extract in given and oltp not in given:
         warnings.append(
-            f"{OLTP_EXTRACT_DSN.name} is set but {OLTP_DSN.name} is not; it is ignored "
+            f"{extract} is set but {oltp} is not; it is ignored "
             "(the embedded OLTP is read through its own extract role)"
         )
     return warnings
+
+
+# ------------------------------------------------------------------------------ docs
+DOCS = REPO_ROOT / "docs" / "settings.md"
+_SCOPES = {
+    "internal": "finhouse sets these itself, for the processes it starts; not for operators.",
+    "test": "Read by the test suite, the benchmarks and the smoke scripts only.",
+}
+
+
+def markdown() -> str:
+    """docs/settings.md: every setting, grouped, as :class:`FinhouseSettings` declares it."""
+    out = [
+        "# Settings",
+        "",
+        "Every `FINHOUSE_*` environment variable finhouse reads, by what it configures. Unset "
+        "or blank is the default; a bad value stops the CLI before any command, and fails the "
+        "import of a DAG file that reads it, with one line naming the variable (never its "
+        "secret). A `FINHOUSE_*` name that is no setting is a warning (`finhouse` prints it).",
+        "",
+        "Generated from `finhouse.settings.FinhouseSettings` by "
+        "`python -m finhouse.settings > docs/settings.md`; `tests/unit/test_settings.py` keeps "
+        "this file equal to what it generates.",
+    ]
+    for group in GROUPS:
+        rows = [s for s in specs() if s.group == group]
+        if not rows:
+            continue
+        out += ["", f"## {group}", ""]
+        scopes = {s.scope for s in rows}
+        out += [_SCOPES[scope] + "\n" for scope in sorted(scopes) if scope in _SCOPES]
+        if group == RETIRED_GROUP:
+            out += ["| variable | why |", "|---|---|"]
+            out += [f"| `{s.name}` | {s.description} |" for s in rows]
+            continue
+        out += ["| variable | type | default | description |", "|---|---|---|---|"]
+        for s in rows:
+            kind = " or ".join(f"`{c}`" for c in s.choices) if s.choices else s.kind
+            kind += ", secret" if s.secret else ""
+            default = f"`{s.default}`" if s.default else "unset"
+            description = s.description.replace("|", "\\|")
+            out.append(f"| `{s.name}` | {kind} | {default} | {description} |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    """``python -m finhouse.settings``: print docs/settings.md."""
+    if argv:
+        sys.stderr.write("usage: python -m finhouse.settings > docs/settings.md\n")
+        return 2
+    sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,7 @@ imports this module inside its commands, and a DAG file's import error names it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from finhouse import settings
@@ -53,7 +53,6 @@ class TableSpec:
     #: full refreshes of tables with more rows than this run in parallel key ranges
     parallel_threshold: int = 2_000_000
     parallel_ranges: int = 4
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for what, value in (
@@ -82,15 +81,16 @@ class TableSpec:
 
 
 def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> TableSpec:
+    configured = settings.load().table(name)
     return TableSpec(
         name=name,
         kind=kind,
         cursor=cursor,
         required_columns=tuple(columns.split()),
         sum_columns=tuple(sums.split()),
-        schedule=settings.TABLE_SCHEDULE.read_for(name),
-        reconcile_schedule=settings.TABLE_RECONCILE_SCHEDULE.read_for(name),
-        parallel_threshold=settings.TABLE_PARALLEL_THRESHOLD.read_for(name),
+        schedule=configured.schedule,
+        reconcile_schedule=configured.reconcile_schedule,
+        parallel_threshold=configured.parallel_threshold,
     )
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # First start of the OLTP PostgreSQL (docker-compose.yml, service oltp-db): the stand-in app's
-# roles and database, as finhouse.embedded.cluster sets them up for the embedded cluster
+# roles and database, as finhouse_local.cluster sets them up for the embedded cluster
 # (Provisioner.bootstrap and _setup_oltp). The postgres image runs this once, on an empty data
 # directory, as the superuser; passwords come from the container's environment.
 #   oltp_app      owns the database and its public schema (the app; `finhouse oltp ...`)

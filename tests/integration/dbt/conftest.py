@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from finhouse import endpoints, pipeline
-from finhouse.embedded.cluster import Provisioner
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Provisioner
 from tests.conftest import FINHOUSE
 
 #: the seeded history ends before this date; the marts are built as of it

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from finhouse import endpoints, pipeline
-from finhouse.embedded.cluster import Provisioner
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
 from finhouse.tables import TABLES
+from finhouse_local.cluster import Provisioner
 from tests.integration.dbt.conftest import AS_OF, SCALE, Warehouse
 
 pytestmark = pytest.mark.integration

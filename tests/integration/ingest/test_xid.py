@@ -46,14 +46,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from finhouse import config, pipeline
-from finhouse.embedded.cluster import Cluster, _find_bindir, _service_user
+from finhouse import pipeline
 from finhouse.errors import SourceBehindError
 from finhouse.extract.postgres import XID_HORIZON, PostgresSource
 from finhouse.oltp import schema
 from finhouse.oltp import seed as seeding
 from finhouse.tables import TABLES
 from finhouse.targets.postgres import PostgresTarget
+from finhouse_local.cluster import ROLES, Cluster, _find_bindir, _service_user
 from tests.conftest import Databases, free_port
 from tests.support.raw import assert_raw_equals_oltp, versions
 
@@ -62,7 +62,7 @@ pytestmark = pytest.mark.integration
 XIDS_PER_CLOG_SEGMENT = 32 * 8192 * 4  # pg_xact: 2 bits per xid, 32 pages of 8 kB a segment
 CLOG_SEGMENT_BYTES = 32 * 8192
 AS_OF = dt.date(2026, 6, 1)
-APP, EXTRACT = config.ROLES.app, config.ROLES.extract
+APP, EXTRACT = ROLES.app, ROLES.extract
 UPDATABLE = [name for name, spec in TABLES.items() if spec.kind == "updatable"]
 #: a change that leaves updated_at alone (QuerySet.update(), save(update_fields=[…]))
 UNSTAMPED = {
@@ -215,9 +215,9 @@ class Server:
         shutil.copy(self.cluster.credentials_file, replica.cluster.credentials_file)
         self.tool(
             "pg_basebackup",
-            *("-h", self.cluster.host, "-p", str(self.cluster.port), "-U", config.ROLES.admin),
+            *("-h", self.cluster.host, "-p", str(self.cluster.port), "-U", ROLES.admin),
             *("-D", str(replica.data), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
-            env={"PGPASSWORD": self.cluster.credentials()[config.ROLES.admin]},
+            env={"PGPASSWORD": self.cluster.credentials()[ROLES.admin]},
         )
         replica.start()  # not Cluster.up(): its bootstrap writes, a standby is read-only
 

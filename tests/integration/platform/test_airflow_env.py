@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from finhouse.embedded.cluster import Cluster, Provisioner
+from finhouse_local.cluster import Cluster, Provisioner
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ SECRET = "S3cr3t"  # noqa: S105 - the marker an import error must never contain
 
 def airflow_env(state: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment of Airflow's processes, from good settings only."""
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
+    from finhouse_local.airflow_env import airflow_environment  # noqa: PLC0415
 
     for name in list(os.environ):
         if name.startswith(("FINHOUSE_", "AIRFLOW")):

@@ -1,6 +1,7 @@
 """The Snowflake loader (Parquet + PUT + COPY INTO + MERGE) against the emulator: the
-behaviours issue 7 names, each proved on the real code path (connector, stage, transactions).
-Every test runs under the watchdog of this folder's conftest."""
+behaviours the loader promises on Snowflake as on PostgreSQL, each proved on the real code
+path (connector, stage, transactions). Every test runs under the watchdog of this folder's
+conftest."""
 
 from __future__ import annotations
 

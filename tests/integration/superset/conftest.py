@@ -27,7 +27,7 @@ import psycopg
 import pytest
 import requests
 
-from finhouse.embedded.cluster import Provisioner
+from finhouse_local.cluster import Provisioner
 from tests.conftest import REPO, free_port
 from tests.integration.dbt import conftest as dbt_conftest
 from tests.integration.dbt.conftest import Warehouse

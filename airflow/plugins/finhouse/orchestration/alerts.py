@@ -95,9 +95,9 @@ def notifiers(what: str = "failed") -> list[BaseNotifier]:
     so a malformed URL or address fails the DAG file's import, naming the variable (never
     the URL), instead of an alert that never arrives."""
     found: list[BaseNotifier] = []
-    if url := settings.ALERT_WEBHOOK_URL.read():
+    if url := settings.load().alert_webhook_url:
         found.append(WebhookNotifier(url, what=what))
-    if addresses := settings.ALERT_EMAIL.read():
+    if addresses := settings.load().alert_email:
         found.append(_email_notifier(addresses, what))
     return found
 

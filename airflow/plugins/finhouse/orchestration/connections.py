@@ -1,6 +1,8 @@
 """DSNs for the pipeline from Airflow connections (``AIRFLOW_CONN_*`` works), falling back
 to finhouse's own environment configuration (``FINHOUSE_OLTP_DSN``…, validated by
-:mod:`finhouse.settings`) when a connection is not defined."""
+:mod:`finhouse.settings`) when a connection is not defined. When neither is there, the task
+fails at once with one line naming both (a ``ConfigError``, which no retry fixes), never
+reaching for a local server."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import logging
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from finhouse import config
+from finhouse import config, settings
+from finhouse.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,20 @@ def _libpq_options(extra: dict[str, Any]) -> dict[str, str]:
 
 
 def oltp_extract_dsn() -> str:
-    return _from_airflow(OLTP_CONN_ID) or config.oltp_dsn("extract")
+    dsn = _from_airflow(OLTP_CONN_ID) or config.configured_oltp_dsn("extract")
+    if dsn is None:
+        raise ConfigError(
+            f"no connection to the OLTP: define the Airflow connection {OLTP_CONN_ID} "
+            f"or set {settings.variable_of('oltp_dsn')}"
+        )
+    return dsn
 
 
 def warehouse_loader_dsn() -> str:
-    return _from_airflow(WAREHOUSE_CONN_ID) or config.warehouse_dsn("loader")
+    dsn = _from_airflow(WAREHOUSE_CONN_ID) or config.configured_warehouse_dsn("loader")
+    if dsn is None:
+        raise ConfigError(
+            f"no connection to the warehouse: define the Airflow connection "
+            f"{WAREHOUSE_CONN_ID} or set {settings.variable_of('warehouse_dsn')}"
+        )
+    return dsn

@@ -36,7 +36,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retries": 2,
     # FINHOUSE_RETRY_DELAY_SECONDS: the first retry's delay (then doubling, up to 10 min);
     # read at import, so a bad value is the DAG files' import error, naming it
-    "retry_delay": dt.timedelta(seconds=settings.RETRY_DELAY_SECONDS.read()),
+    "retry_delay": dt.timedelta(seconds=settings.load().retry_delay_seconds),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
 }

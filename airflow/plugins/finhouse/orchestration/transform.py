@@ -41,10 +41,9 @@ from cosmos.constants import (
 )
 from cosmos.operators.local import DbtSourceLocalOperator
 
-from finhouse import settings
+from finhouse import config, settings
 from finhouse.orchestration import alerts
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
-from finhouse.platform import dbt_env
 from finhouse.tables import TABLES
 
 DAG_ID = "finhouse_dbt"
@@ -53,24 +52,24 @@ SNOWFLAKE_CONN_ID = "finhouse_snowflake"
 
 
 def fallback_schedule() -> str:
-    return settings.DBT_FALLBACK_SCHEDULE.read()
+    return settings.load().dbt_fallback_schedule
 
 
 def render_select() -> list[str]:
     """``FINHOUSE_DBT_SELECT`` (dbt selectors, space-separated) renders part of the project:
     for development and the end-to-end tests; unset in production."""
-    return settings.DBT_SELECT.read()
+    return settings.load().dbt_select
 
 
 def execution_mode() -> ExecutionMode:
     """``FINHOUSE_DBT_EXECUTION_MODE``: ``watcher`` (default; one ``dbt build`` per run,
     reported model by model) or ``local`` (one ``dbt build`` per model)."""
     modes = {"watcher": ExecutionMode.WATCHER, "local": ExecutionMode.LOCAL}
-    return modes[settings.DBT_EXECUTION_MODE.read()]
+    return modes[settings.load().dbt_execution_mode]
 
 
 def dbt_threads() -> int:
-    return settings.DBT_THREADS.read()
+    return settings.load().dbt_threads
 
 
 def raw_assets() -> list[Asset]:
@@ -79,7 +78,7 @@ def raw_assets() -> list[Asset]:
 
 def profile_config() -> ProfileConfig:
     """The dbt profile, from an Airflow connection (the one switch: FINHOUSE_DBT_TARGET)."""
-    if settings.DBT_TARGET.read() == "prod":
+    if settings.load().dbt_target == "prod":
         from cosmos.profiles import (  # noqa: PLC0415
             SnowflakePrivateKeyPemProfileMapping,
             SnowflakeUserPasswordProfileMapping,
@@ -87,7 +86,7 @@ def profile_config() -> ProfileConfig:
 
         mapping_class: Any = (
             SnowflakePrivateKeyPemProfileMapping
-            if settings.SNOWFLAKE_AUTH.read() == "keypair"
+            if settings.load().snowflake_auth == "keypair"
             else SnowflakeUserPasswordProfileMapping
         )
         mapping = mapping_class(conn_id=SNOWFLAKE_CONN_ID, profile_args={"schema": "STAGING"})
@@ -99,22 +98,6 @@ def profile_config() -> ProfileConfig:
         profile_args={"schema": "staging", "threads": dbt_threads(), "connect_timeout": 10},
     )
     return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
-
-
-def run_producer_first(dag: Any) -> None:
-    """For ``dag.test()``, which runs one task at a time in no set order: every watcher
-    consumer that a scheduler would start alongside the producer (to report its model live)
-    waits for the producer to finish instead; a consumer picked first would otherwise wait
-    forever for a build that never starts. A scheduler runs the DAG as built."""
-    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
-    if producer is None:
-        return
-    for task in dag.tasks:
-        if not hasattr(task, "producer_task_id") or task is producer:
-            continue
-        if task.upstream_task_ids <= {producer.task_id}:
-            producer >> task
-            task.trigger_rule = "all_done"
 
 
 def _skip(**_: Any) -> None:
@@ -146,8 +129,8 @@ Successful model tasks emit the Assets of their tables (the marts' Assets).
 
 
 def build_dbt_dag() -> DbtDag:
-    project_dir = dbt_env.project_dir()
-    executable = dbt_env.dbt_executable_path()
+    project_dir = config.dbt_project_dir()
+    executable = config.dbt_executable_path()
     dag = DbtDag(
         dag_id=DAG_ID,
         description="dbt build of staging, intermediate and marts (Cosmos)",
@@ -182,7 +165,7 @@ def build_dbt_dag() -> DbtDag:
         operator_args={
             "install_deps": False,
             "append_env": True,
-            "env": dbt_env.cosmos_task_environment(),
+            "env": config.dbt_task_environment(),
         },
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(fallback_schedule(), timezone="UTC"),
@@ -212,7 +195,7 @@ def build_dbt_dag() -> DbtDag:
             dbt_executable_path=str(executable),
             install_deps=False,
             append_env=True,
-            env=dbt_env.cosmos_task_environment(),
+            env=config.dbt_task_environment(),
             retries=0,
             on_warning_callback=alerts.on_warning,
         )

@@ -128,10 +128,6 @@ class DialectBase:
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
 def column_list(dialect: Dialect, names: Sequence[str], alias: str | None = None) -> str:
     prefix = f"{alias}." if alias else ""
     return ", ".join(prefix + dialect.ident(n) for n in names)

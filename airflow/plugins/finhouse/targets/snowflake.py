@@ -495,9 +495,9 @@ class SnowflakeTarget(SqlTarget):
         self.database = str(self.params.get("database") or "FINHOUSE")
         self.params["database"] = self.database
         self.params.pop("schema", None)
-        mb = file_mb or settings.SNOWFLAKE_FILE_MB.read()
+        mb = file_mb or settings.load().snowflake_file_mb
         self.file_bytes = int(mb * (1 << 20))
-        self.lease = lease_seconds or settings.SNOWFLAKE_LOCK_LEASE_SECONDS.read()
+        self.lease = lease_seconds or settings.load().snowflake_lock_lease_seconds
         self.dialect = SnowflakeDialect()
         self.control = Control(self.dialect, self.meta, "snowflake")
         self._setup_done = False

@@ -12,18 +12,17 @@ one; ``--dry-run`` prints them, after substitution, without connecting.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finhouse import config
+from finhouse import settings
 from finhouse.errors import ConfigError, FinhouseError
 
-SCRIPTS_DIR = config.REPO_ROOT / "snowflake" / "scripts"
-VARIABLE = re.compile(r"&\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SCRIPTS_DIR = settings.SNOWFLAKE_SCRIPTS_DIR
+VARIABLE = settings.SNOWFLAKE_SCRIPT_VARIABLE
 #: values the scripts need that have a sensible default (sizes are Snowflake's names)
 DEFAULTS: dict[str, str] = {
     "database": "FINHOUSE",
@@ -67,10 +66,7 @@ def _validate(name: str, value: str) -> str:
 def variables(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The defaults, then ``FINHOUSE_SNOWFLAKE_VAR_*``, then ``overrides``; all validated."""
     values = dict(DEFAULTS)
-    prefix = "FINHOUSE_SNOWFLAKE_VAR_"
-    values.update(
-        {k[len(prefix) :].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
-    )
+    values.update(settings.load().snowflake_vars)
     values.update(overrides or {})
     return {name: _validate(name, value) for name, value in values.items()}
 

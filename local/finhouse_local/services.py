@@ -46,10 +46,14 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from finhouse import config, settings
+from finhouse import settings
 from finhouse.errors import FinhouseError
+from finhouse_local import dsns
+from finhouse_local.airflow_env import airflow_environment
+from finhouse_local.cluster import default_cluster
+from finhouse_local.paths import REPO_ROOT, state_dir
 
 Echo = Callable[[str], None]
 
@@ -136,11 +140,11 @@ class Layout:
 
 
 def layout() -> Layout:
-    return Layout(config.state_dir())
+    return Layout(state_dir())
 
 
 def airflow_port() -> int:
-    return settings.AIRFLOW_PORT.read()
+    return settings.load().airflow_port
 
 
 def airflow_url(port: int | None = None) -> str:
@@ -149,11 +153,11 @@ def airflow_url(port: int | None = None) -> str:
 
 def simulate_interval() -> float | None:
     """Seconds between simulator ticks (``FINHOUSE_SIMULATE_INTERVAL``); None when ``off``."""
-    return settings.SIMULATE_INTERVAL.read()
+    return settings.load().simulate_interval
 
 
 def start_timeout() -> float:
-    return settings.AIRFLOW_START_TIMEOUT.read()
+    return settings.load().airflow_start_timeout
 
 
 def _bin(name: str) -> str:
@@ -167,8 +171,6 @@ def _tags(lay: Layout, service: str) -> dict[str, str]:
 
 def airflow_process_environment(lay: Layout, port: int) -> dict[str, str]:
     """The environment of ``airflow standalone`` (and of ``airflow db migrate``)."""
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
-
     env = {**os.environ, **airflow_environment()}
     # standalone starts its components as `airflow …` from PATH: this venv's first
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -351,7 +353,7 @@ def _start(lay: Layout, service: str, args: list[str], env: dict[str, str], log_
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session and process group: Ctrl-C spares it
-            cwd=config.REPO_ROOT,
+            cwd=REPO_ROOT,
         )
     proc.returncode = 0  # it outlives us on purpose: no "still running" warning
     lay.pidfile(service).write_text(f"{proc.pid}\n")
@@ -460,8 +462,6 @@ class AirflowApi:
 
 def api_for(port: int | None = None) -> AirflowApi:
     """A REST client for the platform of this state folder (``FINHOUSE_STATE_DIR``)."""
-    from finhouse.platform.airflow_env import airflow_environment  # noqa: PLC0415
-
     env = {**os.environ, **airflow_environment()}
     return AirflowApi(airflow_url(port), password_file(env))
 
@@ -575,15 +575,13 @@ def unpause_all(api: AirflowApi) -> list[str]:
 # ------------------------------------------------------------------------------ PostgreSQL
 def _ensure_postgres(lay: Layout, echo: Echo) -> None:
     """``finhouse db up``; remembers whether ``up`` (or ``make up``'s db-up) started it."""
-    if config.uses_external_servers():
+    if dsns.uses_external_servers():
         echo("==> using the servers of FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN")
         return
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
     cluster = default_cluster()
     # ``make up`` exports when it began (FINHOUSE_UP_SINCE): a PostgreSQL its ``db-up`` step
     # started since then counts as started by ``up`` (so ``make down`` stops it again)
-    started = cluster.up() or _started_since(cluster, settings.UP_SINCE.read())
+    started = cluster.up() or _started_since(cluster, settings.load().up_since)
     if started:
         lay.pg_marker.write_text("the embedded PostgreSQL was started by `platform up`\n")
     state = "started" if started else "already running"
@@ -634,10 +632,8 @@ def status() -> Status:
 
 
 def _postgres_state() -> str:
-    if config.uses_external_servers():
+    if dsns.uses_external_servers():
         return "external (FINHOUSE_OLTP_DSN / FINHOUSE_WAREHOUSE_DSN)"
-    from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
     cluster = default_cluster()
     try:
         running = cluster.status().running
@@ -694,15 +690,15 @@ SUPERSET_STOP_GRACE = 30.0
 
 
 def superset_port() -> int:
-    return config.port_from_env("SUPERSET_PORT", 8088)
+    return settings.read_variable("SUPERSET_PORT", Annotated[int, settings.port()], 8088)
 
 
 def _superset_files() -> tuple[Path, Path, Path]:
     """(the Superset venv's gunicorn, superset/run.py, the bootstrap's marker)."""
     return (
-        config.REPO_ROOT / ".venv-superset" / "bin" / "gunicorn",
-        config.REPO_ROOT / "superset" / "run.py",
-        config.state_dir() / "superset" / "bootstrapped",
+        REPO_ROOT / ".venv-superset" / "bin" / "gunicorn",
+        REPO_ROOT / "superset" / "run.py",
+        state_dir() / "superset" / "bootstrapped",
     )
 
 
@@ -743,7 +739,7 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
     sim = f"pid {simulator}, log {lay.simulator_log}" if simulator else "off"
     superset = (
         f"http://{HOST}:{superset_port()}   (user admin, password: SUPERSET_ADMIN_PASSWORD or "
-        f"{config.state_dir() / 'superset' / 'credentials.json'})"
+        f"{state_dir() / 'superset' / 'credentials.json'})"
         if _leader(lay, "superset") is not None
         else "not running (`make superset`, then `make up`)"
     )
@@ -839,8 +835,6 @@ def down(*, echo: Echo = _echo) -> list[str]:
         stopped.append(f"Airflow ({len(pids)} processes)")
         echo(f"stopped Airflow ({len(pids)} processes)")
     if lay.pg_marker.exists():
-        from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
         if default_cluster().down():
             stopped.append("embedded PostgreSQL")
             echo("stopped the embedded PostgreSQL (`up` had started it)")

@@ -14,8 +14,11 @@ import logging
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from finhouse import config, settings
+from finhouse import settings
 from finhouse.connections import POSTGRES_SCHEMES, as_url, dsn_scheme
+from finhouse_local import dsns
+from finhouse_local.cluster import default_cluster
+from finhouse_local.paths import REPO_ROOT, state_dir
 
 log = logging.getLogger("finhouse.settings")
 #: warnings already logged by this process (the environment is built more than once)
@@ -40,19 +43,19 @@ def airflow_environment() -> dict[str, str]:
         if warning not in _warned:
             _warned.add(warning)
             log.warning("%s", warning)
-    home = config.state_dir() / "airflow"
+    home = state_dir() / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(config.REPO_ROOT / "airflow" / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.REPO_ROOT / "airflow" / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "airflow" / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "airflow" / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "UTC",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__COSMOS__CACHE_DIR": str(config.state_dir() / "cosmos-cache"),
+        "AIRFLOW__COSMOS__CACHE_DIR": str(state_dir() / "cosmos-cache"),
         # marts/portfolio and intermediate/portfolio are two groups, not one "portfolio"
         "AIRFLOW__COSMOS__ENABLE_HIERARCHICAL_NAMING_FOR_GROUP_NODES_BY_FOLDER": "True",
         "DO_NOT_TRACK": "1",
@@ -61,17 +64,15 @@ def airflow_environment() -> dict[str, str]:
     }
     # The pipeline's connections, as Airflow connections (the UI shows them; tasks read them).
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_OLTP"):
-        env["AIRFLOW_CONN_FINHOUSE_OLTP"] = _connection_uri(config.oltp_dsn("extract"))
+        env["AIRFLOW_CONN_FINHOUSE_OLTP"] = _connection_uri(dsns.oltp_dsn("extract"))
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_WAREHOUSE"):
-        env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = _connection_uri(config.warehouse_dsn("loader"))
+        env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = _connection_uri(dsns.warehouse_dsn("loader"))
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_DBT"):
-        env["AIRFLOW_CONN_FINHOUSE_DBT"] = _connection_uri(config.warehouse_dsn("transformer"))
+        env["AIRFLOW_CONN_FINHOUSE_DBT"] = _connection_uri(dsns.warehouse_dsn("transformer"))
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        if config.uses_external_servers():
+        if dsns.uses_external_servers():
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
         else:
-            from finhouse.embedded.cluster import default_cluster  # noqa: PLC0415
-
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _sqlalchemy_url(
                 default_cluster().dsn("airflow", "airflow")
             )

@@ -3,7 +3,8 @@ start-up (imports, the in-process execution API) is paid once. ``finhouse dags r
 ``make demo`` use it; so do the end-to-end tests.
 
 Must run in a process whose environment configures Airflow (``airflow_env``) before Airflow
-is imported.
+is imported. What ``dag.test()`` needs beyond a scheduler (:func:`run_producer_first`) is done
+here, to the DAG objects it runs, never in the DAG code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from finhouse import config
+from finhouse_local.paths import REPO_ROOT
 
 
 @dataclass
@@ -50,7 +51,7 @@ class RunResult:
 def dag_bag(dags_folder: Path | None = None) -> Any:
     from airflow.dag_processing.dagbag import DagBag  # noqa: PLC0415
 
-    return DagBag(dag_folder=str(dags_folder or config.REPO_ROOT / "airflow" / "dags"))
+    return DagBag(dag_folder=str(dags_folder or REPO_ROOT / "airflow" / "dags"))
 
 
 @contextlib.contextmanager
@@ -131,6 +132,24 @@ class TaskProgress:
             self.out.flush()
 
 
+def run_producer_first(dag: Any) -> None:
+    """For ``dag.test()``, which runs one task at a time in no set order: every Cosmos watcher
+    consumer that a scheduler would start alongside the producer (to report its model live)
+    waits for the producer to finish instead; a consumer picked first would otherwise wait
+    forever for a build that never starts. A scheduler runs the DAG as built."""
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID  # noqa: PLC0415
+
+    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    if producer is None:
+        return
+    for task in dag.tasks:
+        if not hasattr(task, "producer_task_id") or task is producer:
+            continue
+        if task.upstream_task_ids <= {producer.task_id}:
+            producer >> task
+            task.trigger_rule = "all_done"
+
+
 def run_dags(
     runs: Sequence[tuple[str, dict[str, Any] | None]],
     *,
@@ -142,7 +161,6 @@ def run_dags(
     """``dag.test()`` each (dag_id, conf) in order; unknown DAG ids fail before anything runs.
     With ``progress``, DAGs with many tasks report how far they are every few seconds."""
     from finhouse.errors import ConfigError  # noqa: PLC0415
-    from finhouse.orchestration import transform  # noqa: PLC0415
 
     bag = dag_bag()
     if bag.import_errors:
@@ -164,7 +182,7 @@ def run_dags(
     for dag_id, conf in runs:
         started = time.perf_counter()
         dag = bag.get_dag(dag_id)
-        transform.run_producer_first(dag)
+        run_producer_first(dag)
         watch: contextlib.AbstractContextManager[Any] = (
             TaskProgress(dag_id, len(dag.tasks), progress)
             if progress is not None and len(dag.tasks) > 10

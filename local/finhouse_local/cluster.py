@@ -29,16 +29,28 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from finhouse import config
+from finhouse import settings
 from finhouse.errors import ClusterError
-from finhouse.settings import PG_BINARIES, PG_BINDIR
+from finhouse_local.paths import state_dir
 
+
+@dataclass(frozen=True)
+class OltpRoles:
+    """Role names of the embedded cluster's OLTP (also created on CI and in docker-compose)."""
+
+    admin: str = "finhouse"
+    app: str = "oltp_app"
+    extract: str = "oltp_extract"
+
+
+ROLES = OltpRoles()
+WAREHOUSE_ROLES: tuple[str, ...] = ("loader", "transformer", "reporter")
 SERVICE_USERS = ("postgres", "finhousepg")
 DATABASES = ("oltp", "warehouse", "airflow", "superset")
 #: login roles and the database each one owns (None: owns no database)
 LOGIN_ROLES = {
-    config.ROLES.app: "oltp",
-    config.ROLES.extract: None,
+    ROLES.app: "oltp",
+    ROLES.extract: None,
     "loader": None,
     "transformer": None,
     "reporter": None,
@@ -73,10 +85,10 @@ def _find_bindir() -> Path:
     ``FINHOUSE_PG_BINARIES`` = ``auto`` (default), ``system`` or ``pgserver`` forces a choice;
     ``FINHOUSE_PG_BINDIR`` names the folder of the system's binaries.
     """
-    choice = PG_BINARIES.read()
+    choice = settings.load().pg_binaries
     if choice == "pgserver":
         return _pgserver_bindir()
-    if given := PG_BINDIR.read():
+    if given := settings.load().pg_bindir:
         # named explicitly: used, or an error, never silently passed over
         if not ((given / "initdb").exists() and (given / "pg_ctl").exists()):
             raise ClusterError(f"FINHOUSE_PG_BINDIR={given} holds no initdb and pg_ctl")
@@ -142,7 +154,7 @@ class Provisioner:
 
     host: str
     port: int
-    admin_user: str = config.ROLES.admin
+    admin_user: str = ROLES.admin
 
     def credentials(self) -> dict[str, str]:
         raise NotImplementedError
@@ -187,7 +199,7 @@ class Provisioner:
                         sql.Identifier(role), sql.Literal(creds[role])
                     )
                 )
-            extract = sql.Identifier(config.ROLES.extract)
+            extract = sql.Identifier(ROLES.extract)
             conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
             conn.execute(
                 sql.SQL("alter role {} set statement_timeout = {}").format(
@@ -215,7 +227,7 @@ class Provisioner:
         """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
         with self.admin_connection() as conn:
             if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-                db_owner = owner or (config.ROLES.app if kind == "oltp" else self.admin_user)
+                db_owner = owner or (ROLES.app if kind == "oltp" else self.admin_user)
                 conn.execute(
                     sql.SQL("create database {} owner {}").format(
                         sql.Identifier(name), sql.Identifier(db_owner)
@@ -233,7 +245,7 @@ class Provisioner:
             )
 
     def _setup_oltp(self, name: str) -> None:
-        app, extract = sql.Identifier(config.ROLES.app), sql.Identifier(config.ROLES.extract)
+        app, extract = sql.Identifier(ROLES.app), sql.Identifier(ROLES.extract)
         with self.admin_connection(name) as conn:
             conn.execute(
                 sql.SQL("revoke all on database {} from public").format(sql.Identifier(name))
@@ -321,7 +333,7 @@ class Cluster(Provisioner):
 
     def _ensure_credentials(self) -> dict[str, str]:
         creds = self.credentials() if self.credentials_file.exists() else {}
-        wanted = [config.ROLES.admin, *LOGIN_ROLES]
+        wanted = [ROLES.admin, *LOGIN_ROLES]
         if missing := [role for role in wanted if role not in creds]:
             for role in missing:
                 creds[role] = secrets.token_urlsafe(18)
@@ -378,7 +390,7 @@ class Cluster(Provisioner):
 
     def _initdb(self, bindir: Path, user: ServiceUser | None, creds: dict[str, str]) -> None:
         pwfile = self.root / ".pwfile"
-        pwfile.write_text(creds[config.ROLES.admin] + "\n")
+        pwfile.write_text(creds[ROLES.admin] + "\n")
         pwfile.chmod(0o600)
         if user is not None:
             os.chown(pwfile, user.uid, user.gid)
@@ -389,7 +401,7 @@ class Cluster(Provisioner):
                     "-D",
                     str(self.data_dir),
                     "-U",
-                    config.ROLES.admin,
+                    ROLES.admin,
                     f"--pwfile={pwfile}",
                     "--auth-local=scram-sha-256",
                     "--auth-host=scram-sha-256",
@@ -521,5 +533,15 @@ class ServerAt(Provisioner):
         return self._creds
 
 
+def cluster_dir() -> Path:
+    """Where the embedded cluster lives: ``<state>/pg``."""
+    return state_dir() / "pg"
+
+
+def cluster_port() -> int:
+    """``FINHOUSE_PG_PORT``: the port it listens on (127.0.0.1)."""
+    return settings.load().pg_port
+
+
 def default_cluster() -> Cluster:
-    return Cluster(config.cluster_dir(), config.cluster_port())
+    return Cluster(cluster_dir(), cluster_port())

@@ -15,7 +15,7 @@ import yaml
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUPERSET = REPO / "superset"
 ASSETS = SUPERSET / "assets"
 

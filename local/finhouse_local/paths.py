@@ -1,0 +1,16 @@
+"""Where the local platform keeps its state, and the checkout it runs from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finhouse import settings
+
+#: local/finhouse_local/paths.py -> the repository root
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def state_dir() -> Path:
+    """The ignored folder holding the embedded cluster, AIRFLOW_HOME, logs and PID files
+    (``FINHOUSE_STATE_DIR``)."""
+    return settings.load().state_dir.resolve()

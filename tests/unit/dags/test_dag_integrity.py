@@ -1,0 +1,142 @@
+"""Every DAG file parses with Airflow's own DagBag in a fresh process that has no metadata
+database (its URL points at a closed port, so any query would fail), no Airflow connection
+and no FINHOUSE_* DSN - what a DAG processor meets before anything is configured - and every
+DAG is fit to schedule: tags, docs, an owner, retries, one run at a time.
+
+tests/support/airflow_probe.py does the parsing (the end-to-end tests use it too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finhouse.config import UNCONFIGURED_WAREHOUSE
+from finhouse.tables import TABLES
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+PROBE = REPO / "tests" / "support" / "airflow_probe.py"
+INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
+#: tasks without retries: a check whose answer a retry would not change ("is RAW fresh
+#: now?"), and the dbt watcher's producer (its model tasks retry model by model)
+CHECKS_WITHOUT_RETRIES = {
+    ("finhouse_dbt", "source_freshness"),
+    ("finhouse_dbt", "dbt_producer_watcher"),
+}
+#: a warehouse connection as docker-compose.yml passes it
+COMPOSE_WAREHOUSE = "postgres://loader:pw@warehouse-db:5432/warehouse"
+
+
+def parse(tmp: Path, **extra: str) -> dict[str, Any]:
+    """The probe's report of airflow/dags, parsed in a process configured with ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINHOUSE_", "AIRFLOW"))}
+    env |= {
+        "AIRFLOW_HOME": str(tmp),
+        # nothing listens on port 9: a DagBag that needed the database would fail
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://nobody@127.0.0.1:9/none",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "airflow" / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "airflow" / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(tmp / "cosmos"),
+        "AIRFLOW__COSMOS__ENABLE_HIERARCHICAL_NAMING_FOR_GROUP_NODES_BY_FOLDER": "True",
+        **extra,
+    }
+    out = subprocess.run(
+        [sys.executable, str(PROBE), "integrity"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    marker = out.stdout.rfind("@@RESULT@@")
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    assert marker >= 0, out.stdout[-3000:]
+    report: dict[str, Any] = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    return report
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Nothing configured: no database, no connection, no DSN, every setting its default."""
+    return parse(tmp_path_factory.mktemp("airflow"))
+
+
+def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, Any]) -> None:
+    assert bare["errors"] == {}
+    assert set(bare["dags"]) == {*INGESTION, "finhouse_dbt"}
+
+
+def test_every_dag_is_fit_to_schedule(bare: dict[str, Any]) -> None:
+    for dag_id, dag in bare["dags"].items():
+        assert dag["tags"], dag_id
+        assert "finhouse" in dag["tags"], dag_id
+        assert dag["doc_md"], dag_id
+        assert dag["max_active_runs"] == 1, dag_id
+        for task_id, task in dag["tasks"].items():
+            assert task["owner"] == "finhouse-data", (dag_id, task_id)
+            if (dag_id, task_id) not in CHECKS_WITHOUT_RETRIES:
+                assert task["retries"] >= 2, (dag_id, task_id)
+
+
+def test_ingestion_dags(bare: dict[str, Any]) -> None:
+    for table in TABLES:
+        ingest = bare["dags"][f"ingest_{table}"]
+        assert ingest["params"] == ["full_refresh", "window_end", "window_start"]
+        assert ingest["schedule"] == "CronDataIntervalTimetable"
+        # no warehouse in the environment: the Assets name none (never the local cluster)
+        assert ingest["tasks"]["publish"]["outlets"] == [f"{UNCONFIGURED_WAREHOUSE}/raw/{table}"]
+        reconcile = bare["dags"][f"reconcile_{table}"]
+        assert reconcile["params"] == ["repair"]
+        assert reconcile["schedule"] == "CronTriggerTimetable"
+
+
+def test_dbt_dag_shape(bare: dict[str, Any]) -> None:
+    dbt = bare["dags"]["finhouse_dbt"]
+    assert dbt["schedule"] == "AssetOrTimeSchedule"
+    assert dbt["asset_condition"] == sorted(f"{UNCONFIGURED_WAREHOUSE}/raw/{t}" for t in TABLES)
+    groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
+    assert groups == {"staging", "intermediate", "marts"}
+    # a folder name used in two layers (portfolio, customers) stays two groups
+    assert "models.marts.portfolio.portfolio_daily.run" in dbt["tasks"]
+    assert "models.marts.customers.customer_360.run" in dbt["tasks"]
+    assert "models.intermediate.portfolio.int_portfolio__segment_days.run" in dbt["tasks"]
+    assert "source_freshness" in dbt["tasks"]
+    # watcher mode: one `dbt build` of the whole project (the producer); every model and
+    # its tests are tasks that report what the producer did, downstream of their parents
+    assert "dbt_producer_watcher" in dbt["tasks"]
+    assert "models.marts.portfolio.portfolio_daily.test" in dbt["tasks"]
+    assert (
+        "models.intermediate.portfolio.int_portfolio__segment_days.test"
+        in dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]["upstream"]
+    )
+
+
+def test_a_warehouse_connection_names_the_assets_and_local_mode_builds_per_model(
+    tmp_path: Path,
+) -> None:
+    report = parse(
+        tmp_path,
+        AIRFLOW_CONN_FINHOUSE_WAREHOUSE=COMPOSE_WAREHOUSE,
+        FINHOUSE_DBT_EXECUTION_MODE="local",
+    )
+    assert report["errors"] == {}
+    base = "postgres://warehouse-db:5432/warehouse/raw"
+    for table in TABLES:
+        outlets = report["dags"][f"ingest_{table}"]["tasks"]["publish"]["outlets"]
+        assert outlets == [f"{base}/{table}"]
+    dbt = report["dags"]["finhouse_dbt"]
+    assert dbt["asset_condition"] == sorted(f"{base}/{t}" for t in TABLES)
+    assert "dbt_producer_watcher" not in dbt["tasks"]
+    assert "models.marts.portfolio.portfolio_daily_model_build" in dbt["tasks"]
+    assert not [t for t in dbt["tasks"] if t.endswith(".test")]
