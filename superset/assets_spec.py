@@ -736,7 +736,7 @@ DASHBOARDS = [
             ],
         ],
         [DATE, BRANCH("portfolio_daily"), PRODUCT, OFFICER],
-        "PAR, DPD buckets, roll rates, vintages and write-offs (kpis.md definitions).",
+        "PAR, DPD buckets, roll rates, vintages and write-offs (docs/metrics.md definitions).",
     ),
     Dashboard(
         "collections",

@@ -2,7 +2,7 @@
 
 It lives under the repository's ignored state folder, listens on 127.0.0.1 at a private port
 with its own socket directory, and holds the databases ``oltp``, ``warehouse``, ``airflow``
-and ``superset`` with the roles of architecture.md's role matrix. The machine's PostgreSQL
+and ``superset`` with the roles of the role matrix of docs/architecture.md. The machine's PostgreSQL
 binaries are used when present, the ``pgserver`` wheel's otherwise. ``initdb`` refuses to run
 as root, so under root the server runs as an unprivileged system user.
 
@@ -57,7 +57,7 @@ LOGIN_ROLES = {
     "airflow": "airflow",
     "superset": "superset",
 }
-#: warehouse schemas and their owners (architecture.md, role matrix)
+#: warehouse schemas and their owners (docs/architecture.md, role matrix)
 WAREHOUSE_SCHEMAS = {
     "raw": "loader",
     "finhouse_meta": "loader",

@@ -1,4 +1,4 @@
--- finhouse Snowflake setup, step 2: the database and its schemas (contracts.md §2: names
+-- finhouse Snowflake setup, step 2: the database and its schemas (docs/interfaces.md §2: names
 -- upper-case as Snowflake folds them). GOVERNANCE holds the PII tag and masking policies.
 use role sysadmin;
 

@@ -1,4 +1,4 @@
--- finhouse Snowflake setup, step 3: the role matrix (architecture.md §6) as a functional
+-- finhouse Snowflake setup, step 3: the role matrix (docs/architecture.md, principle 6) as a functional
 -- hierarchy under SYSADMIN, plus PII_READER, the only role that sees PII unmasked.
 --   LOADER       writes RAW and FINHOUSE_META (ingestion)
 --   TRANSFORMER  reads RAW and FINHOUSE_META, owns STAGING, INTERMEDIATE, MARTS (dbt);

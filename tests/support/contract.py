@@ -1,4 +1,4 @@
-"""The enumerations of contracts.md §1, written out independently of the schema under test."""
+"""The enumerations of docs/interfaces.md §1, written out independently of the schema under test."""
 
 ENUMS: dict[tuple[str, str], set[str | None]] = {
     ("users", "gender"): {"F", "M", "X", None},

@@ -1,4 +1,4 @@
-"""An independent Python reading of kpis.md's delinquency definitions, straight from the OLTP.
+"""An independent Python reading of docs/metrics.md's delinquency rules, straight from the OLTP.
 
 Tests use it to check the generator's realism (PAR30 range) and, later, to recompute the
 marts to the cent. It reads the source tables directly and shares only the schedule rules

@@ -1,4 +1,4 @@
-"""Reading RAW's current state (contracts.md §2) and comparing it with the OLTP."""
+"""Reading RAW's current state (docs/interfaces.md §2) and comparing it with the OLTP."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def oltp_state(conn: psycopg.Connection, table: str, columns: list[str]) -> dict
 
 def raw_current(conn: psycopg.Connection, table: str, columns: list[str]) -> dict[Any, tuple]:
     """Per key the version the latest load saw (greatest ``_loaded_at``, then cursor:
-    contracts.md §2), if not marked deleted."""
+    docs/interfaces.md §2), if not marked deleted."""
     spec = TABLES[table]
     key, cursor = sql.Identifier(spec.primary_key), sql.Identifier(spec.cursor)
     rows = conn.execute(

@@ -50,7 +50,7 @@ AIRFLOW_SERVICES = {
 #: connections the code uses only in production (FINHOUSE_DBT_TARGET=prod): no local Snowflake
 #: exists, so neither airflow_settings.yaml nor docker-compose.yml defines them.
 PROD_ONLY_CONNECTIONS = {"finhouse_snowflake"}
-#: the role each local connection logs in as (architecture.md, role matrix; least privilege)
+#: the role each local connection logs in as (docs/architecture.md, role matrix; least privilege)
 CONNECTION_ROLES = {
     "finhouse_oltp": ROLES.extract,
     "finhouse_warehouse": "loader",

@@ -1,4 +1,4 @@
-"""The ``finhouse`` command line (contracts.md §3).
+"""The ``finhouse`` command line (docs/interfaces.md §4).
 
 Operators use it outside Airflow; tests and benchmarks use it; the DAG tasks call the same
 library functions. Every user error is one line on stderr and a non-zero exit.

@@ -2,7 +2,7 @@
 reach the databases, the Asset URIs of RAW's tables, where the dbt project is and the
 environment of its tasks.
 
-Connections come from the environment (contracts.md §3), validated by the settings (URL or
+Connections come from the environment (docs/interfaces.md §4), validated by the settings (URL or
 libpq keyword/value DSNs; a bad one is one line naming it):
 
 * ``FINHOUSE_OLTP_DSN`` - the source system (``FINHOUSE_OLTP_EXTRACT_DSN`` may name a separate
@@ -50,9 +50,9 @@ _ROLE_DSN = {"transformer": "transformer_dsn", "reporter": "reporter_dsn"}
 
 
 def configured_warehouse_dsn(role: WarehouseRole = "loader") -> str | None:
-    """The warehouse as one of the role-matrix roles (architecture.md §6) as configured:
-    ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` for those roles when set, else
-    ``FINHOUSE_WAREHOUSE_DSN``; None when neither is set."""
+    """The warehouse as one of the role-matrix roles (docs/architecture.md, principle 6) as
+    configured: ``FINHOUSE_TRANSFORMER_DSN`` / ``FINHOUSE_REPORTER_DSN`` for those roles when
+    set, else ``FINHOUSE_WAREHOUSE_DSN``; None when neither is set."""
     configured = settings.load()
     own: str | None = getattr(configured, _ROLE_DSN[role]) if role in _ROLE_DSN else None
     return own or configured.warehouse_dsn

@@ -1,6 +1,6 @@
 """Schema drift between the source table and what RAW has recorded of it.
 
-The source may gain columns at any time (contracts.md §1). Before a load, the source's
+The source may gain columns at any time (docs/interfaces.md §1). Before a load, the source's
 columns are compared with the columns RAW recorded at earlier loads (``finhouse_meta``):
 
 * a new column is added to RAW (older rows null) before the rows are loaded;

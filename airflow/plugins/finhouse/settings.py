@@ -592,7 +592,7 @@ class FinhouseSettings(BaseSettings):
         validate_default=False,
     )
 
-    # --- connections (contracts.md §3)
+    # --- connections (docs/interfaces.md §4)
     oltp_dsn: Annotated[str | None, dsn(POSTGRES_SCHEMES)] = setting(
         None,
         "the source system (the Django app's database); in Airflow the connection "

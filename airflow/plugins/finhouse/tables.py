@@ -42,7 +42,7 @@ class TableSpec:
     name: str
     kind: Kind
     cursor: str
-    #: the contract's columns (contracts.md §1): RAW needs them, so a drop fails the load
+    #: the contract's columns (docs/interfaces.md §1): RAW needs them, so a drop fails the load
     required_columns: tuple[str, ...]
     #: numeric columns whose sums ``finhouse reconcile`` compares between source and RAW
     sum_columns: tuple[str, ...] = ()

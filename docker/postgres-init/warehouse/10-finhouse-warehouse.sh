@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # First start of the warehouse PostgreSQL (docker-compose.yml, service warehouse-db): the role
-# matrix of architecture.md, as finhouse_local.cluster sets it up for the embedded cluster
+# matrix of docs/architecture.md, as finhouse_local.cluster sets it up for the embedded cluster
 # (Provisioner.bootstrap and _setup_warehouse). The postgres image runs this once, on an empty
 # data directory, as the superuser; passwords come from the container's environment.
 #   loader       owns and writes raw, finhouse_meta                     (ingestion)

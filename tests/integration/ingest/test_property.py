@@ -4,7 +4,7 @@
 of incremental runs, backfill windows and full refreshes, chosen by the seeded generator;
 every fifth round the simulator also holds a long transaction open across the loads), then a
 reconcile marks hard deletes, a catch-up incremental run loads what committed meanwhile, and
-RAW's current state (contracts.md §2) must equal the OLTP exactly, every column of every row.
+RAW's current state (docs/interfaces.md §2) must equal the OLTP exactly, every column of every row.
 """
 
 from __future__ import annotations

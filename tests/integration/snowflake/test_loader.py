@@ -39,7 +39,7 @@ def _variant(value: Any) -> Any:
 
 
 def raw_current(snow: SnowPipeline, table: str, columns: list[str]) -> dict[Any, tuple]:
-    """Per key the version RAW's latest load saw (contracts.md §2), unless marked deleted."""
+    """Per key the version RAW's latest load saw (docs/interfaces.md §2), unless marked deleted."""
     spec = TABLES[table]
     cols = ", ".join(c.upper() for c in columns)
     rows = snow.query(

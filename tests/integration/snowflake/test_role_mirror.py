@@ -1,4 +1,4 @@
-"""One role matrix on both warehouses (architecture.md principle 6).
+"""One role matrix on both warehouses (docs/architecture.md, principle 6).
 
 The matrix below is the single statement of it; the PostgreSQL warehouse that `finhouse db
 up` builds must enforce it (checked with real statements as each role), and the Snowflake

@@ -1,4 +1,4 @@
-"""Repayment schedules derived from loan terms, exactly as ../shared/design/kpis.md defines them.
+"""Repayment schedules derived from loan terms, as docs/metrics.md ("Repayment schedule") defines.
 
 The OLTP stores terms, not schedules. The generator uses this module so that an on-time
 borrower's payments match what the warehouse derives (dbt model ``int_loans__schedule``),
@@ -64,7 +64,7 @@ def schedule(
     installments: int,
     first_due_date: dt.date,
 ) -> list[Installment]:
-    """The installments of a loan: due dates, principal and interest parts (kpis.md)."""
+    """The installments of a loan: due dates, principal and interest parts (docs/metrics.md)."""
     if installments < 1:
         raise ValueError("a loan has at least one installment")
     principal = Decimal(principal)

@@ -1,4 +1,4 @@
-"""Create (or re-create) the OLTP schema of contracts.md §1."""
+"""Create (or re-create) the OLTP schema of docs/interfaces.md §1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- The OLTP stand-in: the tables of the institution's Django application (contracts.md §1).
+-- The OLTP stand-in: the tables of the institution's Django application (docs/interfaces.md §1).
 -- Django conventions: bigint identity keys, "<fk>_id" columns with their own index,
 -- CHECK constraints for model choices, auto_now timestamps written by the app (no triggers).
 

@@ -7,10 +7,10 @@ wallets and investments; everything grows linearly with the scale.
 How it stays realistic and exact:
 
 * Loans follow microfinance loan cycles: apply, approve (or reject), disburse, repay, and a
-  next loan after closing. Installments come from :mod:`finhouse.oltp.schedule` (the rules of
-  kpis.md), so an on-time borrower is never a cent behind. Borrowers have a behaviour profile:
-  on time, late (some installments weeks late, sometimes in two parts), early payoff, or
-  default (stops paying; written off past 180 days past due).
+  next loan after closing. Installments come from :mod:`finhouse.oltp.schedule` (the rules
+  of docs/metrics.md), so an on-time borrower is never a cent behind. Borrowers have a
+  behaviour profile: on time, late (some installments weeks late, sometimes in two parts),
+  early payoff, or default (stops paying; written off past 180 days past due).
 * Every ledger row's ``balance_after`` is the running balance and each account's ``balance``
   its last ``balance_after``; repayments by mobile money or bank transfer debit the account
   (a deposit tops it up first when it is short), cash repayments do not touch the ledger.

@@ -173,7 +173,7 @@ class PostgresSession(SqlSession):
 
     # ------------------------------------------------------------------ comparing RAW
     def _current(self) -> sql.Composable:
-        """RAW's current rows (contracts.md §2): per key the version the latest load saw."""
+        """RAW's current rows (docs/interfaces.md §2): per key the version the latest load saw."""
         spec = self.request.spec
         if spec.kind == "append_only":
             return sql.SQL("(select * from {} where _deleted_at is null)").format(self.raw_rel)

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 RAW = "RAW"
 META = "FINHOUSE_META"
 STAGE = "LOAD_STAGE"
-#: PII columns of the source (contracts.md §1): tagged in RAW so the masking policies apply
+#: PII columns of the source (docs/interfaces.md §1): tagged in RAW so the masking policies apply
 PII_COLUMNS: dict[str, dict[str, str]] = {
     "users": {
         "first_name": "name",

@@ -12,7 +12,7 @@ The merge, for every landed version (one per key: a run reads one snapshot):
 * a version RAW holds is rewritten when its content differs (``QuerySet.update()`` keeps the
   stamp and changes the row), when it was marked deleted, or when another version of its key
   was loaded later (an app clock that went back re-stamped an older value): RAW's current
-  version of a key is the one the latest load saw (contracts.md §2), so the re-extracted
+  version of a key is the one the latest load saw (docs/interfaces.md §2), so the re-extracted
   version takes the new ``_loaded_at``;
 * anything else is left alone: a version loaded again unchanged keeps its ``_loaded_at``, so
   dbt's incremental models see no change.
