@@ -1,0 +1,126 @@
+"""The contributor guardrails hold: CI lints before it tests and fails on a lint error.
+
+The lint test is real: it runs .ci/run on a copy of what `make lint` reads, with one unused
+import added, and sees the run fail at ruff. `make` is a recording shim there, which runs the
+real `make lint` but refuses `make test`, so the test takes a second, never starts the suite,
+and sees the order of the targets. The tools are the installed ones (`.venv`, through the
+Makefile's stamp), so the test skips where they are not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+CI_RUN = REPO / ".ci" / "run"
+MAKEFILE = REPO / "Makefile"
+#: what `make lint` reads, copied beside .ci/run (the stamp's hash covers the first two)
+LINT_INPUTS = ("requirements/airflow.txt", "pyproject.toml", "requirements/dbt.txt", "Makefile")
+#: a `make` that records its arguments, runs the real one for lint and refuses test
+MAKE_SHIM = """#!/usr/bin/env bash
+echo "$*" >> "$SHIM_LOG"
+case " $* " in
+  *" test "*) echo "make test reached" >&2; exit 97 ;;
+esac
+if [ "$SHIM_MODE" = record ]; then exit 0; fi
+exec "$REAL_MAKE" "$@"
+"""
+
+
+def af_stamp() -> Path:
+    """The Makefile's stamp of the installed .venv (AF_HASH: requirements/airflow.txt and
+    pyproject.toml, hashed together)."""
+    text = b"".join((REPO / name).read_bytes() for name in LINT_INPUTS[:2])
+    return REPO / ".venv" / f".finhouse-{hashlib.sha256(text).hexdigest()[:16]}"
+
+
+def test_af_stamp_is_the_makefiles_rule() -> None:
+    makefile = MAKEFILE.read_text()
+    assert re.search(
+        r"^AF_HASH\s*:= \$\(shell cat requirements/airflow.txt pyproject.toml \| sha256sum "
+        r"\| cut -c1-16\)$",
+        makefile,
+        re.M,
+    )
+    assert re.search(r"^AF_STAMP\s*:= \$\(VENV\)/\.finhouse-\$\(AF_HASH\)$", makefile, re.M)
+    # `make lint` installs what it needs itself (the .venv of the pins), nothing else: it runs
+    # on a fresh clone before `make test` and reuses that install after it.
+    assert re.search(r"^lint: \$\(AF_STAMP\) ##", makefile, re.M)
+
+
+def run_ci(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """.ci/run in a copy of the repository's lint inputs, with the make shim first on PATH."""
+    real_make = shutil.which("make")
+    if real_make is None:
+        pytest.skip("no make here")
+    copy = tmp_path / "repo"
+    (copy / ".ci").mkdir(parents=True)
+    shutil.copy2(CI_RUN, copy / ".ci" / "run")
+    for name in LINT_INPUTS:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, copy / name)
+    (copy / "dbt" / "finhouse").mkdir(parents=True)
+    if mode == "lint":
+        stamp = af_stamp()
+        if not stamp.exists():
+            pytest.skip(f"the lint tools are not installed ({stamp.name} missing): make install")
+        (copy / ".venv").symlink_to(REPO / ".venv")
+        # The stamp must stay newer than its prerequisites, so make never reinstalls the
+        # shared .venv from this copy.
+        older = stamp.stat().st_mtime - 60
+        for name in LINT_INPUTS[:2]:
+            os.utime(copy / name, (older, older))
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    shim = shims / "make"
+    shim.write_text(MAKE_SHIM)
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "make.log"
+    log.touch()
+    env = {
+        "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "SHIM_LOG": str(log),
+        "SHIM_MODE": mode,
+        "REAL_MAKE": real_make,
+    }
+    out = subprocess.run(
+        ["bash", str(copy / ".ci" / "run")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return out, log.read_text().split("\n")[:-1]
+
+
+def test_ci_run_lints_then_tests(tmp_path: Path) -> None:
+    out, calls = run_ci(tmp_path, "record")
+    assert calls[:1] == ["lint"], f".ci/run does not start with make lint: {calls}"
+    assert calls == ["lint", "test"], calls
+    # the recording shim refuses `make test` (exit 97), and .ci/run passes that on
+    assert out.returncode == 97, out.stderr
+
+
+def test_ci_run_fails_on_a_lint_error(tmp_path: Path) -> None:
+    probe = tmp_path / "repo" / "airflow" / "dags" / "lint_probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text('"""An unused import: ruff F401."""\n\nimport os\n')
+    out, calls = run_ci(tmp_path, "lint")
+    assert out.returncode != 0, "a lint error did not fail .ci/run"
+    assert calls == ["lint"], f"make test ran after a failed lint: {calls}"
+    assert "F401" in out.stdout + out.stderr, out.stdout + out.stderr
+    assert "lint_probe.py" in out.stdout + out.stderr
+    assert "make test reached" not in out.stderr
