@@ -1,4 +1,5 @@
-"""The contributor guardrails hold: CI lints before it tests and fails on a lint error.
+"""The contributor guardrails hold: CI lints before it tests and fails on a lint error, the
+pre-commit hooks run `make lint`'s commands with the project's pinned tools.
 
 The lint test is real: it runs .ci/run on a copy of what `make lint` reads, with one unused
 import added, and sees the run fail at ruff. `make` is a recording shim there, which runs the
@@ -16,14 +17,17 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 CI_RUN = REPO / ".ci" / "run"
 MAKEFILE = REPO / "Makefile"
+PRE_COMMIT = REPO / ".pre-commit-config.yaml"
 #: what `make lint` reads, copied beside .ci/run (the stamp's hash covers the first two)
 LINT_INPUTS = ("requirements/airflow.txt", "pyproject.toml", "requirements/dbt.txt", "Makefile")
 #: a `make` that records its arguments, runs the real one for lint and refuses test
@@ -56,6 +60,18 @@ def test_af_stamp_is_the_makefiles_rule() -> None:
     # `make lint` installs what it needs itself (the .venv of the pins), nothing else: it runs
     # on a fresh clone before `make test` and reuses that install after it.
     assert re.search(r"^lint: \$\(AF_STAMP\) ##", makefile, re.M)
+
+
+def lint_commands() -> list[str]:
+    """The recipe lines of the Makefile's `lint` target, with $(VENV) spelled out."""
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", MAKEFILE.read_text(), re.M)
+    assert recipe, "the Makefile has no lint target"
+    venv = re.search(r"^VENV\s*:= (\S+)$", MAKEFILE.read_text(), re.M)
+    assert venv
+    return [
+        line.strip().removeprefix("@").replace("$(VENV)", venv.group(1))
+        for line in recipe.group(1).splitlines()
+    ]
 
 
 def run_ci(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
@@ -124,3 +140,51 @@ def test_ci_run_fails_on_a_lint_error(tmp_path: Path) -> None:
     assert "F401" in out.stdout + out.stderr, out.stdout + out.stderr
     assert "lint_probe.py" in out.stdout + out.stderr
     assert "make test reached" not in out.stderr
+
+
+# ---------------------------------------------------------------------------- pre-commit
+def pre_commit_hooks() -> dict[str, dict[str, Any]]:
+    config = yaml.safe_load(PRE_COMMIT.read_text())
+    hooks = {}
+    for repo in config["repos"]:
+        # local hooks only: they call the tools of .venv, pinned in requirements/airflow.txt,
+        # so pre-commit and `make lint` cannot disagree on a version
+        assert repo["repo"] == "local", f"{repo['repo']}: a hook with its own tool version"
+        hooks |= {hook["id"]: hook for hook in repo["hooks"]}
+    return hooks
+
+
+def test_pre_commit_runs_the_commands_of_make_lint() -> None:
+    hooks = pre_commit_hooks()
+    entries = {hook["entry"]: hook for hook in hooks.values()}
+    commands = lint_commands()
+    assert len(commands) == len(hooks), f"make lint: {commands}; pre-commit: {list(entries)}"
+    for command in commands:
+        tool = command.split()[0]
+        assert tool.startswith(".venv/bin/"), f"{command}: not the pinned .venv's tool"
+        if command in entries:  # the same command, on the whole project
+            assert entries[command].get("pass_filenames") is False, command
+            continue
+        # sqlfluff on the changed files of the path `make lint` gives it
+        program, path = command.rsplit(" ", 1)
+        hook = entries.get(program)
+        assert hook, f"no pre-commit hook runs {command!r}"
+        assert hook.get("pass_filenames", True), program
+        assert hook["files"].startswith(f"^{re.escape(path)}/"), hook["files"]
+    for hook in hooks.values():
+        assert hook["language"] == "unsupported", hook["id"]  # pre-commit's name for "system"
+
+
+def test_pre_commit_config_is_valid() -> None:
+    """pre-commit's own check when pre-commit is installed (CONTRIBUTING.md says how)."""
+    pre_commit = shutil.which("pre-commit")
+    if pre_commit is None:
+        pytest.skip("pre-commit is not installed here")
+    out = subprocess.run(
+        [pre_commit, "validate-config", str(PRE_COMMIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
