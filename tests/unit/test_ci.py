@@ -1,5 +1,6 @@
 """The contributor guardrails hold: CI lints before it tests and fails on a lint error, the
-pre-commit hooks run `make lint`'s commands with the project's pinned tools.
+pre-commit hooks run `make lint`'s commands with the project's pinned tools, and the GitHub
+workflow runs .ci/run.
 
 The lint test is real: it runs .ci/run on a copy of what `make lint` reads, with one unused
 import added, and sees the run fail at ruff. `make` is a recording shim there, which runs the
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 pytestmark = pytest.mark.unit
 
@@ -28,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 CI_RUN = REPO / ".ci" / "run"
 MAKEFILE = REPO / "Makefile"
 PRE_COMMIT = REPO / ".pre-commit-config.yaml"
+WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 #: what `make lint` reads, copied beside .ci/run (the stamp's hash covers the first two)
 LINT_INPUTS = ("requirements/airflow.txt", "pyproject.toml", "requirements/dbt.txt", "Makefile")
 #: a `make` that records its arguments, runs the real one for lint and refuses test
@@ -188,3 +191,39 @@ def test_pre_commit_config_is_valid() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------------- GitHub Actions
+def test_github_workflow_runs_ci_run() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    # YAML 1.1 reads the key `on` as True
+    triggers = workflow.get("on", workflow.get(True))
+    assert {"push", "pull_request"} <= set(triggers), triggers
+    assert workflow["concurrency"]["group"]
+    assert workflow["permissions"] == {"contents": "read"}
+    jobs = workflow["jobs"]
+    runs = [
+        (name, job)
+        for name, job in jobs.items()
+        if any(re.search(r"(^|\s)(bash )?\.ci/run\b", step.get("run", "")) for step in job["steps"])
+    ]
+    assert len(runs) == 1, "one job runs .ci/run"
+    name, job = runs[0]
+    assert str(job["runs-on"]).startswith("ubuntu-"), job["runs-on"]
+    # well under the 30 minutes the whole run must stay below: `make test` ~10 min, lint ~1
+    assert 0 < job["timeout-minutes"] <= 30, job["timeout-minutes"]
+    # the project's Python: the image of the CI machines (Debian 12, Python 3.11)
+    image = job["container"]["image"] if isinstance(job["container"], dict) else job["container"]
+    version = re.fullmatch(r"python:(\d+\.\d+)(?:\.\d+)?-bookworm", image)
+    assert version, image
+    requires = re.search(
+        r'^requires-python\s*=\s*"([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M
+    )
+    assert requires
+    assert SpecifierSet(requires.group(1)).contains(f"{version.group(1)}.0"), name
+    assert f"Python {version.group(1)}" in (REPO / "README.md").read_text()
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@"), "check out first"
+    cache = [step for step in steps if str(step.get("uses", "")).startswith("actions/cache@")]
+    assert cache, "no pip cache"
+    assert "requirements/" in cache[0]["with"]["key"]
