@@ -367,7 +367,8 @@ def test_no_copy_step_is_left() -> None:
         ]
         for file in files:
             path = Path(folder) / file
-            if path == Path(__file__) or path.suffix not in {
+            # the changelog records the removal; this test names the script on purpose
+            if path in (Path(__file__), REPO / "CHANGELOG.md") or path.suffix not in {
                 "",
                 ".md",
                 ".yml",
