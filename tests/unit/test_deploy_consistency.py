@@ -1,8 +1,9 @@
 """The deployment files agree with each other and with the code.
 
-docker-compose.yml, the Astro project in airflow/ (Dockerfile, requirements, settings), the
-pins of requirements/, .env.example, the PostgreSQL init scripts and the connection ids and
-environment variables the finhouse code reads. Files are parsed (PyYAML, regular
+docker-compose.yml and its development override docker-compose.dev.yml, the Astro project in
+airflow/ (Dockerfile, requirements, settings, compose override), the pins of requirements/,
+.env.example, the docs that list the secrets, the PostgreSQL init scripts and the connection
+ids and environment variables the finhouse code reads. Files are parsed (PyYAML, regular
 expressions), nothing is built or started; `docker compose config` runs only when a compose
 client is installed.
 """
@@ -33,6 +34,12 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = REPO / "airflow"
 COMPOSE_FILE = REPO / "docker-compose.yml"
+DEV_COMPOSE_FILE = REPO / "docker-compose.dev.yml"
+ASTRO_OVERRIDE = AIRFLOW / "docker-compose.override.yml"
+#: where docs/orchestration.md lists every variable compose requires ("Secrets")
+SECRETS_DOC = REPO / "docs" / "orchestration.md"
+#: the dbt project the image carries: the one the Makefile parses (DBT_DIR)
+DBT_PROJECT = REPO / "dbt" / "finhouse"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = AIRFLOW / "Dockerfile"
 #: where the Astro Runtime image puts the build context (its ONBUILD `COPY . .`)
@@ -58,6 +65,10 @@ CONNECTION_ROLES = {
 }
 #: variables docker compose itself reads (not interpolated into docker-compose.yml)
 COMPOSE_OWN_VARIABLES = {"COMPOSE_PROFILES"}
+#: the one-shot service of the image, which runs no finhouse code (no development mounts)
+ONE_SHOT = "airflow-init"
+#: the named build context that carries the dbt project into the image
+DBT_CONTEXT = "finhouse-dbt"
 
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 BARE_VARIABLE = re.compile(r"(?<!\$)\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -127,6 +138,12 @@ def pins(path: Path) -> dict[str, str]:
 @functools.cache
 def dockerfile() -> str:
     return DOCKERFILE.read_text()
+
+
+def instructions() -> str:
+    """The Dockerfile's instructions: comments dropped, continued lines joined."""
+    lines = [line for line in dockerfile().splitlines() if not line.lstrip().startswith("#")]
+    return "\n".join(lines).replace("\\\n", " ")
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -274,6 +291,24 @@ def test_dbt_venv_of_the_image_has_the_pins_of_requirements_dbt() -> None:
     assert env["FINHOUSE_DBT_EXECUTABLE"] == f"{venv.group(1)}/bin/dbt"
 
 
+def airflow_image_services() -> dict[str, dict[str, Any]]:
+    """The services built from airflow/Dockerfile (the Airflow services and the simulator)."""
+    return {
+        name: service
+        for name, service in services().items()
+        if (service.get("build") or {}).get("context") == "./airflow"
+    }
+
+
+def dbt_source_paths() -> list[str]:
+    """The dbt project's source folders (dbt_project.yml's *-paths) that exist."""
+    project = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())
+    keys = ("model-paths", "macro-paths", "seed-paths", "test-paths", "snapshot-paths")
+    folders = [folder for key in keys for folder in project.get(key, [])]
+    folders += project.get("analysis-paths", [])
+    return [f for f in folders if (DBT_PROJECT / f).is_dir()]
+
+
 def test_dockerfile_builds_the_manifest_where_the_dbt_dag_reads_it() -> None:
     env = dockerfile_env()
     assert env.get("AIRFLOW__COSMOS__ENABLE_TELEMETRY") == "False"
@@ -287,13 +322,72 @@ def test_dockerfile_builds_the_manifest_where_the_dbt_dag_reads_it() -> None:
     assert re.search(rf"cd {re.escape(project)}\s+&&.*dbt parse", run), (
         f"dbt parse does not run in FINHOUSE_DBT_PROJECT_DIR ({project})"
     )
-    # The project reaches the build context through scripts/sync-dbt.sh.
-    copied_from = re.search(rf"cp -r {IMAGE_HOME}/(\S+)\s+{re.escape(project)}", run)
-    assert copied_from, "the Dockerfile does not copy the synced dbt project"
-    sync = (AIRFLOW / "scripts" / "sync-dbt.sh").read_text()
-    assert f'dest="$airflow_dir/{copied_from.group(1)}"' in sync
-    assert os.access(AIRFLOW / "scripts" / "sync-dbt.sh", os.X_OK)
-    assert f"/{copied_from.group(1).split('/')[0]}/dbt/" in (AIRFLOW / ".gitignore").read_text()
+
+
+def test_dockerfile_takes_the_dbt_project_from_its_build_context() -> None:
+    """No copy step before a build: the dbt project reaches the image through a build
+    context of its own, the working tree's dbt/finhouse, not through a copy in airflow/."""
+    project = dockerfile_env()["FINHOUSE_DBT_PROJECT_DIR"]
+    copies = re.findall(r"^COPY\s+(.*)$", dockerfile(), flags=re.MULTILINE)
+    into_project = [c for c in copies if c.split()[-1].rstrip("/") == project]
+    assert len(into_project) == 1, f"one COPY into {project} expected: {copies}"
+    context = re.search(r"--from=(\S+)", into_project[0])
+    assert context, f"the dbt project is not copied from a named build context: {into_project}"
+    assert context.group(1) == DBT_CONTEXT
+    assert "--chown=astro" in into_project[0], "dbt parse must be able to write target/"
+    assert not re.search(r"\binclude/", instructions()), (
+        "the Dockerfile still reads a copy of the dbt project from include/"
+    )
+    # A named context needs the BuildKit Dockerfile frontend 1.4 or later: ask for it.
+    assert dockerfile().startswith("# syntax=docker/dockerfile:1\n")
+    # Every build of the image, in docker-compose.yml, passes that context: the dbt project
+    # the Makefile parses (`make install`), inside the repository.
+    assert re.search(r"^DBT_DIR\s*:=\s*dbt/finhouse$", (REPO / "Makefile").read_text(), re.M)
+    for name, service in airflow_image_services().items():
+        contexts = service["build"].get("additional_contexts") or {}
+        if isinstance(contexts, list):
+            contexts = dict(item.split("=", 1) for item in contexts)
+        assert DBT_CONTEXT in contexts, f"{name}: no {DBT_CONTEXT} build context"
+        path = (REPO / contexts[DBT_CONTEXT]).resolve()
+        assert path == DBT_PROJECT.resolve(), f"{name}: {path}"
+        assert path.is_relative_to(REPO)
+        assert (path / "dbt_project.yml").is_file()
+
+
+def test_no_copy_step_is_left() -> None:
+    """The sync script is gone: nothing may tell anyone to run it."""
+    assert not (AIRFLOW / "scripts" / "sync-dbt.sh").exists()
+    skip_dirs = {".git", "node_modules", "target", "logs", "__pycache__", "dbt_packages"}
+    mentions = []
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in skip_dirs and (not d.startswith(".") or d in {".ci", ".github", ".astro"})
+        ]
+        for file in files:
+            path = Path(folder) / file
+            # the changelog records the removal; this test names the script on purpose
+            if path in (Path(__file__), REPO / "CHANGELOG.md") or path.suffix not in {
+                "",
+                ".md",
+                ".yml",
+                ".yaml",
+                ".sh",
+                ".mk",
+                ".py",
+                ".txt",
+                ".example",
+                ".toml",
+            }:
+                continue
+            try:
+                text = path.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+            if "sync-dbt" in text:
+                mentions.append(str(path.relative_to(REPO)))
+    assert not mentions, f"these still mention the retired sync-dbt.sh: {mentions}"
 
 
 def test_dockerignore_keeps_what_the_build_needs() -> None:
@@ -309,12 +403,11 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
         "dags/ingestion.py",
         "plugins/finhouse/config.py",
         ".astro/test_dag_integrity_default.py",
-        "include/dbt/finhouse/dbt_project.yml",
-        "include/dbt/finhouse/models/staging/stg_loans.sql",
     ]
     assert not [path for path in needed if dockerignored(path, patterns)]
-    for build_output in ("include/dbt/finhouse/target/manifest.json", ".env", "logs/x.log"):
-        assert dockerignored(build_output, patterns), f"{build_output} is sent to the build"
+    # a copy of the dbt project left in include/ by older checkouts never enters the image
+    for left_out in ("include/dbt/finhouse/dbt_project.yml", ".env", "logs/x.log"):
+        assert dockerignored(left_out, patterns), f"{left_out} is sent to the build"
 
 
 def test_astro_project_files() -> None:
@@ -414,6 +507,127 @@ def test_every_compose_variable_is_in_env_example() -> None:
             assert match.group(2) == ":?", f"{match.group(0)}: a secret needs ${{VAR:?message}}"
 
 
+def required_variables(text: str) -> set[str]:
+    """The ${VAR:?message} names: compose stops when one of them has no value."""
+    return {m.group(1) for m in VARIABLE.finditer(text) if m.group(2) in (":?", "?")}
+
+
+def documented_secrets() -> dict[str, str]:
+    """docs/orchestration.md's Secrets table: variable -> placeholder | empty: generate."""
+    rows = re.findall(
+        r"^\| `([A-Z][A-Z0-9_]*)` \|[^\n]*\| (placeholder|empty: generate) \|$",
+        SECRETS_DOC.read_text(),
+        flags=re.MULTILINE,
+    )
+    return dict(rows)
+
+
+#: how the docs spell a count of secrets
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def test_every_required_compose_variable_is_in_env_example_and_the_docs() -> None:
+    required = required_variables(COMPOSE_FILE.read_text())
+    assert required, "docker-compose.yml requires no variable"
+    example = env_example()
+    assert required <= set(example), f"missing from .env.example: {required - set(example)}"
+    # .env.example says which ones compose requires: every *_PASSWORD, *_SECRET*, *_KEY
+    secret_like = {name for name in example if re.search(r"_PASSWORD$|_SECRET|_KEY$", name)}
+    assert secret_like == required, f".env.example's rule vs compose: {secret_like ^ required}"
+
+    docs = documented_secrets()
+    assert set(docs) == required, f"{SECRETS_DOC.name} Secrets vs compose: {set(docs) ^ required}"
+    empty = {name for name in required if not example[name]}
+    assert {name for name, kind in docs.items() if kind == "empty: generate"} == empty
+    # Each place that tells a newcomer what to fill in names the empty ones and their number.
+    count = NUMBER_WORDS[len(empty)]
+    for path in (ENV_EXAMPLE, AIRFLOW / "README.md"):
+        text = " ".join(path.read_text().replace("#", " ").split())
+        assert not (missing := {name for name in empty if name not in text}), (path, missing)
+        assert re.search(rf"\b{count}\b", text, flags=re.IGNORECASE), (path, count)
+    for path in (SECRETS_DOC, COMPOSE_FILE):
+        claims = re.findall(r"\b(\w+) (?:are |its )?(?:left )?empty", path.read_text(), re.I)
+        numbers = [w.lower() for w in claims if w.lower() in NUMBER_WORDS]
+        assert numbers, f"{path.name} does not say how many secrets are empty"
+        assert set(numbers) == {count}, f"{path.name} says {numbers}, .env.example has {count}"
+
+
+def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """A service's bind mounts (short syntax): container path -> (host path, mode)."""
+    found = {}
+    for volume in service.get("volumes") or []:
+        source, target, *mode = str(volume).split(":")
+        if source.startswith((".", "/")):
+            found[target] = (source, mode[0] if mode else "rw")
+    return found
+
+
+def expected_image_path(source: Path) -> str:
+    """Where the image holds a file of the working tree (the build copies airflow/ to
+    IMAGE_HOME and the dbt project to FINHOUSE_DBT_PROJECT_DIR), or '' for neither."""
+    project = DBT_PROJECT.resolve()
+    if source.is_relative_to(project):
+        inside = source.relative_to(project).as_posix()
+        return f"{dockerfile_env()['FINHOUSE_DBT_PROJECT_DIR']}/{inside}"
+    if source.is_relative_to(AIRFLOW):
+        return f"{IMAGE_HOME}/{source.relative_to(AIRFLOW).as_posix()}"
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("override", "base_dir"), [(DEV_COMPOSE_FILE, REPO), (ASTRO_OVERRIDE, AIRFLOW)]
+)
+def test_development_mounts_exist_and_are_where_the_image_has_them(
+    override: Path, base_dir: Path
+) -> None:
+    services_ = yaml.safe_load(override.read_text())["services"]
+    assert services_, f"{override.name} defines no service"
+    for name, service in services_.items():
+        for target, (source, mode) in mounts(service).items():
+            path = (base_dir / source).resolve()
+            assert path.exists(), f"{override.name} {name}: {source} does not exist"
+            assert path.is_relative_to(REPO), f"{override.name} {name}: {source} is outside"
+            assert expected_image_path(path) == target, (
+                f"{override.name} {name}: {source} is mounted on {target}, the image has it at "
+                f"{expected_image_path(path) or 'no path'}"
+            )
+            assert mode == "ro", f"{override.name} {name}: mount {source} read-only"
+    # the dbt mounts cover every source folder of the dbt project, and nothing else of it
+    # (target/ holds the image's manifest, which a host folder would hide)
+    dbt_targets = {
+        target.removeprefix(dockerfile_env()["FINHOUSE_DBT_PROJECT_DIR"] + "/")
+        for service in services_.values()
+        for target in mounts(service)
+        if target.startswith(dockerfile_env()["FINHOUSE_DBT_PROJECT_DIR"] + "/")
+    }
+    assert dbt_targets == set(dbt_source_paths()), (override.name, dbt_targets)
+
+
+def test_dev_override_mounts_the_code_into_every_service_that_runs_it() -> None:
+    override = yaml.safe_load(DEV_COMPOSE_FILE.read_text())["services"]
+    assert set(override) <= set(services()), "the override names a service compose lacks"
+    runs_code = set(airflow_image_services()) - {ONE_SHOT}
+    assert set(override) == runs_code, f"dev mounts vs the image's services: {set(override)}"
+    wanted = {f"{IMAGE_HOME}/dags", f"{IMAGE_HOME}/plugins"} | {
+        f"{dockerfile_env()['FINHOUSE_DBT_PROJECT_DIR']}/{folder}" for folder in dbt_source_paths()
+    }
+    for name, service in override.items():
+        assert set(mounts(service)) == wanted, f"{name}: {set(mounts(service)) ^ wanted}"
+        # nothing else overridden: the development stack is the stack, plus the mounts
+        assert set(service) == {"volumes"}, f"{name} overrides {set(service) - {'volumes'}}"
+        # a mount must not hide a named volume's path of docker-compose.yml
+        base = {str(v).split(":")[1] for v in services()[name].get("volumes") or []}
+        assert not base & set(mounts(service)), name
+
+
+def test_astro_override_joins_the_compose_network() -> None:
+    override = yaml.safe_load(ASTRO_OVERRIDE.read_text())
+    network = compose()["networks"]["default"]["name"]
+    assert override["networks"][network] == {"name": network, "external": True}
+    for name, service in override["services"].items():
+        assert network in service["networks"], name
+
+
 def test_healthchecks_and_dependency_conditions() -> None:
     one_shot = {name for name, s in services().items() if s.get("restart") == "no"}
     assert one_shot == {"airflow-init"}
@@ -493,6 +707,8 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
 
     for profile in ([], ["--profile", "celery"]):
         out = config("--env-file", str(env_file), *profile)
+        assert out.returncode == 0, out.stderr
+        out = config("-f", str(DEV_COMPOSE_FILE), "--env-file", str(env_file), *profile)
         assert out.returncode == 0, out.stderr
     # .env.example as it is leaves the Airflow secrets empty: compose must refuse, naming one.
     out = config("--env-file", str(ENV_EXAMPLE))
