@@ -94,6 +94,7 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@$(FINHOUSE) dags run --ingestion finhouse_dbt
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
+	@echo; $(FINHOUSE) platform next
 
 .PHONY: test
 test: install $(TEST_DEPS) ## run every test (starts and stops its own PostgreSQL)
@@ -119,6 +120,8 @@ format: $(AF_STAMP) ## apply ruff's formatting and fixes
 
 .PHONY: clean distclean
 clean: db-down ## stop the database and delete local state (.finhouse: data, AIRFLOW_HOME)
+	@# a cluster relocated out of an unreachable state folder: .finhouse/pg links to it
+	@if [ -L .finhouse/pg ]; then rm -rf "$$(readlink -f .finhouse/pg)"; fi
 	rm -rf .finhouse artifacts .pytest_cache .ruff_cache .mypy_cache
 distclean: clean ## also delete the virtual environments
 	rm -rf $(VENV) $(DBT_VENV)

@@ -16,12 +16,18 @@ $(SUPERSET_STAMP): requirements/superset.txt
 	@$(SUPERSET_VENV)/bin/pip install -q -r requirements/superset.txt 2> >(grep -v "is ignored: it is neither" >&2)
 	@rm -f $(SUPERSET_VENV)/.finhouse-* && touch $@
 
+# Never a prompt: sudo -n fails at once rather than asking for a password, and the frontend
+# is set inside sudo (sudo drops the caller's environment) so debconf asks nothing.
+APT_PACKAGES   := chromium chromium-driver
+
 $(CHROMEDRIVER):
-	@echo "==> installing Debian's chromium and chromium-driver (headless browser tests)"
-	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver > /dev/null
+	@echo "==> installing system packages with apt-get: $(APT_PACKAGES) (headless browser tests; ~370 MB)"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+			$(APT_PACKAGES) > /dev/null \
+		|| { echo "could not install $(APT_PACKAGES): run make as root or with passwordless sudo, or install them first" >&2; exit 1; }
 
 .PHONY: superset-install superset screenshots
 superset-install: $(SUPERSET_STAMP) ## create .venv-superset (Superset 6.1) from the pins

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from finhouse import settings
@@ -37,13 +38,18 @@ def _connection_uri(dsn: str) -> str:
     return as_url(dsn) if scheme is None or scheme in POSTGRES_SCHEMES else dsn
 
 
+def airflow_home() -> Path:
+    """``AIRFLOW_HOME``: ``<state>/airflow``."""
+    return state_dir() / "airflow"
+
+
 def airflow_environment() -> dict[str, str]:
     """Environment variables that configure Airflow for this repository."""
     for warning in settings.validate_all():
         if warning not in _warned:
             _warned.add(warning)
             log.warning("%s", warning)
-    home = state_dir() / "airflow"
+    home = airflow_home()
     home.mkdir(parents=True, exist_ok=True)
     env = {
         "AIRFLOW_HOME": str(home),

@@ -4,7 +4,10 @@ It lives under the repository's ignored state folder, listens on 127.0.0.1 at a 
 with its own socket directory, and holds the databases ``oltp``, ``warehouse``, ``airflow``
 and ``superset`` with the roles of the role matrix of docs/architecture.md. The machine's PostgreSQL
 binaries are used when present, the ``pgserver`` wheel's otherwise. ``initdb`` refuses to run
-as root, so under root the server runs as an unprivileged system user.
+as root, so under root the server runs as an unprivileged system user; when that user cannot
+reach the state folder (a clone in /root or in a private temp folder), the cluster lives in
+``/var/lib/finhouse/pg-<hash of the state path>`` instead and the state folder's ``pg``
+links to it (`finhouse db up` says so; `make clean` deletes both).
 
 Passwords are generated per cluster and kept in ``credentials.json`` (mode 0600) beside the
 data directory, never in code or committed files.
@@ -13,6 +16,7 @@ data directory, never in code or committed files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -66,6 +70,8 @@ WAREHOUSE_SCHEMAS = {
     "marts": "transformer",
 }
 EXTRACT_STATEMENT_TIMEOUT = "30min"
+#: where a root-run cluster goes when its service user cannot reach the state folder
+RELOCATED_ROOT = Path("/var/lib/finhouse")
 
 
 def _pgserver_bindir() -> Path:
@@ -312,14 +318,25 @@ class Cluster(Provisioner):
     """One private cluster rooted at ``root`` (data, socket dir, log, credentials)."""
 
     def __init__(self, root: Path, port: int, *, durable: bool = True) -> None:
-        self.root = Path(root).resolve()
+        #: the path the cluster is known by (``<state>/pg``); ``root`` is where it lives, the
+        #: same folder or, when relocated, the folder this one links to
+        self.link = Path(root).absolute()
         self.port = port
         self.durable = durable
         self.host = "127.0.0.1"
-        self.data_dir = self.root / "data"
-        self.socket_dir = self.root / "run"
-        self.log_file = self.root / "postgres.log"
-        self.credentials_file = self.root / "credentials.json"
+        self._place(self.link.resolve())
+
+    def _place(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.socket_dir = root / "run"
+        self.log_file = root / "postgres.log"
+        self.credentials_file = root / "credentials.json"
+
+    @property
+    def relocated(self) -> bool:
+        """True when the cluster lives outside the state folder (see the module doc)."""
+        return self.link != self.root
 
     # ------------------------------------------------------------------ credentials
     def credentials(self) -> dict[str, str]:
@@ -376,17 +393,41 @@ class Cluster(Provisioner):
 
     def _prepare_dirs(self, user: ServiceUser | None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            os.chown(self.root, user.uid, user.gid)
+            if not self._reaches(user):
+                self._relocate(user)
         self.socket_dir.mkdir(exist_ok=True)
         if user is not None:
-            for path in (self.root, self.socket_dir):
-                os.chown(path, user.uid, user.gid)
-            probe = self._run(["test", "-w", str(self.root)], user)
-            if probe.returncode != 0:
-                raise ClusterError(
-                    f"the PostgreSQL service user {user.name!r} cannot reach {self.root} "
-                    "(a parent folder is not traversable); set FINHOUSE_STATE_DIR to a folder "
-                    "under /work, /srv or /var/tmp"
-                )
+            os.chown(self.socket_dir, user.uid, user.gid)
+
+    def _reaches(self, user: ServiceUser) -> bool:
+        return self._run(["test", "-w", str(self.root)], user).returncode == 0
+
+    def _relocate(self, user: ServiceUser) -> None:
+        """Move a new cluster's folder where the service user can reach it, and link to it."""
+        unreachable = (
+            f"the PostgreSQL service user {user.name!r} cannot reach {self.root} "
+            "(a parent folder is not traversable)"
+        )
+        if (self.data_dir / "PG_VERSION").exists():
+            raise ClusterError(
+                f"{unreachable}, and a cluster already lives there: make a parent folder "
+                "traversable (chmod o+x) or set FINHOUSE_STATE_DIR to another folder"
+            )
+        digest = hashlib.sha256(str(self.link).encode()).hexdigest()[:12]
+        target = RELOCATED_ROOT / f"pg-{digest}"
+        RELOCATED_ROOT.mkdir(parents=True, exist_ok=True)
+        RELOCATED_ROOT.chmod(0o755)  # traversable whatever root's umask
+        target.mkdir(mode=0o700, exist_ok=True)
+        os.chown(target, user.uid, user.gid)
+        for child in self.root.iterdir():  # the credentials file, written before
+            shutil.move(child, target / child.name)
+        self.root.rmdir()
+        self.link.symlink_to(target, target_is_directory=True)
+        self._place(target)
+        if not self._reaches(user):
+            raise ClusterError(f"{unreachable}, nor {target}: set FINHOUSE_STATE_DIR")
 
     def _initdb(self, bindir: Path, user: ServiceUser | None, creds: dict[str, str]) -> None:
         pwfile = self.root / ".pwfile"
@@ -439,8 +480,8 @@ class Cluster(Provisioner):
         """Start (creating on first use) and bootstrap; return False if it was already up."""
         bindir = _find_bindir()
         user = _service_user()
-        creds = self._ensure_credentials()
         self._prepare_dirs(user)
+        creds = self._ensure_credentials()
         if not (self.data_dir / "PG_VERSION").exists():
             if self.data_dir.exists():
                 shutil.rmtree(self.data_dir)  # a half-made data dir from an interrupted initdb
@@ -513,9 +554,11 @@ class Cluster(Provisioner):
         return True
 
     def destroy(self) -> None:
-        """Stop and delete the cluster (data, credentials, log)."""
+        """Stop and delete the cluster (data, credentials, log; and its link when relocated)."""
         self.down()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.link.is_symlink():
+            self.link.unlink()
 
 
 class ServerAt(Provisioner):

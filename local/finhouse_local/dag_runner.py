@@ -81,11 +81,28 @@ def output_to(log_file: Path | None) -> Iterator[TextIO]:
             terminal.close()
 
 
-class TaskProgress:
-    """Every few seconds, one line: how many tasks of the DAG's newest run have finished."""
+#: the dbt resources a Cosmos watcher producer reports one by one as dbt finishes them (its
+#: XCom ``<resource>__<project>__<name>_status``; tests report as ``…_tests_status``)
+_WATCHED_RESOURCES = ("model__", "seed__", "snapshot__")
 
-    def __init__(self, dag_id: str, total: int, out: TextIO, every: float = 10.0) -> None:
+
+class TaskProgress:
+    """Every few seconds, one line: how many tasks of the DAG's newest run have finished, and,
+    for a Cosmos watcher DAG, how many dbt models, seeds and snapshots its producer's one
+    ``dbt build`` has finished so far (the tasks only finish once it is done)."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        total: int,
+        out: TextIO,
+        every: float = 10.0,
+        *,
+        producer: str | None = None,
+        nodes: int = 0,
+    ) -> None:
         self.dag_id, self.total, self.out, self.every = dag_id, total, out, every
+        self.producer, self.nodes = producer, nodes
         self.started = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -98,11 +115,13 @@ class TaskProgress:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def _finished(self) -> int:
+    def _finished(self) -> tuple[int, int]:
+        """(tasks finished, dbt nodes the producer reported finished) of the newest run."""
         from airflow.models.dagrun import DagRun  # noqa: PLC0415
         from airflow.models.taskinstance import TaskInstance  # noqa: PLC0415
+        from airflow.models.xcom import XComModel  # noqa: PLC0415
         from airflow.utils.session import create_session  # noqa: PLC0415
-        from sqlalchemy import func, select  # noqa: PLC0415
+        from sqlalchemy import func, or_, select  # noqa: PLC0415
 
         with create_session() as session:
             run_id = session.scalar(
@@ -118,17 +137,33 @@ class TaskProgress:
                     TaskInstance.state.in_(("success", "failed", "skipped", "upstream_failed")),
                 )
             )
-        return int(count or 0)
+            nodes = 0
+            if self.producer is not None:
+                nodes = session.scalar(
+                    select(func.count()).where(
+                        XComModel.dag_id == self.dag_id,
+                        XComModel.run_id == run_id,
+                        XComModel.task_id == self.producer,
+                        or_(*(XComModel.key.startswith(p) for p in _WATCHED_RESOURCES)),
+                        XComModel.key.endswith("_status"),
+                        ~XComModel.key.endswith("_tests_status"),
+                    )
+                )
+        return int(count or 0), int(nodes or 0)
+
+    def line(self, done: int, nodes: int, seconds: float) -> str:
+        built = f"{nodes}/{self.nodes} dbt models, seeds and snapshots built, " * bool(self.nodes)
+        return f"  {self.dag_id}: {built}{done}/{self.total} tasks done ({seconds:.0f} s)"
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                done = self._finished()
+                done, nodes = self._finished()
             except Exception:  # progress is best effort: it never fails a run
                 logging.getLogger(__name__).debug("progress query failed", exc_info=True)
                 continue
             seconds = time.perf_counter() - self.started
-            self.out.write(f"  {self.dag_id}: {done}/{self.total} tasks done ({seconds:.0f} s)\n")
+            self.out.write(self.line(done, nodes, seconds) + "\n")
             self.out.flush()
 
 
@@ -150,6 +185,23 @@ def run_producer_first(dag: Any) -> None:
             task.trigger_rule = "all_done"
 
 
+def _watched_build(dag: Any) -> dict[str, Any]:
+    """The producer of a Cosmos watcher DAG and how many dbt nodes it reports (one consumer
+    task each); nothing for any other DAG."""
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID  # noqa: PLC0415
+    from cosmos.operators.watcher import DbtTestWatcherOperator  # noqa: PLC0415
+
+    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    if producer is None:
+        return {}
+    nodes = [
+        t
+        for t in dag.tasks
+        if getattr(t, "producer_task_id", None) and not isinstance(t, DbtTestWatcherOperator)
+    ]
+    return {"producer": producer.task_id, "nodes": len(nodes)}
+
+
 def run_dags(
     runs: Sequence[tuple[str, dict[str, Any] | None]],
     *,
@@ -157,6 +209,7 @@ def run_dags(
     on_done: Callable[[RunResult], None] | None = None,
     stop_on_failure: bool = False,
     progress: TextIO | None = None,
+    progress_every: float = 10.0,
 ) -> list[RunResult]:
     """``dag.test()`` each (dag_id, conf) in order; unknown DAG ids fail before anything runs.
     With ``progress``, DAGs with many tasks report how far they are every few seconds."""
@@ -184,7 +237,7 @@ def run_dags(
         dag = bag.get_dag(dag_id)
         run_producer_first(dag)
         watch: contextlib.AbstractContextManager[Any] = (
-            TaskProgress(dag_id, len(dag.tasks), progress)
+            TaskProgress(dag_id, len(dag.tasks), progress, progress_every, **_watched_build(dag))
             if progress is not None and len(dag.tasks) > 10
             else contextlib.nullcontext()
         )

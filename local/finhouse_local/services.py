@@ -51,7 +51,7 @@ from typing import Annotated, Any
 from finhouse import settings
 from finhouse.errors import FinhouseError
 from finhouse_local import dsns
-from finhouse_local.airflow_env import airflow_environment
+from finhouse_local.airflow_env import airflow_environment, airflow_home
 from finhouse_local.cluster import default_cluster
 from finhouse_local.paths import REPO_ROOT, state_dir
 
@@ -751,6 +751,31 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
             f"  {'simulator':<11}{sim}",
             f"  {'logs':<11}{lay.airflow_log}",
             f"  {'stop':<11}make down   (or: finhouse platform down)",
+        ]
+    )
+
+
+def next_steps() -> str:
+    """What to open after `make demo`, and how: the lines it ends with."""
+    lay = layout()
+    airflow_passwords = password_file({**os.environ, "AIRFLOW_HOME": str(airflow_home())})
+    cluster = default_cluster()
+    postgres = f"; PostgreSQL's files in {cluster.root}" if cluster.relocated else ""
+    superset = f"http://{HOST}:{superset_port()}"
+    return "\n".join(
+        [
+            "==> next",
+            "  make up      runs the platform in the background, the OLTP kept live:",
+            f"               Airflow   {airflow_url()}  user {ADMIN_USER}, password in",
+            f"                         {airflow_passwords}",
+            f"               Superset  {superset}  user admin, password: SUPERSET_ADMIN_PASSWORD"
+            " or in",
+            f"                         {state_dir() / 'superset' / 'credentials.json'}",
+            "  make down    stops it; `make clean` deletes the data",
+            f"  the data     {lay.state}{postgres}",
+            "               (the marts: schema marts of database warehouse;",
+            "               `.venv/bin/finhouse db status --role reporter` prints a read-only DSN)",
+            "  the docs     docs/README.md (operations, metrics, settings)",
         ]
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,10 @@ def _dbt_env(pg_server: Provisioner, pipe: Pipeline) -> dict[str, str]:
     return env
 
 
+#: ``finhouse_dbt: 12/40 dbt models, seeds and snapshots built, 1/83 tasks done (9 s)``
+PROGRESS = re.compile(r": (\d+)/(\d+) dbt models, seeds and snapshots built, (\d+)/\d+ tasks")
+
+
 def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
     pipe: Pipeline, pg_server: Provisioner, airflow_db: None
 ) -> None:
@@ -47,6 +52,18 @@ def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
     assert tasks["models.marts.portfolio.portfolio_daily.run"] == "success"
     assert tasks["models.marts.portfolio.portfolio_daily.test"] == "success"
     assert tasks["models.intermediate.loans.int_loans__daily_delinquency.run"] == "success"
+    # the progress line moves while the producer's one `dbt build` runs, before the tasks
+    # that report each model finish: it counts the models dbt has finished
+    seen = [
+        tuple(map(int, m.groups()))
+        for m in map(PROGRESS.search, results[-1]["progress"])
+        if m is not None
+    ]
+    nodes_total = seen[0][1] if seen else 0
+    assert nodes_total > 1, results[-1]["progress"]
+    during_build = {built for built, _total, done in seen if done <= 1}
+    assert any(0 < built < nodes_total for built in during_build), results[-1]["progress"]
+    assert [s[0] for s in seen] == sorted(s[0] for s in seen)  # never goes back
     with psycopg.connect(pipe.dbs.warehouse_dsn("reporter")) as reporter:
         days, glp = reporter.execute(
             "select count(*), sum(gross_loan_portfolio) from marts.portfolio_daily "

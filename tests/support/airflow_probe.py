@@ -7,6 +7,7 @@ test RUNS_JSON            dag.test() each [dag_id, conf] in turn through finhous
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -55,10 +56,19 @@ def integrity() -> dict:
 
 
 def test(runs: list[list]) -> list[dict]:
-    """Through the runner ``finhouse dags run`` and ``make demo`` use."""
+    """Through the runner ``finhouse dags run`` and ``make demo`` use; each run's progress
+    lines (every half second here) come back with it."""
     from finhouse_local.dag_runner import run_dags  # noqa: PLC0415
 
-    return [r.as_json() for r in run_dags([(dag_id, conf) for dag_id, conf in runs])]
+    progress = io.StringIO()
+    results = run_dags(
+        [(dag_id, conf) for dag_id, conf in runs], progress=progress, progress_every=0.5
+    )
+    lines = progress.getvalue().splitlines()
+    return [
+        {**r.as_json(), "progress": [ln.strip() for ln in lines if f" {r.dag_id}: " in ln]}
+        for r in results
+    ]
 
 
 if __name__ == "__main__":

@@ -118,6 +118,11 @@ def db_up() -> None:
     click.echo(
         f"embedded PostgreSQL {state} on {cluster.host}:{cluster.port} (data in {cluster.data_dir})"
     )
+    if cluster.relocated:
+        click.echo(
+            f"  (its service user cannot reach {cluster.link.parent}, so the cluster lives in "
+            f"{cluster.root}; {cluster.link} links to it and `make clean` deletes both)"
+        )
 
 
 @db.command("down")
@@ -599,6 +604,15 @@ def platform_down() -> None:
         from finhouse_local import services  # noqa: PLC0415
 
     services.down(echo=click.echo)
+
+
+@platform.command("next")
+def platform_next() -> None:
+    """Say what to open after `make demo` (the URLs, where the logins are) and how."""
+    with local_tooling("`finhouse platform next`"):
+        from finhouse_local import services  # noqa: PLC0415
+
+    click.echo(services.next_steps())
 
 
 @platform.command("status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -142,3 +143,38 @@ def test_unknown_binaries_choice_is_refused(own_state: dict[str, str]) -> None:
     out = run_cli("db", "up", env={**own_state, "FINHOUSE_PG_BINARIES": "docker"})
     assert out.returncode == 1
     assert "FINHOUSE_PG_BINARIES must be auto, system or pgserver" in out.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_root_in_a_private_folder_gets_a_cluster_its_service_user_can_reach() -> None:
+    """A clone in /root or a private temp folder: the service user cannot traverse it, so the
+    cluster lives under /var/lib/finhouse, the state folder links to it, and `db up` says so."""
+    private = Path(tempfile.mkdtemp(prefix="finhouse-private-"))  # 0700, root's
+    assert private.stat().st_mode & 0o777 == 0o700
+    state = private / "state"
+    env = {**os.environ, "FINHOUSE_STATE_DIR": str(state), "FINHOUSE_PG_PORT": str(free_port())}
+    link = state / "pg"
+    try:
+        up = run_cli("db", "up", env=env, check=True)
+        assert link.is_symlink()
+        home = link.resolve()
+        assert home.parent == Path("/var/lib/finhouse")
+        assert f"data in {home / 'data'}" in up.stdout
+        assert f"cannot reach {state}" in up.stdout
+        assert f"the cluster lives in {home}" in up.stdout
+        # the secrets stay root's even in the shared folder
+        creds = home / "credentials.json"
+        assert (creds.stat().st_uid, creds.stat().st_mode & 0o777) == (0, 0o600)
+        with psycopg.connect(_status(env)["warehouse"]) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        # known by its link from now on: a second start finds it running, nothing moves
+        again = run_cli("db", "up", env=env, check=True)
+        assert "already running" in again.stdout
+        assert link.resolve() == home
+        run_cli("db", "down", env=env, check=True)
+        assert "started" in run_cli("db", "up", env=env, check=True).stdout
+    finally:
+        run_cli("db", "down", env=env)
+        if link.is_symlink():
+            shutil.rmtree(link.resolve(), ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
