@@ -47,11 +47,9 @@ def credentials() -> dict[str, str]:
             creds[key] = secrets.token_urlsafe(32 if key == "secret_key" else 18)
             changed = True
     if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_text(json.dumps(creds, indent=2))
-        tmp.replace(path)
+        from finhouse_local.private import write_secret  # noqa: PLC0415
+
+        write_secret(path, json.dumps(creds, indent=2))
     return creds
 
 
@@ -153,8 +151,10 @@ def screenshots(env: dict[str, str], args: list[str]) -> int:
     port = env["SUPERSET_PORT"]
     proc = None
     if not healthy(port):
+        from finhouse_local.private import open_log  # noqa: PLC0415
+
         log = config_state_logs() / "superset-screenshots.log"
-        with log.open("ab") as out:
+        with open_log(log) as out:
             proc = subprocess.Popen(  # noqa: S603
                 gunicorn_command(port), env=env, stdout=out, stderr=subprocess.STDOUT
             )
@@ -179,10 +179,9 @@ def screenshots(env: dict[str, str], args: list[str]) -> int:
 
 def config_state_logs() -> Path:
     from finhouse_local.paths import state_dir as finhouse_state  # noqa: PLC0415
+    from finhouse_local.private import private_dir  # noqa: PLC0415
 
-    logs = finhouse_state() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    return logs
+    return private_dir(finhouse_state() / "logs")
 
 
 def main(argv: list[str]) -> int:

@@ -6,8 +6,9 @@ and ``superset`` with the roles of the role matrix of docs/architecture.md. The 
 binaries are used when present, the ``pgserver`` wheel's otherwise. ``initdb`` refuses to run
 as root, so under root the server runs as an unprivileged system user.
 
-Passwords are generated per cluster and kept in ``credentials.json`` (mode 0600) beside the
-data directory, never in code or committed files.
+Passwords are generated per cluster and kept in ``credentials.json`` beside the data
+directory, never in code or committed files; it, initdb's password file and the server's
+``postgres.log`` are mode 0600 from their first byte (:mod:`finhouse_local.private`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from psycopg import sql
 from finhouse import settings
 from finhouse.errors import ClusterError
 from finhouse_local.paths import state_dir
+from finhouse_local.private import open_log, write_secret
 
 
 @dataclass(frozen=True)
@@ -337,11 +339,7 @@ class Cluster(Provisioner):
         if missing := [role for role in wanted if role not in creds]:
             for role in missing:
                 creds[role] = secrets.token_urlsafe(18)
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.credentials_file.with_suffix(".tmp")
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                json.dump(creds, f, indent=2)
-            tmp.replace(self.credentials_file)
+            write_secret(self.credentials_file, json.dumps(creds, indent=2))
         return creds
 
     # ------------------------------------------------------------------ process control
@@ -390,10 +388,8 @@ class Cluster(Provisioner):
 
     def _initdb(self, bindir: Path, user: ServiceUser | None, creds: dict[str, str]) -> None:
         pwfile = self.root / ".pwfile"
-        pwfile.write_text(creds[ROLES.admin] + "\n")
-        pwfile.chmod(0o600)
-        if user is not None:
-            os.chown(pwfile, user.uid, user.gid)
+        owner = (user.uid, user.gid) if user is not None else None
+        write_secret(pwfile, creds[ROLES.admin] + "\n", owner=owner)
         try:
             out = self._run(
                 [
@@ -455,9 +451,8 @@ class Cluster(Provisioner):
                     f"port {self.port} on {self.host} is in use by another process; "
                     "stop it or choose another port with FINHOUSE_PG_PORT"
                 )
-            if user is not None:
-                self.log_file.touch()
-                os.chown(self.log_file, user.uid, user.gid)
+            # 0600 before the server writes to it (pg_ctl appends), owned by the server's user
+            open_log(self.log_file, owner=(user.uid, user.gid) if user else None).close()
             out = self._run(
                 [
                     str(bindir / "pg_ctl"),

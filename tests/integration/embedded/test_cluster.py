@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,26 @@ def test_unknown_binaries_choice_is_refused(own_state: dict[str, str]) -> None:
     out = run_cli("db", "up", env={**own_state, "FINHOUSE_PG_BINARIES": "docker"})
     assert out.returncode == 1
     assert "FINHOUSE_PG_BINARIES must be auto, system or pgserver" in out.stderr
+
+
+# --------------------------------------------------------------------------- hardened defaults
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_secrets_and_the_log_are_readable_by_their_owner_only(
+    own_state: dict[str, str],
+) -> None:
+    root = Path(own_state["FINHOUSE_STATE_DIR"]) / "pg"
+    run_cli("db", "up", env=own_state, check=True)
+    assert _mode(root / "credentials.json") == 0o600
+    assert _mode(root / "postgres.log") == 0o600
+    assert not (root / ".pwfile").exists()
+    assert not list(root.glob(".*.tmp"))  # write_secret's temporary files
+    if os.geteuid() == 0:  # the server, running as its own user, writes the log
+        assert (root / "postgres.log").stat().st_uid != 0
+    # a log left readable by an older version is narrowed when the server starts again
+    run_cli("db", "down", env=own_state, check=True)
+    (root / "postgres.log").chmod(0o644)
+    run_cli("db", "up", env=own_state, check=True)
+    assert _mode(root / "postgres.log") == 0o600
