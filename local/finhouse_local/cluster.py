@@ -6,6 +6,11 @@ and ``superset`` with the roles of the role matrix of docs/architecture.md. The 
 binaries are used when present, the ``pgserver`` wheel's otherwise. ``initdb`` refuses to run
 as root, so under root the server runs as an unprivileged system user.
 
+Nothing is open to ``PUBLIC``: a database takes connections from its owner and from the
+roles :data:`CONNECTS` names for its kind only (``postgres`` and the templates from the
+administrator alone), and TEMPORARY is the loader's and the transformer's on the warehouse,
+never the reporter's. Role names reach SQL as quoted identifiers (``sql.Identifier``).
+
 Passwords are generated per cluster and kept in ``credentials.json`` beside the data
 directory, never in code or committed files; it, initdb's password file and the server's
 ``postgres.log`` are mode 0600 from their first byte (:mod:`finhouse_local.private`).
@@ -46,26 +51,36 @@ class OltpRoles:
 
 
 ROLES = OltpRoles()
-WAREHOUSE_ROLES: tuple[str, ...] = ("loader", "transformer", "reporter")
+LOADER, TRANSFORMER, REPORTER = "loader", "transformer", "reporter"
+WAREHOUSE_ROLES: tuple[str, ...] = (LOADER, TRANSFORMER, REPORTER)
 SERVICE_USERS = ("postgres", "finhousepg")
 DATABASES = ("oltp", "warehouse", "airflow", "superset")
+#: who may connect to a database of each kind besides its owner (the administrator, a
+#: superuser, always may): PUBLIC may not (CONNECT and TEMPORARY are revoked)
+CONNECTS: dict[str, tuple[str, ...]] = {
+    "oltp": (ROLES.extract,),  # and oltp_app, its owner
+    "warehouse": WAREHOUSE_ROLES,
+    "plain": (),  # airflow, superset: their owner only
+}
+#: the administrator's own databases, closed to PUBLIC too
+ADMIN_DATABASES = ("postgres", "template1", "template0")
 #: login roles and the database each one owns (None: owns no database)
 LOGIN_ROLES = {
     ROLES.app: "oltp",
     ROLES.extract: None,
-    "loader": None,
-    "transformer": None,
-    "reporter": None,
+    LOADER: None,
+    TRANSFORMER: None,
+    REPORTER: None,
     "airflow": "airflow",
     "superset": "superset",
 }
 #: warehouse schemas and their owners (docs/architecture.md, role matrix)
 WAREHOUSE_SCHEMAS = {
-    "raw": "loader",
-    "finhouse_meta": "loader",
-    "staging": "transformer",
-    "intermediate": "transformer",
-    "marts": "transformer",
+    "raw": LOADER,
+    "finhouse_meta": LOADER,
+    "staging": TRANSFORMER,
+    "intermediate": TRANSFORMER,
+    "marts": TRANSFORMER,
 }
 EXTRACT_STATEMENT_TIMEOUT = "30min"
 
@@ -190,6 +205,7 @@ class Provisioner:
     def bootstrap(self) -> None:
         """Create the roles and databases if missing (idempotent)."""
         creds = self._ensure_credentials()
+        ident = sql.Identifier
         with self.admin_connection() as conn:
             for role in LOGIN_ROLES:
                 exists = conn.execute(
@@ -198,10 +214,10 @@ class Provisioner:
                 verb = "alter" if exists else "create"
                 conn.execute(
                     sql.SQL(verb + " role {} login password {}").format(
-                        sql.Identifier(role), sql.Literal(creds[role])
+                        ident(role), sql.Literal(creds[role])
                     )
                 )
-            extract = sql.Identifier(ROLES.extract)
+            extract = ident(ROLES.extract)
             conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
             conn.execute(
                 sql.SQL("alter role {} set statement_timeout = {}").format(
@@ -211,29 +227,35 @@ class Provisioner:
             conn.execute(
                 sql.SQL("alter role {} set default_transaction_read_only = on").format(extract)
             )
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(
-                    sql.SQL("alter role {} set timezone = 'UTC'").format(sql.Identifier(role))
-                )
+            for role in WAREHOUSE_ROLES:
+                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(ident(role)))
             # dbt's long CTE chains cost seconds of LLVM compilation per statement with JIT
             # on (measured: 17 s of a 19 s incremental statement), far more than it saves.
-            conn.execute(
-                sql.SQL("alter role {} set jit = off").format(sql.Identifier("transformer"))
-            )
+            conn.execute(sql.SQL("alter role {} set jit = off").format(ident(TRANSFORMER)))
+            # the administrator's databases: no one else connects
+            for name in ADMIN_DATABASES:
+                conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
         self.create_database("oltp", "oltp")
         self.create_database("warehouse", "warehouse")
         self.create_database("airflow", "plain", owner="airflow")
         self.create_database("superset", "plain", owner="superset")
 
     def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
-        """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
+        """Create database ``name`` (if missing) set up as an ``oltp``, ``warehouse`` or
+        ``plain`` database (one application's own: its owner alone connects). Its
+        privileges are set every time: nothing for ``PUBLIC`` (no CONNECT, no TEMPORARY),
+        CONNECT for the roles of :data:`CONNECTS` of its kind."""
+        ident = sql.Identifier
         with self.admin_connection() as conn:
             if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
                 db_owner = owner or (ROLES.app if kind == "oltp" else self.admin_user)
                 conn.execute(
-                    sql.SQL("create database {} owner {}").format(
-                        sql.Identifier(name), sql.Identifier(db_owner)
-                    )
+                    sql.SQL("create database {} owner {}").format(ident(name), ident(db_owner))
+                )
+            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
+            for role in CONNECTS.get(kind, ()):
+                conn.execute(
+                    sql.SQL("grant connect on database {} to {}").format(ident(name), ident(role))
                 )
         if kind == "oltp":
             self._setup_oltp(name)
@@ -249,12 +271,6 @@ class Provisioner:
     def _setup_oltp(self, name: str) -> None:
         app, extract = sql.Identifier(ROLES.app), sql.Identifier(ROLES.extract)
         with self.admin_connection(name) as conn:
-            conn.execute(
-                sql.SQL("revoke all on database {} from public").format(sql.Identifier(name))
-            )
-            conn.execute(
-                sql.SQL("grant connect on database {} to {}").format(sql.Identifier(name), extract)
-            )
             conn.execute(sql.SQL("alter schema public owner to {}").format(app))
             conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
             conn.execute(
@@ -269,16 +285,14 @@ class Provisioner:
 
     def _setup_warehouse(self, name: str) -> None:
         ident = sql.Identifier
+        loader, transformer = ident(LOADER), ident(TRANSFORMER)
         with self.admin_connection(name) as conn:
-            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
             conn.execute(sql.SQL("revoke all on schema public from public"))
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(
-                    sql.SQL("grant connect on database {} to {}").format(ident(name), ident(role))
-                )
+            # temporary tables: the loader lands rows in them, dbt builds incremental models
+            # and unit tests through them; the reporter reads, nothing more
             conn.execute(
-                sql.SQL("grant create, temporary on database {} to loader, transformer").format(
-                    ident(name)
+                sql.SQL("grant create, temporary on database {} to {}, {}").format(
+                    ident(name), loader, transformer
                 )
             )
             for schema, owner in WAREHOUSE_SCHEMAS.items():
@@ -294,20 +308,22 @@ class Provisioner:
             # here and SELECT on each mart from dbt's grants config.
             for schema in ("raw", "finhouse_meta"):
                 conn.execute(
-                    sql.SQL("grant usage on schema {} to transformer").format(ident(schema))
+                    sql.SQL("grant usage on schema {} to {}").format(ident(schema), transformer)
                 )
                 conn.execute(
-                    sql.SQL("grant select on all tables in schema {} to transformer").format(
-                        ident(schema)
+                    sql.SQL("grant select on all tables in schema {} to {}").format(
+                        ident(schema), transformer
                     )
                 )
                 conn.execute(
                     sql.SQL(
-                        "alter default privileges for role loader in schema {} "
-                        "grant select on tables to transformer"
-                    ).format(ident(schema))
+                        "alter default privileges for role {} in schema {} "
+                        "grant select on tables to {}"
+                    ).format(loader, ident(schema), transformer)
                 )
-            conn.execute(sql.SQL("grant usage on schema marts to reporter"))
+            conn.execute(
+                sql.SQL("grant usage on schema {} to {}").format(ident("marts"), ident(REPORTER))
+            )
 
 
 class Cluster(Provisioner):
