@@ -195,7 +195,9 @@ def airflow_connections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     """Sets the Airflow connections ``finhouse_oltp``/``finhouse_warehouse`` as a
     deployment does (``AIRFLOW_CONN_*``, JSON form); nothing else configures a DSN."""
     for name in list(os.environ):
-        if name.startswith(("FINHOUSE_OLTP", "FINHOUSE_WAREHOUSE", "AIRFLOW_CONN_")):
+        if name.startswith("AIRFLOW_CONN_") or (
+            name.startswith("FINHOUSE_") and name.endswith("_DSN")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
 
