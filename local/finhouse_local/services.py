@@ -28,9 +28,11 @@ and never touches anything else. The embedded PostgreSQL is stopped only if ``up
 Everything lives under the state folder (``FINHOUSE_STATE_DIR``), so a test can run an
 isolated instance on a free port. Secrets (DSNs, the admin password) are never printed.
 
-The logs are mode 0600 in a 0700 folder, and the services run with umask 077, so what they
-write themselves (Airflow's task and DAG-processor logs…) is their user's only; the admin
-password file is written 0600 from its first byte (:mod:`finhouse_local.private`).
+Hardened defaults: every service listens on 127.0.0.1 only (the API server, Airflow's log
+servers through :mod:`finhouse_local.airflow_local`, Superset's gunicorn, PostgreSQL); the
+logs are mode 0600 in a 0700 folder, and the services run with umask 077, so what they write
+themselves (Airflow's task and DAG-processor logs…) is their user's only; the admin password
+file is written 0600 from its first byte (:mod:`finhouse_local.private`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from typing import Annotated, Any
 
 from finhouse import settings
 from finhouse.errors import FinhouseError
-from finhouse_local import dsns
+from finhouse_local import airflow_local, dsns
 from finhouse_local.airflow_env import airflow_environment
 from finhouse_local.cluster import default_cluster
 from finhouse_local.paths import REPO_ROOT, state_dir
@@ -63,6 +65,8 @@ from finhouse_local.private import FILE_MODE, PRIVATE_UMASK, open_log, private_d
 Echo = Callable[[str], None]
 
 HOST = "127.0.0.1"
+#: ``airflow_local_settings`` for the platform's Airflow processes
+AIRFLOW_SETTINGS_DIR = REPO_ROOT / "local" / "airflow_settings"
 #: ``finhouse oltp simulate`` has no "forever": this many ticks is one (centuries at 1/s)
 SIMULATOR_TICKS = 1_000_000_000
 ADMIN_USER = "admin"
@@ -188,9 +192,16 @@ def airflow_process_environment(lay: Layout, port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
     ):
         env.setdefault(name, str(_free_port()))
+    # every listening socket on 127.0.0.1: the log servers through Airflow's local settings
+    # (finhouse_local.airflow_local), which this folder on the path provides
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(AIRFLOW_SETTINGS_DIR), env.get("PYTHONPATH", "")) if p
+    )
     url = airflow_url(port)
     env |= {
         "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": HOST,
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": airflow_local.HOSTNAME_CALLABLE,
         "AIRFLOW__API__PORT": str(port),
         # the workers reach the execution API on the same port
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
