@@ -47,11 +47,9 @@ def credentials() -> dict[str, str]:
             creds[key] = secrets.token_urlsafe(32 if key == "secret_key" else 18)
             changed = True
     if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_text(json.dumps(creds, indent=2))
-        tmp.replace(path)
+        from finhouse_local.private import write_secret  # noqa: PLC0415
+
+        write_secret(path, json.dumps(creds, indent=2))
     return creds
 
 
@@ -89,7 +87,34 @@ def environment(
     return env
 
 
+#: What gunicorn lets a request send before Superset sees it (more is refused with a 4xx):
+#:
+#: * ``--limit-request-line 8190``: the method, URL and protocol, in bytes - gunicorn's
+#:   largest finite value (its default is 4094; 0 means unlimited, up to 1 MB with gunicorn
+#:   27's parser). Superset's docs and images pass 0, which dates from when a chart's whole
+#:   definition (a Markdown widget's text too) travelled in the explore URL; Superset 6 keeps
+#:   that state on the server (``form_data_key``, permalinks, ``native_filters_key``) and
+#:   POSTs chart queries, and its longest GETs, the rison ``?q=`` of list and filter calls,
+#:   stay far below 8 KB (``tests/integration/superset``: every dashboard renders).
+#: * ``--limit-request-fields 100``: headers per request (gunicorn's default; a browser sends
+#:   about 20).
+#: * ``--limit-request-field_size 8190``: bytes per header (gunicorn's default). Superset's 0
+#:   means exactly this to gunicorn 27, which reads 0 as its default; 8 KB holds the cookies of
+#:   every app on 127.0.0.1 (Airflow's and Superset's share the host).
+#: * ``--timeout 120``: a worker silent that long is restarted; above Superset's own request
+#:   timeout (``SUPERSET_WEBSERVER_TIMEOUT``, 60 s), which answers a slow query first.
+REQUEST_LIMITS = {
+    "--limit-request-line": "8190",
+    "--limit-request-fields": "100",
+    "--limit-request-field_size": "8190",
+    "--timeout": "120",
+    "--graceful-timeout": "10",
+}
+
+
 def gunicorn_command(port: int | str, workers: int = 2) -> list[str]:
+    """gunicorn serving Superset on 127.0.0.1 only, with :data:`REQUEST_LIMITS`."""
+    limits = [part for flag, value in REQUEST_LIMITS.items() for part in (flag, value)]
     return [
         str(VENV / "bin" / "gunicorn"),
         "--bind",
@@ -100,14 +125,7 @@ def gunicorn_command(port: int | str, workers: int = 2) -> list[str]:
         "gthread",
         "--threads",
         "4",
-        "--timeout",
-        "120",
-        "--graceful-timeout",
-        "10",
-        "--limit-request-line",
-        "0",
-        "--limit-request-field_size",
-        "0",
+        *limits,
         "superset.app:create_app()",
     ]
 
@@ -153,8 +171,10 @@ def screenshots(env: dict[str, str], args: list[str]) -> int:
     port = env["SUPERSET_PORT"]
     proc = None
     if not healthy(port):
+        from finhouse_local.private import open_log  # noqa: PLC0415
+
         log = config_state_logs() / "superset-screenshots.log"
-        with log.open("ab") as out:
+        with open_log(log) as out:
             proc = subprocess.Popen(  # noqa: S603
                 gunicorn_command(port), env=env, stdout=out, stderr=subprocess.STDOUT
             )
@@ -179,10 +199,9 @@ def screenshots(env: dict[str, str], args: list[str]) -> int:
 
 def config_state_logs() -> Path:
     from finhouse_local.paths import state_dir as finhouse_state  # noqa: PLC0415
+    from finhouse_local.private import private_dir  # noqa: PLC0415
 
-    logs = finhouse_state() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    return logs
+    return private_dir(finhouse_state() / "logs")
 
 
 def main(argv: list[str]) -> int:

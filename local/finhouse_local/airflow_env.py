@@ -60,6 +60,9 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "UTC",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # task logs readable by their owner only (Airflow's defaults: 0o664 and 0o775)
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__COSMOS__CACHE_DIR": str(state_dir() / "cosmos-cache"),
         # marts/portfolio and intermediate/portfolio are two groups, not one "portfolio"

@@ -9,8 +9,14 @@ reach the state folder (a clone in /root or in a private temp folder), the clust
 ``/var/lib/finhouse/pg-<hash of the state path>`` instead and the state folder's ``pg``
 links to it (`finhouse db up` says so; `make clean` deletes both).
 
-Passwords are generated per cluster and kept in ``credentials.json`` (mode 0600) beside the
-data directory, never in code or committed files.
+Nothing is open to ``PUBLIC``: a database takes connections from its owner and from the
+roles :data:`CONNECTS` names for its kind only (``postgres`` and the templates from the
+administrator alone), and TEMPORARY is the loader's and the transformer's on the warehouse,
+never the reporter's. Role names reach SQL as quoted identifiers (``sql.Identifier``).
+
+Passwords are generated per cluster and kept in ``credentials.json`` beside the data
+directory, never in code or committed files; it, initdb's password file and the server's
+``postgres.log`` are mode 0600 from their first byte (:mod:`finhouse_local.private`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from psycopg import sql
 from finhouse import settings
 from finhouse.errors import ClusterError
 from finhouse_local.paths import state_dir
+from finhouse_local.private import open_log, write_secret
 
 
 @dataclass(frozen=True)
@@ -48,26 +55,36 @@ class OltpRoles:
 
 
 ROLES = OltpRoles()
-WAREHOUSE_ROLES: tuple[str, ...] = ("loader", "transformer", "reporter")
+LOADER, TRANSFORMER, REPORTER = "loader", "transformer", "reporter"
+WAREHOUSE_ROLES: tuple[str, ...] = (LOADER, TRANSFORMER, REPORTER)
 SERVICE_USERS = ("postgres", "finhousepg")
 DATABASES = ("oltp", "warehouse", "airflow", "superset")
+#: who may connect to a database of each kind besides its owner (the administrator, a
+#: superuser, always may): PUBLIC may not (CONNECT and TEMPORARY are revoked)
+CONNECTS: dict[str, tuple[str, ...]] = {
+    "oltp": (ROLES.extract,),  # and oltp_app, its owner
+    "warehouse": WAREHOUSE_ROLES,
+    "plain": (),  # airflow, superset: their owner only
+}
+#: the administrator's own databases, closed to PUBLIC too
+ADMIN_DATABASES = ("postgres", "template1", "template0")
 #: login roles and the database each one owns (None: owns no database)
 LOGIN_ROLES = {
     ROLES.app: "oltp",
     ROLES.extract: None,
-    "loader": None,
-    "transformer": None,
-    "reporter": None,
+    LOADER: None,
+    TRANSFORMER: None,
+    REPORTER: None,
     "airflow": "airflow",
     "superset": "superset",
 }
 #: warehouse schemas and their owners (docs/architecture.md, role matrix)
 WAREHOUSE_SCHEMAS = {
-    "raw": "loader",
-    "finhouse_meta": "loader",
-    "staging": "transformer",
-    "intermediate": "transformer",
-    "marts": "transformer",
+    "raw": LOADER,
+    "finhouse_meta": LOADER,
+    "staging": TRANSFORMER,
+    "intermediate": TRANSFORMER,
+    "marts": TRANSFORMER,
 }
 EXTRACT_STATEMENT_TIMEOUT = "30min"
 #: where a root-run cluster goes when its service user cannot reach the state folder
@@ -194,6 +211,7 @@ class Provisioner:
     def bootstrap(self) -> None:
         """Create the roles and databases if missing (idempotent)."""
         creds = self._ensure_credentials()
+        ident = sql.Identifier
         with self.admin_connection() as conn:
             for role in LOGIN_ROLES:
                 exists = conn.execute(
@@ -202,10 +220,10 @@ class Provisioner:
                 verb = "alter" if exists else "create"
                 conn.execute(
                     sql.SQL(verb + " role {} login password {}").format(
-                        sql.Identifier(role), sql.Literal(creds[role])
+                        ident(role), sql.Literal(creds[role])
                     )
                 )
-            extract = sql.Identifier(ROLES.extract)
+            extract = ident(ROLES.extract)
             conn.execute(sql.SQL("grant pg_monitor to {}").format(extract))
             conn.execute(
                 sql.SQL("alter role {} set statement_timeout = {}").format(
@@ -215,29 +233,35 @@ class Provisioner:
             conn.execute(
                 sql.SQL("alter role {} set default_transaction_read_only = on").format(extract)
             )
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(
-                    sql.SQL("alter role {} set timezone = 'UTC'").format(sql.Identifier(role))
-                )
+            for role in WAREHOUSE_ROLES:
+                conn.execute(sql.SQL("alter role {} set timezone = 'UTC'").format(ident(role)))
             # dbt's long CTE chains cost seconds of LLVM compilation per statement with JIT
             # on (measured: 17 s of a 19 s incremental statement), far more than it saves.
-            conn.execute(
-                sql.SQL("alter role {} set jit = off").format(sql.Identifier("transformer"))
-            )
+            conn.execute(sql.SQL("alter role {} set jit = off").format(ident(TRANSFORMER)))
+            # the administrator's databases: no one else connects
+            for name in ADMIN_DATABASES:
+                conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
         self.create_database("oltp", "oltp")
         self.create_database("warehouse", "warehouse")
         self.create_database("airflow", "plain", owner="airflow")
         self.create_database("superset", "plain", owner="superset")
 
     def create_database(self, name: str, kind: str, owner: str | None = None) -> None:
-        """Create database ``name`` (if missing) set up as an ``oltp`` or ``warehouse`` db."""
+        """Create database ``name`` (if missing) set up as an ``oltp``, ``warehouse`` or
+        ``plain`` database (one application's own: its owner alone connects). Its
+        privileges are set every time: nothing for ``PUBLIC`` (no CONNECT, no TEMPORARY),
+        CONNECT for the roles of :data:`CONNECTS` of its kind."""
+        ident = sql.Identifier
         with self.admin_connection() as conn:
             if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
                 db_owner = owner or (ROLES.app if kind == "oltp" else self.admin_user)
                 conn.execute(
-                    sql.SQL("create database {} owner {}").format(
-                        sql.Identifier(name), sql.Identifier(db_owner)
-                    )
+                    sql.SQL("create database {} owner {}").format(ident(name), ident(db_owner))
+                )
+            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
+            for role in CONNECTS.get(kind, ()):
+                conn.execute(
+                    sql.SQL("grant connect on database {} to {}").format(ident(name), ident(role))
                 )
         if kind == "oltp":
             self._setup_oltp(name)
@@ -253,12 +277,6 @@ class Provisioner:
     def _setup_oltp(self, name: str) -> None:
         app, extract = sql.Identifier(ROLES.app), sql.Identifier(ROLES.extract)
         with self.admin_connection(name) as conn:
-            conn.execute(
-                sql.SQL("revoke all on database {} from public").format(sql.Identifier(name))
-            )
-            conn.execute(
-                sql.SQL("grant connect on database {} to {}").format(sql.Identifier(name), extract)
-            )
             conn.execute(sql.SQL("alter schema public owner to {}").format(app))
             conn.execute(sql.SQL("grant usage on schema public to {}").format(extract))
             conn.execute(
@@ -273,16 +291,14 @@ class Provisioner:
 
     def _setup_warehouse(self, name: str) -> None:
         ident = sql.Identifier
+        loader, transformer = ident(LOADER), ident(TRANSFORMER)
         with self.admin_connection(name) as conn:
-            conn.execute(sql.SQL("revoke all on database {} from public").format(ident(name)))
             conn.execute(sql.SQL("revoke all on schema public from public"))
-            for role in ("loader", "transformer", "reporter"):
-                conn.execute(
-                    sql.SQL("grant connect on database {} to {}").format(ident(name), ident(role))
-                )
+            # temporary tables: the loader lands rows in them, dbt builds incremental models
+            # and unit tests through them; the reporter reads, nothing more
             conn.execute(
-                sql.SQL("grant create, temporary on database {} to loader, transformer").format(
-                    ident(name)
+                sql.SQL("grant create, temporary on database {} to {}, {}").format(
+                    ident(name), loader, transformer
                 )
             )
             for schema, owner in WAREHOUSE_SCHEMAS.items():
@@ -298,20 +314,22 @@ class Provisioner:
             # here and SELECT on each mart from dbt's grants config.
             for schema in ("raw", "finhouse_meta"):
                 conn.execute(
-                    sql.SQL("grant usage on schema {} to transformer").format(ident(schema))
+                    sql.SQL("grant usage on schema {} to {}").format(ident(schema), transformer)
                 )
                 conn.execute(
-                    sql.SQL("grant select on all tables in schema {} to transformer").format(
-                        ident(schema)
+                    sql.SQL("grant select on all tables in schema {} to {}").format(
+                        ident(schema), transformer
                     )
                 )
                 conn.execute(
                     sql.SQL(
-                        "alter default privileges for role loader in schema {} "
-                        "grant select on tables to transformer"
-                    ).format(ident(schema))
+                        "alter default privileges for role {} in schema {} "
+                        "grant select on tables to {}"
+                    ).format(loader, ident(schema), transformer)
                 )
-            conn.execute(sql.SQL("grant usage on schema marts to reporter"))
+            conn.execute(
+                sql.SQL("grant usage on schema {} to {}").format(ident("marts"), ident(REPORTER))
+            )
 
 
 class Cluster(Provisioner):
@@ -354,11 +372,7 @@ class Cluster(Provisioner):
         if missing := [role for role in wanted if role not in creds]:
             for role in missing:
                 creds[role] = secrets.token_urlsafe(18)
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.credentials_file.with_suffix(".tmp")
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                json.dump(creds, f, indent=2)
-            tmp.replace(self.credentials_file)
+            write_secret(self.credentials_file, json.dumps(creds, indent=2))
         return creds
 
     # ------------------------------------------------------------------ process control
@@ -431,10 +445,8 @@ class Cluster(Provisioner):
 
     def _initdb(self, bindir: Path, user: ServiceUser | None, creds: dict[str, str]) -> None:
         pwfile = self.root / ".pwfile"
-        pwfile.write_text(creds[ROLES.admin] + "\n")
-        pwfile.chmod(0o600)
-        if user is not None:
-            os.chown(pwfile, user.uid, user.gid)
+        owner = (user.uid, user.gid) if user is not None else None
+        write_secret(pwfile, creds[ROLES.admin] + "\n", owner=owner)
         try:
             out = self._run(
                 [
@@ -496,9 +508,8 @@ class Cluster(Provisioner):
                     f"port {self.port} on {self.host} is in use by another process; "
                     "stop it or choose another port with FINHOUSE_PG_PORT"
                 )
-            if user is not None:
-                self.log_file.touch()
-                os.chown(self.log_file, user.uid, user.gid)
+            # 0600 before the server writes to it (pg_ctl appends), owned by the server's user
+            open_log(self.log_file, owner=(user.uid, user.gid) if user else None).close()
             out = self._run(
                 [
                     str(bindir / "pg_ctl"),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from finhouse_local.paths import REPO_ROOT
+from finhouse_local.private import open_log, private_dir
 
 
 @dataclass
@@ -61,12 +62,12 @@ def output_to(log_file: Path | None) -> Iterator[TextIO]:
     if log_file is None:
         yield sys.stderr
         return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log_file.parent)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
-    with log_file.open("ab") as sink:
+    with open_log(log_file) as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:

@@ -27,6 +27,12 @@ and never touches anything else. The embedded PostgreSQL is stopped only if ``up
 
 Everything lives under the state folder (``FINHOUSE_STATE_DIR``), so a test can run an
 isolated instance on a free port. Secrets (DSNs, the admin password) are never printed.
+
+Hardened defaults: every service listens on 127.0.0.1 only (the API server, Airflow's log
+servers through :mod:`finhouse_local.airflow_local`, Superset's gunicorn, PostgreSQL); the
+logs are mode 0600 in a 0700 folder, and the services run with umask 077, so what they write
+themselves (Airflow's task and DAG-processor logs…) is their user's only; the admin password
+file is written 0600 from its first byte (:mod:`finhouse_local.private`).
 """
 
 from __future__ import annotations
@@ -50,14 +56,17 @@ from typing import Annotated, Any
 
 from finhouse import settings
 from finhouse.errors import FinhouseError
-from finhouse_local import dsns
+from finhouse_local import airflow_local, dsns
 from finhouse_local.airflow_env import airflow_environment, airflow_home
 from finhouse_local.cluster import default_cluster
 from finhouse_local.paths import REPO_ROOT, state_dir
+from finhouse_local.private import FILE_MODE, PRIVATE_UMASK, open_log, private_dir, write_secret
 
 Echo = Callable[[str], None]
 
 HOST = "127.0.0.1"
+#: ``airflow_local_settings`` for the platform's Airflow processes
+AIRFLOW_SETTINGS_DIR = REPO_ROOT / "local" / "airflow_settings"
 #: ``finhouse oltp simulate`` has no "forever": this many ticks is one (centuries at 1/s)
 SIMULATOR_TICKS = 1_000_000_000
 ADMIN_USER = "admin"
@@ -183,9 +192,16 @@ def airflow_process_environment(lay: Layout, port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
     ):
         env.setdefault(name, str(_free_port()))
+    # every listening socket on 127.0.0.1: the log servers through Airflow's local settings
+    # (finhouse_local.airflow_local), which this folder on the path provides
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(AIRFLOW_SETTINGS_DIR), env.get("PYTHONPATH", "")) if p
+    )
     url = airflow_url(port)
     env |= {
         "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": HOST,
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": airflow_local.HOSTNAME_CALLABLE,
         "AIRFLOW__API__PORT": str(port),
         # the workers reach the execution API on the same port
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
@@ -207,19 +223,16 @@ def password_file(env: dict[str, str]) -> Path:
 
 
 def _ensure_password(path: Path) -> None:
-    """Generate the admin password ourselves (mode 0600): Airflow would print a password it
-    generates into its log."""
+    """Generate the admin password ourselves (mode 0600 from its first byte): Airflow would
+    print a password it generates into its log. An existing file is narrowed to 0600."""
     passwords: dict[str, str] = {}
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
         passwords = json.loads(path.read_text() or "{}")
     if passwords.get(ADMIN_USER):
+        path.chmod(FILE_MODE)
         return
     passwords[ADMIN_USER] = secrets.token_urlsafe(16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(json.dumps(passwords) + "\n")
-    tmp.replace(path)
+    write_secret(path, json.dumps(passwords) + "\n")
 
 
 # ------------------------------------------------------------------------------ processes
@@ -342,8 +355,8 @@ def _stop_service(lay: Layout, service: str, first: signal.Signals, grace: float
 
 
 def _start(lay: Layout, service: str, args: list[str], env: dict[str, str], log_file: Path) -> int:
-    lay.logs.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
+    private_dir(lay.logs)
+    with open_log(log_file) as log:
         log.write(f"\n===== finhouse platform up: {service} {time.strftime('%c')}\n".encode())
         log.flush()
         proc = subprocess.Popen(  # noqa: S603 - this venv's own executables
@@ -354,6 +367,7 @@ def _start(lay: Layout, service: str, args: list[str], env: dict[str, str], log_
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session and process group: Ctrl-C spares it
             cwd=REPO_ROOT,
+            umask=PRIVATE_UMASK,  # what the service writes itself is its user's only
         )
     proc.returncode = 0  # it outlives us on purpose: no "still running" warning
     lay.pidfile(service).write_text(f"{proc.pid}\n")
@@ -787,7 +801,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
     settings.validate_all()
     lay = layout()
     lay.run.mkdir(parents=True, exist_ok=True)
-    lay.logs.mkdir(parents=True, exist_ok=True)
+    private_dir(lay.logs)
     port = airflow_port()
     if (leader := _leader(lay, "airflow")) is not None:
         env = airflow_process_environment(lay, port)
@@ -809,7 +823,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
         prepare_oltp()
     env = airflow_process_environment(lay, port)
     echo("==> airflow db migrate")
-    with lay.airflow_log.open("ab") as log:
+    with open_log(lay.airflow_log) as log:
         out = subprocess.run(  # noqa: S603
             [_bin("airflow"), "db", "migrate"],
             env=env,
@@ -818,6 +832,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
             stderr=subprocess.STDOUT,
             check=False,
             timeout=900,
+            umask=PRIVATE_UMASK,
         )
     if out.returncode != 0:
         raise PlatformError(

@@ -90,3 +90,41 @@ def test_connect_refuses_a_malformed_dsn_without_showing_it() -> None:
         with pytest.raises(ConfigError) as caught:
             connect(dsn)
         assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "given", "opened"),
+    [
+        # the DSN's options first, the caller's after: both apply, the caller's wins a tie
+        (
+            "host=h options='-c search_path=app -c TimeZone=Europe/Paris'",
+            {"options": "-c TimeZone=UTC"},
+            {"options": "-c search_path=app -c TimeZone=Europe/Paris -c TimeZone=UTC"},
+        ),
+        (
+            "postgresql://u@h/db?options=-c%20lock_timeout%3D5s",
+            {"options": "-c TimeZone=UTC"},
+            {"options": "-c lock_timeout=5s -c TimeZone=UTC"},
+        ),
+        ("host=h", {"options": "-c TimeZone=UTC"}, {"options": "-c TimeZone=UTC"}),
+        ("host=h options='-c x.y=1'", {}, {"options": "-c x.y=1"}),
+        # the DSN's connect_timeout stands; without one, the default
+        ("host=h connect_timeout=3", {}, {"connect_timeout": "3"}),
+        ("host=h", {}, {"connect_timeout": "10"}),
+        ("host=h sslmode=verify-full", {}, {"sslmode": "verify-full"}),
+    ],
+)
+def test_connect_keeps_what_the_dsn_says(
+    monkeypatch: pytest.MonkeyPatch, dsn: str, given: dict[str, str], opened: dict[str, str]
+) -> None:
+    """What reaches libpq (psycopg.connect merges its keyword arguments into the DSN)."""
+    import psycopg  # noqa: PLC0415
+
+    seen: list[dict[str, str]] = []
+
+    def fake_connect(conninfo: str, **kwargs: object) -> None:
+        seen.append(dict(conninfo_to_dict(conninfo, **kwargs)))
+
+    monkeypatch.setattr(psycopg, "connect", fake_connect)
+    connect(dsn, **given)
+    assert {k: str(v) for k, v in seen[0].items() if k in opened} == opened

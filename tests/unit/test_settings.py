@@ -82,7 +82,19 @@ BAD: dict[str, list[str]] = {
     "0 or 1": ["true", "yes", "2"],
     "seconds or off": ["0", "-5", "never", "nan"],
     "unix time": ["yesterday", "-1", "inf"],
-    "identifier": ["re porter", "1role", "x;drop"],
+    "role name": [
+        "re porter",
+        "1role",
+        "x;drop",
+        "reporter; drop schema marts cascade",
+        'reporter" to public; --',
+        "Reporter",
+        "public",
+        "PUBLIC",
+        "current_user",
+        "pg_read_all_data",
+        "r" * 64,
+    ],
     "e-mail addresses": ["nobody", "ops@example.org risk@example.org", "a@b, <c@d>"],
     "dbt selectors": ["'quoted'", "a;b", "$(rm)"],
     "directory": [str(Path(__file__))],
@@ -107,7 +119,7 @@ GOOD: dict[str, str] = {
     "0 or 1": "1",
     "seconds or off": "2.5",
     "unix time": "1767225600",
-    "identifier": "bi_reader",
+    "role name": "bi_reader",
     "e-mail addresses": "ops@example.org, risk@example.org ,",
     "dbt selectors": "path:models/staging +portfolio_daily tag:daily,config.materialized:view",
     "directory": str(REPO / "dbt" / "finhouse"),
@@ -238,6 +250,55 @@ def test_every_setting_takes_a_good_value(spec: Spec, monkeypatch: pytest.Monkey
         value = GOOD[spec.kind]
     monkeypatch.setenv(variable_for(spec), value)
     assert read(spec) not in (None, "", [])
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "reporter; drop schema marts cascade",
+            "FINHOUSE_REPORTER_ROLE must be a role name: lower-case letters, digits and _, "
+            "starting with a letter or _, at most 63, got 'reporter; drop schema marts cascade'",
+        ),
+        (
+            "Reporter",
+            "FINHOUSE_REPORTER_ROLE must be a role name: lower-case letters, digits and _, "
+            "starting with a letter or _, at most 63, got 'Reporter'",
+        ),
+        (
+            "public",
+            "FINHOUSE_REPORTER_ROLE must name one role, got 'public', which a grant reads as "
+            "every role",
+        ),
+        (
+            "current_user",
+            "FINHOUSE_REPORTER_ROLE must name one role, got 'current_user', which a grant "
+            "reads as another role or no role",
+        ),
+        (
+            "pg_read_all_data",
+            "FINHOUSE_REPORTER_ROLE must not name one of PostgreSQL's predefined roles (pg_…), "
+            "got 'pg_read_all_data'",
+        ),
+    ],
+)
+def test_a_hostile_reporter_role_is_refused_naming_the_variable(
+    value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt pastes the role into its grants: only one plain lower-case role name gets there."""
+    monkeypatch.setenv("FINHOUSE_REPORTER_ROLE", value)
+    with pytest.raises(ConfigError) as refused:
+        settings.load().reporter_role  # noqa: B018
+    assert str(refused.value) == message
+    with pytest.raises(ConfigError) as everything:
+        settings.validate_all()
+    assert str(everything.value) == message
+
+
+def test_a_plain_reporter_role_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("reporter", "bi_reader", "_r2", "r" * 63):
+        monkeypatch.setenv("FINHOUSE_REPORTER_ROLE", f" {value} ")
+        assert settings.load().reporter_role == value
 
 
 def test_blank_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -249,14 +249,27 @@ def as_url(dsn: str) -> str:
 # ------------------------------------------------------------------------------ connecting
 def connect(dsn: str, *, connect_timeout: int = 10, **kwargs: Any) -> psycopg.Connection:
     """``psycopg.connect`` that turns "does not answer" into one clear ``FinhouseError``; a
-    DSN psycopg cannot read (or another database's) is a ``ConfigError`` with no secret."""
+    DSN psycopg cannot read (or another database's) is a ``ConfigError`` with no secret.
+
+    What the DSN says is kept: its ``options`` (``-c search_path=…``) come before the
+    session options a caller passes (``options=``, e.g. the extract's fixed text forms), so
+    both apply and, for a parameter both set, the caller's wins; its ``connect_timeout``
+    stands, ``connect_timeout`` here being the default for a DSN without one. Other keyword
+    arguments replace the DSN's value (``application_name``)."""
     import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
     scheme = dsn_scheme(dsn)
     if scheme is not None and scheme not in POSTGRES_SCHEMES:
         raise ConfigError(f"{redact(dsn)} is not a PostgreSQL DSN: this needs PostgreSQL")
     try:
-        return psycopg.connect(dsn, connect_timeout=connect_timeout, **kwargs)
+        given = conninfo_to_dict(dsn)
+        if given.get("options") and kwargs.get("options"):
+            # the DSN's first: where both set one parameter, finhouse's own value wins
+            kwargs["options"] = f"{given['options']} {kwargs['options']}"
+        if given.get("connect_timeout") is None:
+            kwargs["connect_timeout"] = connect_timeout
+        return psycopg.connect(dsn, **kwargs)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailableError(f"cannot connect to {redact(dsn)}: {reason}") from None

@@ -256,12 +256,32 @@ def _selectors(raw: str) -> list[str]:
     return words
 
 
-def _identifier(raw: str) -> str:
-    """A plain SQL identifier (a role name)."""
+#: names a GRANT reads as something other than one role: PUBLIC (every role, on PostgreSQL
+#: and Snowflake alike), PostgreSQL's CURRENT_ROLE/CURRENT_USER/SESSION_USER, and reserved
+#: words no role is named unquoted
+_NOT_ONE_ROLE = ("public", "current_role", "current_user", "session_user", "user", "none", "all")
+
+
+def _role_name(raw: str) -> str:
+    """One role, named as both warehouses read it unquoted (dbt pastes it into its grants):
+    lower-case letters, digits and ``_`` (PostgreSQL folds an unquoted name to lower case,
+    Snowflake to upper case, so only a lower-case name means the same role to both and to a
+    quoted identifier on PostgreSQL); not PUBLIC or another word a GRANT reads as more than one
+    role; not ``pg_…``, PostgreSQL's predefined roles (``pg_read_all_data``…)."""
     value = raw.strip()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
         raise ValueError(
-            f"must be an identifier (letters, digits and _, at most 63), got {_shown(raw)}"
+            "must be a role name: lower-case letters, digits and _, starting with a letter or "
+            f"_, at most 63, got {_shown(raw)}"
+        )
+    if value in _NOT_ONE_ROLE:
+        raise ValueError(
+            f"must name one role, got {_shown(raw)}, which a grant reads as "
+            + ("every role" if value == "public" else "another role or no role")
+        )
+    if value.startswith("pg_"):
+        raise ValueError(
+            f"must not name one of PostgreSQL's predefined roles (pg_…), got {_shown(raw)}"
         )
     return value
 
@@ -705,10 +725,10 @@ class FinhouseSettings(BaseSettings):
         kind="file",
         group=DBT,
     )
-    reporter_role: Annotated[str, checked(_identifier)] = setting(
+    reporter_role: Annotated[str, checked(_role_name)] = setting(
         "reporter",
-        "the warehouse role dbt grants the marts to",
-        kind="identifier",
+        "the warehouse role dbt grants the marts to (lower case; not public or pg_…)",
+        kind="role name",
         group=DBT,
     )
     snowflake_auth: Annotated[SnowflakeAuth, one_of(SnowflakeAuth)] = setting(

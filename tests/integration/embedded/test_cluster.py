@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from finhouse_local.cluster import LOGIN_ROLES, ROLES, Provisioner
 from tests.conftest import free_port, run_cli
 
 pytestmark = pytest.mark.integration
@@ -178,3 +181,86 @@ def test_root_in_a_private_folder_gets_a_cluster_its_service_user_can_reach() ->
         if link.is_symlink():
             shutil.rmtree(link.resolve(), ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- hardened defaults
+#: who may connect where (docs/local.md): the owner, and the roles named for the database
+MAY_CONNECT = {
+    "oltp": {ROLES.app, ROLES.extract},
+    "warehouse": {"loader", "transformer", "reporter"},
+    "airflow": {"airflow"},
+    "superset": {"superset"},
+    "postgres": set(),
+    "template1": set(),
+}
+
+
+def test_no_database_is_open_to_public(pg_server: Provisioner) -> None:
+    """Every role reaches the databases it needs and no other: the reporter cannot open
+    Airflow's or Superset's metadata, the OLTP, or the administrator's databases."""
+    for database, allowed in MAY_CONNECT.items():
+        for role in LOGIN_ROLES:
+            dsn = pg_server.dsn(database, role)
+            if role in allowed:
+                with psycopg.connect(dsn) as conn:
+                    assert conn.execute("select current_user").fetchone() == (role,)
+            else:
+                with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                    psycopg.connect(dsn).close()
+    with psycopg.connect(pg_server.dsn("postgres"), autocommit=True) as conn:
+        open_to_public = conn.execute(
+            "select datname from pg_database "
+            "where has_database_privilege('public', oid, 'connect') "
+            "or has_database_privilege('public', oid, 'temporary') "
+            "or has_database_privilege('public', oid, 'create')"
+        ).fetchall()
+    assert open_to_public == []
+
+
+def test_the_reporter_may_not_create_temporary_tables(pg_server: Provisioner) -> None:
+    for role, allowed in (("reporter", False), ("loader", True), ("transformer", True)):
+        with psycopg.connect(pg_server.dsn("warehouse", role), autocommit=True) as conn:
+            if allowed:
+                conn.execute("create temp table t (x int)")
+            else:
+                with pytest.raises(
+                    psycopg.errors.InsufficientPrivilege,
+                    match="permission denied to create temporary tables",
+                ):
+                    conn.execute("create temp table t (x int)")
+
+
+def test_a_database_made_for_a_test_is_as_closed(pg_server: Provisioner) -> None:
+    """``create_database`` of every kind: the same rules on any name."""
+    name = f"plain_{uuid.uuid4().hex[:8]}"
+    pg_server.create_database(name, "plain", owner="airflow")
+    try:
+        with psycopg.connect(pg_server.dsn(name, "airflow")) as conn:
+            conn.execute("create temp table t (x int)")  # its owner's
+        for role in ("reporter", "superset", ROLES.app):
+            with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                psycopg.connect(pg_server.dsn(name, role)).close()
+    finally:
+        pg_server.drop_database(name)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_secrets_and_the_log_are_readable_by_their_owner_only(
+    own_state: dict[str, str],
+) -> None:
+    root = Path(own_state["FINHOUSE_STATE_DIR"]) / "pg"
+    run_cli("db", "up", env=own_state, check=True)
+    assert _mode(root / "credentials.json") == 0o600
+    assert _mode(root / "postgres.log") == 0o600
+    assert not (root / ".pwfile").exists()
+    assert not list(root.glob(".*.tmp"))  # write_secret's temporary files
+    if os.geteuid() == 0:  # the server, running as its own user, writes the log
+        assert (root / "postgres.log").stat().st_uid != 0
+    # a log left readable by an older version is narrowed when the server starts again
+    run_cli("db", "down", env=own_state, check=True)
+    (root / "postgres.log").chmod(0o644)
+    run_cli("db", "up", env=own_state, check=True)
+    assert _mode(root / "postgres.log") == 0o600

@@ -49,6 +49,8 @@ META = "finhouse_meta"
 LANDING = "_finhouse_landing"
 GONE = "_finhouse_gone"
 CATCH_UP = "_finhouse_catch_up"
+#: the role that reads RAW (the role matrix, docs/architecture.md), granted what is created here
+TRANSFORMER = "transformer"
 
 
 class PostgresDialect(DialectBase):
@@ -330,11 +332,15 @@ class PostgresTarget(SqlTarget):
             yield
 
     def schema_created(self, conn: Any, schema: str) -> None:
-        # the role matrix: the transformer reads what the loader writes
-        if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
-            conn.execute(f"grant usage on schema {schema} to transformer")
+        """``schema`` as the dialect quoted it. The role matrix: the transformer reads what
+        the loader writes."""
+        if conn.execute("select 1 from pg_roles where rolname = %s", (TRANSFORMER,)).fetchone():
+            quoted, transformer = sql.SQL(schema), sql.Identifier(TRANSFORMER)
+            conn.execute(sql.SQL("grant usage on schema {} to {}").format(quoted, transformer))
             conn.execute(
-                f"alter default privileges in schema {schema} grant select on tables to transformer"
+                sql.SQL(
+                    "alter default privileges in schema {} grant select on tables to {}"
+                ).format(quoted, transformer)
             )
 
     def _schema_exists(self, conn: Any, schema: str) -> bool:
@@ -428,8 +434,10 @@ class PostgresTarget(SqlTarget):
             ]
             conn.execute(sql.SQL("create table {} ({})").format(raw, sql.SQL(", ").join(cols)))
             self.index_deletions(conn, spec)
-            if conn.execute("select 1 from pg_roles where rolname = 'transformer'").fetchone():
-                conn.execute(sql.SQL("grant select on {} to transformer").format(raw))
+            if conn.execute("select 1 from pg_roles where rolname = %s", (TRANSFORMER,)).fetchone():
+                conn.execute(
+                    sql.SQL("grant select on {} to {}").format(raw, sql.Identifier(TRANSFORMER))
+                )
             return True
         for column in drift.add:
             conn.execute(
