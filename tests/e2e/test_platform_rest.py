@@ -10,7 +10,10 @@ databases, in its own state folder and on a free port:
    intervals holding seeded users runs every interval, re-reads those users, leaves RAW
    exactly as it was, and is audited in ``finhouse_meta.load_runs``;
 4. the dbt docs site, generated as ``make docs`` does into the state folder's dbt-docs, is
-   served by the API server (Cosmos' plugin: ``/cosmos/finhouse/…``) and linked in the UI.
+   served by the API server (Cosmos' plugin: ``/cosmos/finhouse/…``) and linked in the UI;
+5. with an OpenLineage transport in the environment (a file), the scheduled tasks' events
+   name the OLTP table a load read and the RAW table it wrote (when the provider is
+   installed).
 
 `finhouse platform down` stops everything it started: no process survives.
 """
@@ -18,6 +21,7 @@ databases, in its own state folder and on a free port:
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import subprocess
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -50,6 +55,8 @@ NEVER = "0 0 29 2 *"
 TERMINAL = ("success", "failed")
 #: ingest_users runs every 15 minutes from 2026-01-01 (tables.py, ingestion.py)
 INTERVAL = dt.timedelta(minutes=15)
+#: where the platform's OpenLineage events go, in its state folder
+LINEAGE_FILE = "openlineage.jsonl"
 
 
 class Clock:
@@ -116,6 +123,11 @@ def _platform_env(
         **{f"FINHOUSE_{t.upper()}_RECONCILE_SCHEDULE": NEVER for t in TABLES},
         # one tick of live activity at start, then quiet (RAW must hold still in step 3)
         "FINHOUSE_SIMULATE_INTERVAL": "3600",
+        # OpenLineage as production configures it (environment only): events into a file
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(state / LINEAGE_FILE), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "finhouse-platform-test",
     }
     return env
 
@@ -298,6 +310,35 @@ def _check_dbt_docs(platform: Platform) -> None:
     assert any(v["href"].endswith("/cosmos/finhouse/dbt_docs_index.html") for v in views), views
 
 
+def _check_lineage(platform: Platform, run_id: str) -> None:
+    """5. The OpenLineage events a worker's task wrote (the provider emits them after the
+    task's state, from a forked process: polled)."""
+    path = platform.state / LINEAGE_FILE
+    server = f"postgres://{urlsplit(platform.dbs.oltp_dsn).netloc.split('@')[-1]}"
+
+    def load_event() -> dict[str, Any] | None:
+        if not path.exists():
+            return None
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            airflow_run = event["run"]["facets"].get("airflow", {}).get("dagRun", {})
+            if (
+                event["eventType"] == "COMPLETE"
+                and event["job"]["name"] == "ingest_loans.extract_load"
+                and airflow_run.get("run_id") == run_id
+            ):
+                return event  # type: ignore[no-any-return]
+        return None
+
+    event = _poll(f"the OpenLineage event of ingest_loans {run_id}", load_event, 60)
+    assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [
+        (server, f"{platform.dbs.oltp}.public.loans")
+    ]
+    assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
+        (server, f"{platform.dbs.warehouse}.raw.loans")
+    ]
+
+
 def _raw_fingerprint(conn: psycopg.Connection, table: str) -> tuple[int, str]:
     row = conn.execute(
         f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
@@ -378,6 +419,9 @@ def test_rest_api_runs_ingestion_dbt_and_an_idempotent_backfill(platform: Platfo
         ).fetchall()
     assert audit == [("full", "success")], audit
     clock.mark("1. ingest_loans full refresh succeeded")
+    if importlib.util.find_spec("airflow.providers.openlineage") is not None:
+        _check_lineage(platform, full)
+        clock.mark("5. its OpenLineage events name the OLTP and RAW tables")
 
     # 2 (cont.): the dbt DAG runs on the Assets the window runs emitted
     def dbt_run() -> dict[str, Any] | None:
