@@ -96,6 +96,18 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@echo; $(FINHOUSE) db status
 	@echo; $(FINHOUSE) platform next
 
+# dbt's documentation site, where Airflow's dbt docs view (Cosmos' plugin) reads it: the state
+# folder's dbt-docs (finhouse_local.paths.dbt_docs_dir; FINHOUSE_STATE_DIR moves both).
+DBT_DOCS := $(abspath $(STATE))/dbt-docs
+
+.PHONY: docs
+docs: install db-up ## dbt's docs site (dbt docs generate; the catalog reads the warehouse), served by Airflow
+	@echo "==> dbt docs generate into $(DBT_DOCS) (the catalog: the warehouse, as the transformer role)"
+	@$(FINHOUSE) dbt docs generate --target-path $(DBT_DOCS) --quiet
+	@echo "dbt docs: $(DBT_DOCS)/index.html (manifest.json, catalog.json beside it)"
+	@echo "  in Airflow (make up): http://127.0.0.1:$${FINHOUSE_AIRFLOW_PORT:-8080}/cosmos/finhouse/dbt_docs_index.html (Browse > dbt docs (finhouse))"
+	@echo "  on their own: $(FINHOUSE) dbt docs serve --target-path $(DBT_DOCS) --port 8081"
+
 .PHONY: test
 test: install $(TEST_DEPS) ## run every test (starts and stops its own PostgreSQL)
 	@$(VENV)/bin/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)

@@ -1,6 +1,9 @@
 """Airflow configured by the project: AIRFLOW_HOME under the ignored state folder, the
 repository's DAGs and plugins, no example DAGs, metadata in the embedded PostgreSQL (or in
-``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` when the environment already names one).
+``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` when the environment already names one), and the dbt
+docs site ``make docs`` generates served from the UI (Cosmos' plugin, *Browse → dbt docs*,
+``/cosmos/finhouse/dbt_docs_index.html``) unless ``AIRFLOW__COSMOS__DBT_DOCS_PROJECTS`` says
+otherwise.
 
 Every ``FINHOUSE_*`` variable is validated first (:func:`finhouse.settings.validate_all`):
 what starts or runs Airflow from here (``finhouse airflow …``, ``finhouse dags run``,
@@ -10,6 +13,7 @@ parses a DAG file with it, and logs a warning for a name that is no setting (a t
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -19,11 +23,21 @@ from finhouse import settings
 from finhouse.connections import POSTGRES_SCHEMES, as_url, dsn_scheme
 from finhouse_local import dsns
 from finhouse_local.cluster import default_cluster
-from finhouse_local.paths import REPO_ROOT, state_dir
+from finhouse_local.paths import REPO_ROOT, dbt_docs_dir, state_dir
 
 log = logging.getLogger("finhouse.settings")
 #: warnings already logged by this process (the environment is built more than once)
 _warned: set[str] = set()
+#: the slug of the dbt docs in Cosmos' plugin: /cosmos/<slug>/dbt_docs_index.html
+DBT_DOCS_SLUG = "finhouse"
+
+
+def dbt_docs_projects() -> str:
+    """``[cosmos] dbt_docs_projects``: Cosmos' Airflow 3 plugin serves each project's dbt
+    docs (index.html, manifest.json, catalog.json from ``dir``) under ``/cosmos/<slug>/`` and
+    adds a link to the UI's *Browse* menu."""
+    project = {"dir": str(dbt_docs_dir()), "index": "index.html", "name": "dbt docs (finhouse)"}
+    return json.dumps({DBT_DOCS_SLUG: project})
 
 
 def _sqlalchemy_url(dsn: str) -> str:
@@ -67,6 +81,9 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__COSMOS__CACHE_DIR": str(state_dir() / "cosmos-cache"),
         # marts/portfolio and intermediate/portfolio are two groups, not one "portfolio"
         "AIRFLOW__COSMOS__ENABLE_HIERARCHICAL_NAMING_FOR_GROUP_NODES_BY_FOLDER": "True",
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": os.environ.get(
+            "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS", dbt_docs_projects()
+        ),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "SCARF_ANALYTICS": "false",

@@ -57,9 +57,9 @@ from typing import Annotated, Any
 from finhouse import settings
 from finhouse.errors import FinhouseError
 from finhouse_local import airflow_local, dsns
-from finhouse_local.airflow_env import airflow_environment, airflow_home
+from finhouse_local.airflow_env import DBT_DOCS_SLUG, airflow_environment, airflow_home
 from finhouse_local.cluster import default_cluster
-from finhouse_local.paths import REPO_ROOT, state_dir
+from finhouse_local.paths import REPO_ROOT, dbt_docs_dir, state_dir
 from finhouse_local.private import FILE_MODE, PRIVATE_UMASK, open_log, private_dir, write_secret
 
 Echo = Callable[[str], None]
@@ -76,6 +76,8 @@ SIMULATOR_STOP_GRACE = 10.0
 #: environment entries that mark every process started by ``up`` (inherited by children)
 TAG_STATE = "FINHOUSE_PLATFORM_STATE"
 TAG_SERVICE = "FINHOUSE_PLATFORM_SERVICE"
+#: where Airflow (Cosmos' plugin) serves the dbt docs `make docs` generates
+DBT_DOCS_PATH = f"/cosmos/{DBT_DOCS_SLUG}/dbt_docs_index.html"
 #: Airflow tuning for a 2-core laptop; the environment may override each
 TUNING = {
     "AIRFLOW__CORE__PARALLELISM": "4",
@@ -757,10 +759,16 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
         if _leader(lay, "superset") is not None
         else "not running (`make superset`, then `make up`)"
     )
+    docs = (
+        f"{url}{DBT_DOCS_PATH}   (Browse > dbt docs; `make docs` regenerates)"
+        if (dbt_docs_dir() / "index.html").exists()
+        else "not generated yet (`make docs`)"
+    )
     return "\n".join(
         [
             f"  {'Airflow':<11}{url}   (REST API: {url}/api/v2)",
             f"  {'login':<11}user {ADMIN_USER}, password in {password_file(env)}",
+            f"  {'dbt docs':<11}{docs}",
             f"  {'Superset':<11}{superset}",
             f"  {'simulator':<11}{sim}",
             f"  {'logs':<11}{lay.airflow_log}",

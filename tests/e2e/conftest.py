@@ -69,7 +69,8 @@ def probe(env: dict[str, str], *args: str, timeout: float = 600) -> Any:
     marker = out.stdout.rfind("@@RESULT@@")
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-5000:])
     assert marker >= 0, out.stdout[-3000:]
-    result = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    # the result is one line; a process the run forked (OpenLineage's emitters) may log after it
+    result = json.loads(out.stdout[marker + len("@@RESULT@@") :].splitlines()[0])
     if isinstance(result, list) and any(r["state"] != "success" for r in result):
         lines = (out.stdout + out.stderr).splitlines()
         first = next((i for i, line in enumerate(lines) if "Traceback" in line), len(lines))

@@ -8,7 +8,12 @@ databases, in its own state folder and on a free port:
    Assets (run type ``asset_triggered``), and that run succeeds;
 3. a backfill (``POST /api/v2/backfills``) of ``ingest_users`` over four past 15-minute
    intervals holding seeded users runs every interval, re-reads those users, leaves RAW
-   exactly as it was, and is audited in ``finhouse_meta.load_runs``.
+   exactly as it was, and is audited in ``finhouse_meta.load_runs``;
+4. the dbt docs site, generated as ``make docs`` does into the state folder's dbt-docs, is
+   served by the API server (Cosmos' plugin: ``/cosmos/finhouse/…``) and linked in the UI;
+5. with an OpenLineage transport in the environment (a file), the scheduled tasks' events
+   name the OLTP table a load read and the RAW table it wrote (when the provider is
+   installed).
 
 `finhouse platform down` stops everything it started: no process survives.
 """
@@ -16,15 +21,19 @@ databases, in its own state folder and on a free port:
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -46,6 +55,8 @@ NEVER = "0 0 29 2 *"
 TERMINAL = ("success", "failed")
 #: ingest_users runs every 15 minutes from 2026-01-01 (tables.py, ingestion.py)
 INTERVAL = dt.timedelta(minutes=15)
+#: where the platform's OpenLineage events go, in its state folder
+LINEAGE_FILE = "openlineage.jsonl"
 
 
 class Clock:
@@ -64,6 +75,7 @@ class Platform:
     dbs: Databases
     state: Path
     clock: Clock
+    env: dict[str, str]
 
     def warehouse(self) -> psycopg.Connection:
         return psycopg.connect(self.dbs.warehouse_dsn("admin"), autocommit=True)
@@ -111,6 +123,11 @@ def _platform_env(
         **{f"FINHOUSE_{t.upper()}_RECONCILE_SCHEDULE": NEVER for t in TABLES},
         # one tick of live activity at start, then quiet (RAW must hold still in step 3)
         "FINHOUSE_SIMULATE_INTERVAL": "3600",
+        # OpenLineage as production configures it (environment only): events into a file
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(state / LINEAGE_FILE), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "finhouse-platform-test",
     }
     return env
 
@@ -142,7 +159,7 @@ def platform(pg_server: Provisioner, dbs: Databases, tmp_path: Path) -> Iterator
         assert str(passwords) in up.stdout  # where the password is, never the password
         again = run_cli("platform", "up", env=env, timeout=120, check=True)
         assert "already running" in again.stdout, again.stdout
-        yield Platform(AirflowApi(services.airflow_url(port), passwords), dbs, state, clock)
+        yield Platform(AirflowApi(services.airflow_url(port), passwords), dbs, state, clock, env)
         for text in (up.stdout + up.stderr, _tail(lay.airflow_log, 10**6)):
             assert password not in text, "the admin password leaked into the output or log"
     finally:
@@ -258,6 +275,70 @@ def _quiet(api: AirflowApi, *dag_ids: str) -> bool:
     )
 
 
+def _fetch(url: str) -> tuple[int, str]:
+    """A page as a browser gets it: no token."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - the test's own server
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode(errors="replace")
+
+
+def _check_dbt_docs(platform: Platform) -> None:
+    """4. `make docs` (the same command) into the state folder; the API server serves it."""
+    docs = platform.state / "dbt-docs"
+    base = f"{platform.api.base_url}/cosmos/finhouse"
+    status, _ = _fetch(f"{base}/dbt_docs_index.html")
+    assert status == 404, "dbt docs served before they were generated"
+    run_cli(
+        "dbt", "docs", "generate", "--target-path", str(docs), "--quiet",
+        env=platform.env, timeout=300, check=True,
+    )  # fmt: skip
+    assert (docs / "index.html").exists()
+    status, page = _fetch(f"{base}/dbt_docs_index.html")
+    assert status == 200, page[:500]
+    assert "<title>dbt Docs</title>" in page
+    status, manifest = _fetch(f"{base}/manifest.json")
+    assert status == 200, manifest[:500]
+    assert "model.finhouse.portfolio_daily" in json.loads(manifest)["nodes"]
+    status, catalog = _fetch(f"{base}/catalog.json")
+    assert status == 200, catalog[:500]
+    # the catalog read the warehouse: the staging views the dbt DAG built are in it
+    assert "model.finhouse.stg_oltp__users" in json.loads(catalog)["nodes"]
+    plugins = platform.api.get("/api/v2/plugins")["plugins"]
+    views = [v for p in plugins for v in p.get("external_views") or []]
+    assert any(v["href"].endswith("/cosmos/finhouse/dbt_docs_index.html") for v in views), views
+
+
+def _check_lineage(platform: Platform, run_id: str) -> None:
+    """5. The OpenLineage events a worker's task wrote (the provider emits them after the
+    task's state, from a forked process: polled)."""
+    path = platform.state / LINEAGE_FILE
+    server = f"postgres://{urlsplit(platform.dbs.oltp_dsn).netloc.split('@')[-1]}"
+
+    def load_event() -> dict[str, Any] | None:
+        if not path.exists():
+            return None
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            airflow_run = event["run"]["facets"].get("airflow", {}).get("dagRun", {})
+            if (
+                event["eventType"] == "COMPLETE"
+                and event["job"]["name"] == "ingest_loans.extract_load"
+                and airflow_run.get("run_id") == run_id
+            ):
+                return event  # type: ignore[no-any-return]
+        return None
+
+    event = _poll(f"the OpenLineage event of ingest_loans {run_id}", load_event, 60)
+    assert [(d["namespace"], d["name"]) for d in event["inputs"]] == [
+        (server, f"{platform.dbs.oltp}.public.loans")
+    ]
+    assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
+        (server, f"{platform.dbs.warehouse}.raw.loans")
+    ]
+
+
 def _raw_fingerprint(conn: psycopg.Connection, table: str) -> tuple[int, str]:
     row = conn.execute(
         f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
@@ -338,6 +419,9 @@ def test_rest_api_runs_ingestion_dbt_and_an_idempotent_backfill(platform: Platfo
         ).fetchall()
     assert audit == [("full", "success")], audit
     clock.mark("1. ingest_loans full refresh succeeded")
+    if importlib.util.find_spec("airflow.providers.openlineage") is not None:
+        _check_lineage(platform, full)
+        clock.mark("5. its OpenLineage events name the OLTP and RAW tables")
 
     # 2 (cont.): the dbt DAG runs on the Assets the window runs emitted
     def dbt_run() -> dict[str, Any] | None:
@@ -365,6 +449,8 @@ def test_rest_api_runs_ingestion_dbt_and_an_idempotent_backfill(platform: Platfo
     assert staged is not None
     assert staged[0] > 0
     clock.mark(f"2. finhouse_dbt {dbt['dag_run_id']} succeeded")
+    _check_dbt_docs(platform)
+    clock.mark("4. dbt docs generated and served")
 
     # 3 (cont.): every interval ran and succeeded; RAW is unchanged; the audit has each run
     _poll(

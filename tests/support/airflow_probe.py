@@ -22,6 +22,12 @@ def _bag():
     return DagBag(dag_folder=str(DAGS))
 
 
+def _param(params, name: str) -> dict:
+    """A trigger param as the UI's form shows it: its default, description and schema."""
+    param = params.get_param(name)
+    return {"default": param.value, "description": param.description, "schema": param.schema}
+
+
 def integrity() -> dict:
     started = time.perf_counter()
     bag = _bag()
@@ -38,10 +44,12 @@ def integrity() -> dict:
                     "retries": t.retries,
                     "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
                     "upstream": sorted(t.upstream_task_ids),
+                    "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
                 }
                 for t in dag.tasks
             },
             "params": sorted(dag.params.keys()),
+            "param_specs": {name: _param(dag.params, name) for name in dag.params},
             "schedule": type(dag.timetable).__name__,
             "asset_condition": sorted(
                 getattr(a, "uri", str(a))

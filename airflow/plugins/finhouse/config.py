@@ -90,6 +90,13 @@ def warehouse_asset_base() -> str:
     dsn = airflow_conn if "://" in airflow_conn else settings.load().warehouse_dsn
     if not dsn:
         return UNCONFIGURED_WAREHOUSE
+    return database_location(dsn, "warehouse")
+
+
+def database_location(dsn: str, default_database: str) -> str:
+    """Where a DSN (a URL or libpq keyword/value string) points, as Asset URIs and
+    OpenLineage name databases: ``postgres://host:port/database`` or
+    ``snowflake://account/DATABASE``; no user, no secret."""
     if "://" in dsn:
         parts = urlsplit(dsn)
         if parts.scheme == "snowflake":
@@ -97,14 +104,14 @@ def warehouse_asset_base() -> str:
             database = parts.path.strip("/").split("/")[0] or "FINHOUSE"
             return f"snowflake://{account}/{database.upper()}"
         host, port = parts.hostname or "localhost", parts.port or 5432
-        database = parts.path.strip("/").split("/")[0] or "warehouse"
+        database = parts.path.strip("/").split("/")[0] or default_database
     else:
         from finhouse.connections import postgres_fields  # noqa: PLC0415 - psycopg: lazily
 
         fields = postgres_fields(dsn)
         host = (fields.get("host") or fields.get("hostaddr") or "localhost").split(",")[0]
         port = int((fields.get("port") or "5432").split(",")[0])
-        database = fields.get("dbname") or "warehouse"
+        database = fields.get("dbname") or default_database
     return f"postgres://{host}:{port}/{database}"
 
 

@@ -122,6 +122,29 @@ def test_dbt_dag_shape(bare: dict[str, Any]) -> None:
     )
 
 
+def test_dbt_dag_params_are_described_for_the_trigger_form(bare: dict[str, Any]) -> None:
+    """as_of_date, full_refresh and select, each with a title-worthy description and a
+    default that builds what a scheduled run builds (everything, as of today)."""
+    dbt = bare["dags"]["finhouse_dbt"]
+    specs = dbt["param_specs"]
+    assert sorted(specs) == ["as_of_date", "full_refresh", "select"]
+    for name, spec in specs.items():
+        assert len(spec["description"] or "") > 20, name
+    assert specs["as_of_date"]["default"] is None
+    assert specs["as_of_date"]["schema"]["format"] == "date"
+    assert "today" in specs["as_of_date"]["description"].lower()
+    assert specs["full_refresh"]["default"] is False
+    assert specs["full_refresh"]["schema"]["type"] == "boolean"
+    assert "--full-refresh" in specs["full_refresh"]["description"]
+    assert specs["select"]["default"] == ""
+    assert "whole project" in specs["select"]["description"]
+    assert "skipped" in specs["select"]["description"]
+    # the model tasks run unless a task upstream failed: a model outside a selection (its
+    # task skipped) does not hide what dbt did to the models after it
+    run = dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]
+    assert run["trigger_rule"] == "none_failed"
+
+
 def test_a_warehouse_connection_names_the_assets_and_local_mode_builds_per_model(
     tmp_path: Path,
 ) -> None:
@@ -139,4 +162,6 @@ def test_a_warehouse_connection_names_the_assets_and_local_mode_builds_per_model
     assert dbt["asset_condition"] == sorted(f"{base}/{t}" for t in TABLES)
     assert "dbt_producer_watcher" not in dbt["tasks"]
     assert "models.marts.portfolio.portfolio_daily_model_build" in dbt["tasks"]
+    # one dbt call per model: no selection to make at run time
+    assert sorted(dbt["param_specs"]) == ["as_of_date", "full_refresh"]
     assert not [t for t in dbt["tasks"] if t.endswith(".test")]

@@ -131,3 +131,41 @@ def test_compose_superset_service_runs_the_same_config_and_bootstrap() -> None:
     assert "reporter:" in service["environment"]["SUPERSET_WAREHOUSE_DSN"]
     ignore = (REPO / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") :][:3] == ["*", "!requirements/superset.txt", "!superset/"]
+
+
+def test_committed_exposures_are_what_the_spec_generates() -> None:
+    """dbt/finhouse/models/marts/_exposures.yml: one exposure per dashboard, as the spec says."""
+    spec = _spec()
+    committed = spec.EXPOSURES.read_text() if spec.EXPOSURES.exists() else ""
+    assert committed == spec.exposures_yaml(), "regenerate with `python superset/assets_spec.py`"
+
+
+def test_each_dashboard_is_an_exposure_on_the_marts_its_charts_and_filters_read() -> None:
+    spec = _spec()
+    exposures = {e["name"]: e for e in yaml.safe_load(spec.EXPOSURES.read_text())["exposures"]}
+    dashboards = _load("dashboards")
+    assert len(exposures) == len(dashboards) == 7
+    datasets = {d["uuid"]: d["table_name"] for d in _load("datasets").values()}
+    charts = {c["uuid"]: datasets[c["dataset_uuid"]] for c in _load("charts").values()}
+    models = {
+        m["name"]
+        for path in (REPO / "dbt" / "finhouse" / "models" / "marts").rglob("*.yml")
+        for m in (yaml.safe_load(path.read_text()) or {}).get("models", [])
+    }
+    for name, board in dashboards.items():
+        exposure = exposures[Path(name).stem]
+        assert exposure["type"] == "dashboard"
+        assert exposure["label"] == board["dashboard_title"]
+        assert exposure["url"].endswith(f"/superset/dashboard/{board['slug']}/")
+        assert exposure["description"].startswith(board["description"])
+        assert exposure["owner"] == {"name": "finhouse-data"}  # the team, no person
+        entries = [v for v in board["position"].values() if isinstance(v, dict)]
+        read = {charts[e["meta"]["uuid"]] for e in entries if e["type"] == "CHART"}
+        read |= {
+            datasets[t["datasetUuid"]]
+            for f in board["metadata"]["native_filter_configuration"]
+            for t in f["targets"]
+            if t
+        }
+        assert exposure["depends_on"] == [f"ref('{t}')" for t in sorted(read)]
+        assert read <= models, read - models

@@ -2,7 +2,8 @@
 
 DAG files call :func:`build_ingestion_dag` and :func:`build_reconcile_dag` for each entry of
 :data:`finhouse.tables.TABLES`. Building a DAG does no I/O: the pipeline (psycopg, the
-targets) is imported inside the task callables.
+targets) is imported inside the task callables. The tasks that read the source and write RAW
+name both tables for OpenLineage (:mod:`finhouse.orchestration.lineage`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from finhouse import config, settings
 from finhouse.errors import ConfigError, FinhouseError, SchemaDriftError, WindowError
-from finhouse.orchestration import alerts
+from finhouse.orchestration import alerts, lineage
+from finhouse.orchestration.lineage import lineage_task
 from finhouse.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -130,14 +132,31 @@ def _run_mode(context: Any) -> tuple[Mode, dt.datetime | None, dt.datetime | Non
     return "incremental", None, None
 
 
-def _endpoints() -> tuple[Any, Any]:
-    from finhouse import endpoints  # noqa: PLC0415
+def _dsns() -> tuple[str, str]:
+    """(OLTP for extracts, warehouse as the loader): the Airflow connections, else the
+    environment (:mod:`finhouse.orchestration.connections`)."""
     from finhouse.orchestration import connections  # noqa: PLC0415
 
-    return (
-        endpoints.source(connections.oltp_extract_dsn()),
-        endpoints.target(connections.warehouse_loader_dsn()),
-    )
+    return connections.oltp_extract_dsn(), connections.warehouse_loader_dsn()
+
+
+def _endpoints(dsns: tuple[str, str]) -> tuple[Any, Any]:
+    from finhouse import endpoints  # noqa: PLC0415
+
+    oltp, warehouse = dsns
+    return endpoints.source(oltp), endpoints.target(warehouse)
+
+
+def _source_table(spec: TableSpec, dsns: tuple[str, str]) -> lineage.Table:
+    return lineage.table(dsns[0], spec.source_schema, spec.name)
+
+
+def _raw_table(
+    spec: TableSpec, dsns: tuple[str, str], summary: dict[str, Any] | None = None
+) -> lineage.Table:
+    rows = summary["rows_loaded"] + summary["rows_replaced"] if summary else None
+    size = summary["bytes"] if summary else None
+    return lineage.table(dsns[1], "raw", spec.name, rows=rows, size=size)
 
 
 def build_ingestion_dag(spec: TableSpec) -> DAG:
@@ -178,7 +197,7 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
         render_template_as_native_obj=False,
     ) as dag:
 
-        @task(task_id="extract_load")
+        @lineage_task(task_id="extract_load")
         @no_retry_on_bad_input
         def extract_load() -> dict[str, Any]:
             from finhouse import pipeline  # noqa: PLC0415
@@ -186,7 +205,9 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
             context = get_current_context()
             mode, since, until = _run_mode(context)
             run_id = f"{context['dag_run'].run_id}#{context['ti'].try_number}"
-            source, target = _endpoints()
+            dsns = _dsns()
+            source, target = _endpoints(dsns)
+            lineage.report(context, inputs=[_source_table(spec, dsns)])
             if mode == "full" and pipeline.needs_parallel_full_refresh(spec, source, target):
                 plan = pipeline.plan_full_refresh(spec, source, target, run_id)
                 log.info("%s: full refresh in %d parallel key ranges", spec.name, len(plan.ranges))
@@ -199,21 +220,30 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
                 since=since,
                 until=until,
                 run_id=run_id,
-            )
-            return {"plan": None, "summary": summary.as_json()}
+            ).as_json()
+            lineage.report(context, outputs=[_raw_table(spec, dsns, summary)])
+            return {"plan": None, "summary": summary}
 
         @task(task_id="key_ranges")
         def key_ranges(result: dict[str, Any]) -> list[list[int]]:
             return list(result["plan"]["ranges"]) if result["plan"] else []
 
-        @task(task_id="extract_range", max_active_tis_per_dagrun=spec.parallel_ranges)
+        @lineage_task(task_id="extract_range", max_active_tis_per_dagrun=spec.parallel_ranges)
         @no_retry_on_bad_input
         def extract_range(key_range: list[int], result: dict[str, Any]) -> int:
             from finhouse import pipeline  # noqa: PLC0415
 
-            source, target = _endpoints()
+            dsns = _dsns()
+            source, target = _endpoints(dsns)
             plan = pipeline.FullRefreshPlan(**result["plan"])
-            return pipeline.extract_range(spec, source, target, plan, (key_range[0], key_range[1]))
+            rows = pipeline.extract_range(spec, source, target, plan, (key_range[0], key_range[1]))
+            # staged for RAW: publish swaps the ranges in
+            lineage.report(
+                get_current_context(),
+                inputs=[_source_table(spec, dsns)],
+                outputs=[lineage.table(dsns[1], "raw", spec.name, rows=rows)],
+            )
+            return rows
 
         @task(task_id="publish", outlets=[asset], trigger_rule=TriggerRule.NONE_FAILED)
         @no_retry_on_bad_input
@@ -222,7 +252,7 @@ def build_ingestion_dag(spec: TableSpec) -> DAG:
 
             context = get_current_context()
             if result["plan"]:
-                source, target = _endpoints()
+                source, target = _endpoints(_dsns())
                 plan = pipeline.FullRefreshPlan(**result["plan"])
                 summary = pipeline.publish_full_refresh(spec, source, target, plan).as_json()
             else:
@@ -278,13 +308,17 @@ Same as `finhouse reconcile {spec.name} [--repair]`.
         },
     ) as dag:
 
-        @task(task_id="reconcile")
+        @lineage_task(task_id="reconcile")
         @no_retry_on_bad_input
         def reconcile() -> dict[str, Any]:
             from finhouse import pipeline  # noqa: PLC0415
 
             context = get_current_context()
-            source, target = _endpoints()
+            dsns = _dsns()
+            source, target = _endpoints(dsns)
+            # it loads what changed, compares both, marks deletions and (repair) reloads keys
+            raw = _raw_table(spec, dsns)
+            lineage.report(context, inputs=[_source_table(spec, dsns), raw], outputs=[raw])
             report = pipeline.reconcile(
                 spec,
                 source,

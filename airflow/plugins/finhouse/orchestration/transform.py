@@ -13,6 +13,9 @@
 * Scheduled on the six RAW Assets together (one round of loads, one run), or by the fallback
   timetable (``FINHOUSE_DBT_FALLBACK_SCHEDULE``) so a stalled table cannot freeze the marts;
   a ``source_freshness`` task then fails and alerts about the stale table.
+* Triggered with params (:mod:`finhouse.orchestration.dbt_runs`): ``as_of_date``,
+  ``full_refresh`` and ``select``; a selective run's other model tasks end skipped, and the
+  producer records what the run built (its XCom ``dbt_build``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable
+from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
 from cosmos import (
     DbtDag,
     ExecutionConfig,
@@ -42,7 +45,7 @@ from cosmos.constants import (
 from cosmos.operators.local import DbtSourceLocalOperator
 
 from finhouse import config, settings
-from finhouse.orchestration import alerts
+from finhouse.orchestration import alerts, dbt_runs
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
 from finhouse.tables import TABLES
 
@@ -119,18 +122,52 @@ Runs when **all six RAW tables** have been loaded since the last run (their Asse
 `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled table cannot freeze the
 marts: `source_freshness` then fails and alerts about it. Incremental models (schedule,
 repayment steps, delinquency, installment payments, balances, savings interest, portfolio)
-recompute only what changed in RAW; a rebuild from scratch is
-`finhouse dbt build --full-refresh` from a shell.
+recompute only what changed in RAW; a rebuild from scratch is the `full_refresh` param.
 
-**Backfill** is not meaningful here: every run rebuilds the marts as of today (the dbt var
-`as_of_date`); rebuild a past date with `finhouse dbt build --vars '{{as_of_date: 2026-06-30}}'`.
-Successful model tasks emit the Assets of their tables (the marts' Assets).
+**Trigger with params**: `as_of_date` computes every figure as of that day (the dbt var
+`as_of_date`; empty: today), `full_refresh` rebuilds the incremental models from scratch
+(`dbt build --full-refresh`), `select` builds only those dbt nodes (dbt's `--select` syntax;
+empty: the whole project) and the other model tasks end **skipped**. What a run built - its
+params, the selection dbt got, dbt's status of each node - is the XCom `dbt_build` of
+`dbt_producer_watcher` and its log. Scheduled runs take the defaults: everything, as of today.
+
+**Backfill** is not meaningful here: a run computes the marts as of one day (`as_of_date`),
+whatever its logical date. Successful model tasks emit the Assets of their tables (the marts'
+Assets).
 """
+
+
+def _configure_watcher(dag: DbtDag) -> None:
+    """The watcher's producer and model tasks, as finhouse runs them: the producer is not
+    retried (each model task retries its model), takes the ``select`` param and reports the
+    models it did not build (:mod:`finhouse.orchestration.dbt_runs`); a model task runs
+    unless a task upstream failed (a skipped one - a model outside a selection - does not
+    hide what dbt did to this model)."""
+    producer: Any = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    if producer is None:
+        return
+    # a failed build is retried model by model (each model's task runs its model itself on
+    # a retry); a second whole-project build would only repeat the first
+    producer.retries = 0
+    watchers = [
+        task
+        for task in dag.tasks
+        if task is not producer and getattr(task, "producer_task_id", None) == producer.task_id
+    ]
+    producer.interceptors = [*producer.interceptors, dbt_runs.select_interceptor(render_select())]
+    producer.callback = dbt_runs.after_build(
+        models=[t.model_unique_id for t in watchers if not t.is_test_sensor],
+        tested=[t.model_unique_id for t in watchers if t.is_test_sensor],
+    )
+    for task in watchers:
+        if task.trigger_rule == TriggerRule.ALL_SUCCESS:
+            task.trigger_rule = TriggerRule.NONE_FAILED
 
 
 def build_dbt_dag() -> DbtDag:
     project_dir = config.dbt_project_dir()
     executable = config.dbt_executable_path()
+    watcher = execution_mode() == ExecutionMode.WATCHER
     dag = DbtDag(
         dag_id=DAG_ID,
         description="dbt build of staging, intermediate and marts (Cosmos)",
@@ -151,11 +188,7 @@ def build_dbt_dag() -> DbtDag:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=render_select(),
-            test_behavior=(
-                TestBehavior.BUILD
-                if execution_mode() == ExecutionMode.LOCAL
-                else TestBehavior.AFTER_EACH
-            ),
+            test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
             group_nodes_by_folder=True,
             source_rendering_behavior=SourceRenderingBehavior.NONE,
             emit_datasets=True,
@@ -166,7 +199,9 @@ def build_dbt_dag() -> DbtDag:
             "install_deps": False,
             "append_env": True,
             "env": config.dbt_task_environment(),
+            **dbt_runs.TEMPLATED_OPERATOR_ARGS,
         },
+        params=dbt_runs.params(with_select=watcher),
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable(fallback_schedule(), timezone="UTC"),
             assets=AssetAll(*raw_assets()),
@@ -178,11 +213,7 @@ def build_dbt_dag() -> DbtDag:
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "dbt", "transform"],
     )
-    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
-    if producer is not None:
-        # a failed build is retried model by model (each model's task runs its model
-        # itself on a retry); a second whole-project build would only repeat the first
-        producer.retries = 0
+    _configure_watcher(dag)
     with dag:
         DbtSourceLocalOperator(
             task_id="source_freshness",
