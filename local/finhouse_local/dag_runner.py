@@ -138,7 +138,7 @@ class TaskProgress:
                     TaskInstance.state.in_(("success", "failed", "skipped", "upstream_failed")),
                 )
             )
-            nodes = 0
+            nodes: int | None = 0
             if self.producer is not None:
                 nodes = session.scalar(
                     select(func.count()).where(
