@@ -10,10 +10,13 @@ client is installed.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import functools
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -667,6 +670,29 @@ def test_database_init_scripts_create_the_role_matrix() -> None:
     oltp = "\n".join(p.read_text() for p in (init / "oltp").glob("*.sh"))
     assert f"create database oltp owner {ROLES.app}" in oltp
     assert f"grant pg_monitor to {ROLES.extract}" in oltp
+    for database in ("oltp", "warehouse"):  # closed to PUBLIC, as cluster.py closes them
+        script = "\n".join(p.read_text() for p in (init / database).glob("*.sh"))
+        for closed in (database, "postgres", "template1"):
+            assert f"revoke all on database {closed} from public;" in script, (database, closed)
+
+
+def test_the_superset_image_serves_with_the_request_limits_of_make_up() -> None:
+    tree = ast.parse((REPO / "superset" / "run.py").read_text())
+    (limits,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "REQUEST_LIMITS" for t in node.targets)
+    ]
+    (cmd,) = [
+        line
+        for line in (REPO / "superset" / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    ]
+    served = shlex.split(json.loads(cmd.removeprefix("CMD "))[-1])
+    assert served[served.index("exec") + 1] == "gunicorn"
+    for option, value in limits.items():
+        assert served[served.index(option) + 1] == value, option
 
 
 # ---------------------------------------------------------------------------- docker compose

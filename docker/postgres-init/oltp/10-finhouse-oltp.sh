@@ -17,6 +17,9 @@ grant pg_monitor to oltp_extract;
 alter role oltp_extract set statement_timeout = '30min';
 alter role oltp_extract set default_transaction_read_only = on;
 create database oltp owner oltp_app;
+-- nothing for PUBLIC on the server's other databases either (as on the embedded cluster)
+revoke all on database postgres from public;
+revoke all on database template1 from public;
 
 \connect oltp
 revoke all on database oltp from public;

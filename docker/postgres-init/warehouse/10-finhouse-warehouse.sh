@@ -24,6 +24,9 @@ alter role transformer set timezone = 'UTC';
 alter role transformer set jit = off;
 alter role reporter set timezone = 'UTC';
 create database warehouse;
+-- nothing for PUBLIC on the server's other databases either (as on the embedded cluster)
+revoke all on database postgres from public;
+revoke all on database template1 from public;
 
 \connect warehouse
 revoke all on database warehouse from public;

@@ -94,13 +94,31 @@ def profile_config() -> ProfileConfig:
         )
         mapping = mapping_class(conn_id=SNOWFLAKE_CONN_ID, profile_args={"schema": "STAGING"})
         return ProfileConfig(profile_name="finhouse", target_name="prod", profile_mapping=mapping)
-    from cosmos.profiles import PostgresUserPasswordProfileMapping  # noqa: PLC0415
-
-    mapping = PostgresUserPasswordProfileMapping(
+    mapping = postgres_profile_mapping()(
         conn_id=DBT_CONN_ID,
         profile_args={"schema": "staging", "threads": dbt_threads(), "connect_timeout": 10},
     )
     return ProfileConfig(profile_name="finhouse", target_name="dev", profile_mapping=mapping)
+
+
+#: what dbt-postgres takes from the connection's extras besides Cosmos' own two (sslmode,
+#: keepalives_idle): a warehouse that requires verified TLS needs the certificate paths
+POSTGRES_EXTRAS = ("sslrootcert", "sslcert", "sslkey", "application_name", "search_path", "role")
+
+
+def postgres_profile_mapping() -> type[Any]:
+    """Cosmos' PostgreSQL user/password mapping, keeping every TLS extra of the connection
+    (Cosmos' own maps ``sslmode`` alone, so ``verify-full`` would miss its root
+    certificate)."""
+    from cosmos.profiles import PostgresUserPasswordProfileMapping  # noqa: PLC0415
+
+    class PostgresProfileMapping(PostgresUserPasswordProfileMapping):  # type: ignore[misc]
+        airflow_param_mapping = {  # noqa: RUF012 - Cosmos' class attribute, extended
+            **PostgresUserPasswordProfileMapping.airflow_param_mapping,
+            **{name: f"extra.{name}" for name in POSTGRES_EXTRAS},
+        }
+
+    return PostgresProfileMapping
 
 
 def _skip(**_: Any) -> None:
