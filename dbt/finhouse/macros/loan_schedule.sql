@@ -128,14 +128,12 @@
         on installments_recursive.loan_id = schedule_terms.loan_id
 {%- endmacro %}
 
-{#- numerator / denominator, exact decimal division on PostgreSQL and Snowflake. Emulator only
-    (issue 7): DuckDB divides decimals as DOUBLE, so an exact half cent such as 3,532.955
-    arrives as 3,532.95499999… and rounds down; the quotient is cast back to 9 decimals
-    there (3,532.955000000) before it is rounded to cents. -#}
+{#- numerator / denominator, exact decimal division on PostgreSQL and Snowflake (the
+    emulator's DuckDB divides decimals as DOUBLE: macros/emulator/ overrides it there). -#}
 {% macro decimal_quotient(numerator, denominator) -%}
-    {%- if target.name == 'emulator' -%}
-        cast(({{ numerator }}) / ({{ denominator }}) as decimal(38, 9))
-    {%- else -%}
-        ({{ numerator }}) / ({{ denominator }})
-    {%- endif -%}
+    {{ return(adapter.dispatch('decimal_quotient', 'finhouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__decimal_quotient(numerator, denominator) -%}
+    ({{ numerator }}) / ({{ denominator }})
 {%- endmacro %}

@@ -14,8 +14,12 @@
 
 {#- The time-zone-aware timestamp type RAW's _loaded_at has (contracts.md §2). -#}
 {% macro timestamp_tz_type() -%}
-    {%- if target.type == 'snowflake' -%}timestamp_tz{%- else -%}timestamp with time zone{%- endif -%}
+    {{ return(adapter.dispatch('timestamp_tz_type', 'finhouse')()) }}
 {%- endmacro %}
+
+{% macro default__timestamp_tz_type() -%}timestamp with time zone{%- endmacro %}
+
+{% macro snowflake__timestamp_tz_type() -%}timestamp_tz{%- endmacro %}
 
 {#- A RAW row changed after `watermark` (greatest(_loaded_at, _deleted_at) > watermark),
     written so that the _loaded_at and partial _deleted_at indexes find the rows. -#}
