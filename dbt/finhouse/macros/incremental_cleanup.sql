@@ -5,9 +5,9 @@
     and find their rows through the model's (account_id, balance_date) index. One statement
     each (Snowflake runs one per call). -#}
 {% macro accounts_with_deleted_ledger_rows() -%}
-    select cast(account_id as bigint) as account_id
-    from {{ source('oltp', 'transactions') }}
-    where _deleted_at is not null
+    select account_id
+    from {{ ref('stg_oltp__transactions_versions') }}
+    where deleted_at is not null
 {%- endmacro %}
 
 {% macro remove_balances_before_first_ledger_day() -%}
@@ -118,7 +118,7 @@
 {% macro remove_loans_no_longer_disbursed(by_as_of_date=false) -%}
     {%- set by_as_of = 'and cast(disbursed_at as date) <= ' ~ as_of_date() if by_as_of_date -%}
     {%- set candidates -%}
-        select cast(id as bigint) as loan_id from {{ source('oltp', 'loans') }}
+        select loan_id from {{ ref('stg_oltp__loans_versions') }}
         except
         select loan_id from {{ ref('stg_oltp__loans') }}
         where disbursed_at is not null {{ by_as_of or '' }}
@@ -147,9 +147,9 @@
             select
                 cast({{ dbt.date_trunc('month', 'cast(occurred_at as date)') }} as date)
                     as month_start,
-                max(_deleted_at) as deleted_at
-            from {{ source('oltp', 'transactions') }}
-            where _deleted_at is not null
+                max(deleted_at) as deleted_at
+            from {{ ref('stg_oltp__transactions_versions') }}
+            where deleted_at is not null
             group by 1
         ) as deletions
             on

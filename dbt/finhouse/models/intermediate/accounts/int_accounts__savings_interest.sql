@@ -25,6 +25,8 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__transactions_versions') }}
 with
 
 daily_balances as {{ inlined_cte() }} (

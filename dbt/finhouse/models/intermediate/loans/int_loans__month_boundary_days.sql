@@ -26,7 +26,8 @@
     )
 }}
 
--- depends_on: {{ ref('stg_oltp__loans') }}
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans') }}, {{ ref('stg_oltp__loans_versions') }}
 with
 
 daily as (

@@ -21,6 +21,8 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans_versions') }}
 with
 
 loans as (
