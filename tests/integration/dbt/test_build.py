@@ -72,7 +72,8 @@ def test_incremental_build_after_simulated_activity_is_clean(built: Warehouse) -
 #: the incremental models and the columns that carry their content (not their watermarks)
 INCREMENTAL = {
     "intermediate.int_loans__month_boundary_days": (
-        "loan_id, as_of_date, outstanding_principal, days_past_due, dpd_bucket, is_active"
+        "loan_id, as_of_date, outstanding_principal, days_past_due, dpd_bucket, is_active,"
+        " par1_amount, par30_amount, par60_amount, par90_amount"
     ),
     "intermediate.int_accounts__monthly_branch_flows": (
         "month_start, branch_code, deposits, withdrawals, loan_disbursements, loan_repayments,"
@@ -84,7 +85,8 @@ INCREMENTAL = {
     ),
     "intermediate.int_loans__daily_delinquency": (
         "loan_id, as_of_date, principal_paid, outstanding_principal, days_past_due, dpd_bucket,"
-        " is_active"
+        " is_active, is_par1, is_par30, is_par60, is_par90, par1_amount, par30_amount,"
+        " par60_amount, par90_amount"
     ),
     "intermediate.int_portfolio__segment_days": (
         "as_of_date, branch_code, product, loan_officer_id, active_loans, active_borrowers,"
