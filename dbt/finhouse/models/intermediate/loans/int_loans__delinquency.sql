@@ -1,31 +1,33 @@
 {#- The delinquency figures of every disbursed loan on every day from its disbursement to the
-    as-of date: THE definitions of kpis.md "Delinquency" (after CGAP's Microfinance Consensus
-    Guidelines and SEEP's Microfinance Financial Reporting Standards), written once. Every
-    mart reporting days past due, DPD buckets, PAR or its amounts, roll rates or vintages
-    reads them from here, directly (loans_current, loan_officer_performance, at the as-of
-    date) or through the rows stored for portfolio days (int_loans__daily_delinquency →
-    int_portfolio__segment_days → portfolio_daily; int_loans__month_boundary_days → roll
-    rates, vintage curves).
+    as-of date, defined here and nowhere else (docs/metrics.md "Delinquency and portfolio
+    quality", after CGAP's Microfinance Consensus Guidelines and SEEP's Microfinance
+    Financial Reporting Standards). Every mart reporting days past due, DPD buckets, PAR or
+    its amounts, roll rates or vintages reads them from here: directly at the as-of date
+    (loans_current, loan_officer_performance), or through the rows stored for the days a
+    loan is in the portfolio (int_loans__daily_delinquency -> int_portfolio__segment_days ->
+    portfolio_daily; -> int_loans__month_boundary_days -> roll_rates_monthly, vintage_curves;
+    -> the ML features and default labels).
 
     - Principal paid by the day: completed payments, oldest installments first
       (int_loans__repayment_steps).
     - In the portfolio: disbursed on or before the day, neither closed nor written off on or
       before it.
-    - Outstanding principal: principal − principal paid (never below 0) while in the
+    - Outstanding principal: principal - principal paid (never below 0) while in the
       portfolio; 0 otherwise.
-    - Days past due (DPD): the day − the due date of the earliest installment not covered by
+    - Days past due (DPD): the day - the due date of the earliest installment not covered by
       the principal paid, when that date is before the day; 0 otherwise. It is defined for
       every loan: a loan written off keeps aging (with no outstanding principal).
     - DPD bucket: current (0), 1-30, 31-60, 61-90, 91-180, 181+.
     - Active: in the portfolio with outstanding principal > 0.
     - PAR_X flag and amount (X = 1, 30, 60, 90): a loan more than X days past due (a loan
       exactly X days late is not in PAR_X) puts its whole outstanding principal at risk.
-      PAR_X ratio = sum of PAR_X amounts ÷ GLP (sum of outstanding principal) of the same
+      PAR_X ratio = sum of PAR_X amounts / GLP (sum of outstanding principal) of the same
       loans, computed by the marts at their grain.
 
-    A view, one SELECT without WITH: PostgreSQL inlines it into its readers (README.md,
-    "Views without WITH"), so a reader's day and loans reach the calendar and the repayment
-    steps underneath (a mart reading one day computes that day only). -#}
+    A view, one SELECT without WITH: PostgreSQL inlines it into its readers
+    (docs/transformation.md, "Views without WITH"), so a reader's days and loans reach the
+    calendar and the repayment steps underneath (a mart reading one day computes that day
+    only). -#}
 {{ config(materialized='view') }}
 
 select
