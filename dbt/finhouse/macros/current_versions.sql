@@ -1,4 +1,4 @@
-{#- contracts.md §2, current state of a RAW table, over its *_versions staging model: for each
+{#- docs/interfaces.md §2, current state of a RAW table, over its *_versions staging model: for each
     key the version the latest load saw (greatest loaded_at, then updated_at; loads of one
     table never overlap, so this is the source's commit order — never the application's
     clock), kept only when that version is not marked deleted.

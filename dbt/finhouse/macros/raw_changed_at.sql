@@ -1,4 +1,4 @@
-{#- RAW change times (contracts.md §2: a row's change time is greatest(_loaded_at,
+{#- RAW change times (docs/interfaces.md §2: a row's change time is greatest(_loaded_at,
     _deleted_at)). The *_versions staging models expose every RAW row with loaded_at,
     deleted_at and changed_at; the incremental models detect changes through these macros,
     which keep to loaded_at and deleted_at so that PostgreSQL reaches RAW's _loaded_at and
@@ -24,7 +24,7 @@
     )
 {%- endmacro %}
 
-{#- The time-zone-aware timestamp type RAW's _loaded_at has (contracts.md §2). -#}
+{#- The time-zone-aware timestamp type RAW's _loaded_at has (docs/interfaces.md §2). -#}
 {% macro timestamp_tz_type() -%}
     {{ return(adapter.dispatch('timestamp_tz_type', 'finhouse')()) }}
 {%- endmacro %}

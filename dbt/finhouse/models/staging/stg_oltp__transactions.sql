@@ -1,7 +1,7 @@
 {#- The ledger's rows not marked deleted (append-only: one RAW row per id). -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     transaction_id,
     account_id,

@@ -3,7 +3,7 @@
     occurred_at, then id), carried forward over days without movement.
 
     Incremental: each account is recomputed from the earliest day its ledger changed in RAW
-    since the last run (RAW's change time, contracts.md §2: a late-arriving or deleted row of
+    since the last run (RAW's change time, docs/interfaces.md §2: a late-arriving or deleted row of
     any age restates the days from its own), and every account gains the days up to a new
     as-of date; the balance carried into the first recomputed day is the last ledger row
     before it. Rows before an account's first ledger day, or of accounts whose every ledger

@@ -1,14 +1,14 @@
-{#- Ledger flows per calendar month (UTC dates of occurred_at, up to the as-of date) and
-    branch of the account owner's current branch (restated, not frozen), for the month-branch
-    pairs that have ledger rows (kpis.md "Monthly financial summary"; the mart lays them on
-    the full month × branch grid). A ledger row whose account or owner is gone from the
-    source counts under branch 'unknown'.
+{#- Ledger flows per calendar month (UTC dates of occurred_at, up to the as-of date) and branch of
+    the account owner's current branch (restated, not frozen), for the month-branch pairs that have
+    ledger rows (docs/metrics.md "Savings, flows and investments" - **Monthly financial summary**;
+    the mart lays them on the full month × branch grid). A ledger row whose account or owner is gone
+    from the source counts under branch 'unknown'.
 
     Incremental by month: a run recomputes the months holding a ledger row loaded or deleted
     in RAW since the last run (found through RAW's _loaded_at and _deleted_at indexes), the
     months from the earlier of the last and the new as-of date on, and every month when an
     existing account's owner or an existing user's branch changed or either was deleted (a
-    restated branch moves past flows). Each RAW table's change time (contracts.md §2:
+    restated branch moves past flows). Each RAW table's change time (docs/interfaces.md §2:
     greatest(_loaded_at, _deleted_at)) is kept as its own watermark. Months left without
     ledger rows, and months after the as-of date, are removed afterwards. -#}
 {{

@@ -10,7 +10,7 @@
     tests/assert_ml_features_known_at_disbursement.sql proves they precede the disbursement.
 
     Incremental per borrower: a run recomputes every loan of each borrower whose inputs
-    changed in RAW since the last run (contracts.md §2 change time, deletions included: the
+    changed in RAW since the last run (docs/interfaces.md §2 change time, deletions included: the
     borrower's user row, the accounts they hold or held and those accounts' ledger, their
     loans and payments, which carry the previous loans' delinquency), and every loan not
     computed yet; inputs_changed_at records the RAW change time the run saw. Loans no longer

@@ -1,8 +1,8 @@
-{#- The rows of int_loans__delinquency (the definitions of kpis.md "Delinquency": days past
-    due, DPD bucket, PAR flags and amounts) for every day each loan is in the portfolio
-    (disbursed on or before the day, neither closed nor written off on or before it), up to
-    the as-of date, stored: the daily figures portfolio_daily, roll rates, vintages and the ML
-    features add up.
+{#- The rows of int_loans__delinquency (the definitions of docs/metrics.md "Delinquency and
+    portfolio quality": days past due, DPD bucket, PAR flags and amounts) for every day each loan is
+    in the portfolio (disbursed on or before the day, neither closed nor written off on or before
+    it), up to the as-of date, stored: the daily figures portfolio_daily, roll rates, vintages and
+    the ML features add up.
 
     Incremental and restated: each run recomputes, for every day, every loan whose terms or
     payments changed in RAW since the loan was last computed (int_loans__source_changes: RAW's

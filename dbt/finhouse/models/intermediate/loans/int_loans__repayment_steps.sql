@@ -1,7 +1,7 @@
-{#- kpis.md "Delinquency": principal paid by a date counts completed payments only (reversed
-    and pending never count) and settles installments oldest first. Paid-to-date changes
-    only on payment days, so each loan's history is a few steps: from step_date until the
-    day before next_step_date, principal_paid_to_date and the due date of the earliest
+{#- docs/metrics.md "Delinquency and portfolio quality": principal paid by a date counts completed
+    payments only (reversed and pending never count) and settles installments oldest first.
+    Paid-to-date changes only on payment days, so each loan's history is a few steps: from step_date
+    until the day before next_step_date, principal_paid_to_date and the due date of the earliest
     installment whose cumulative principal due exceeds it are constant.
 
     Incremental: a loan is recomputed when its terms or payments changed in RAW since it was

@@ -1,4 +1,4 @@
-{#- When each loan's inputs last changed in RAW (contracts.md §2: a row's change time is
+{#- When each loan's inputs last changed in RAW (docs/interfaces.md §2: a row's change time is
     greatest(_loaded_at, _deleted_at)), over every version of the loan and of its payments,
     deleted ones included, and whether its current version is disbursed. The per-loan
     incremental models recompute a loan when its change time moves, and a disbursed loan

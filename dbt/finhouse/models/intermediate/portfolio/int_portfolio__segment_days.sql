@@ -1,17 +1,17 @@
-{#- The sums behind marts.portfolio_daily (contracts.md §4): per date x segment (the
-    borrower's current branch, product, loan officer), for every date from the segment's
-    first disbursement to the as-of date, the loans' daily figures added up: active loans
-    and borrowers, GLP (outstanding principal), PAR1/30/60/90 amounts and outstanding
-    principal per DPD bucket. Each loan-day's figures are defined once, in
-    int_loans__delinquency (kpis.md "Delinquency"); this model only sums them.
+{#- The sums behind marts.portfolio_daily (docs/interfaces.md §5): per date x segment (the
+    borrower's current branch, product, loan officer), for every date from the segment's first
+    disbursement to the as-of date, the loans' daily figures added up: active loans and borrowers,
+    GLP (outstanding principal), PAR1/30/60/90 amounts and outstanding principal per DPD bucket.
+    Each loan-day's figures are defined once, in int_loans__delinquency (docs/metrics.md
+    "Delinquency and portfolio quality"); this model only sums them.
 
-    Incremental, restated by segment: a run recomputes every date of each segment holding a
-    loan whose daily delinquency was restated since the last run (its source_changed_at: the
-    RAW change time it reflects, so this model follows what the delinquency model holds even
-    when run on its own) and of each segment whose membership changed (a loan moved to another officer, a
-    borrower to another branch: caught by the segment's loan count and loan id checksum), and
-    appends the new days of every segment when the as-of date moves. Dates no longer in a
-    segment's span, and segments left empty, are removed afterwards. -#}
+    Incremental, restated by segment: a run recomputes every date of each segment holding a loan
+    whose daily delinquency was restated since the last run (its source_changed_at: the RAW change
+    time it reflects, so this model follows what the delinquency model holds even when run on its
+    own) and of each segment whose membership changed (a loan moved to another officer, a borrower
+    to another branch: caught by the segment's loan count and loan id checksum), and appends the new
+    days of every segment when the as-of date moves. Dates no longer in a segment's span, and
+    segments left empty, are removed afterwards. -#}
 {{
     config(
         materialized='incremental',

@@ -1,7 +1,7 @@
-{#- kpis.md "Customers and concentration" (Customer 360) and "Leverage", one row per customer
-    who joined on or before as_of_date. Balances are restated at as_of_date from the ledger;
-    loans come from loans_current (kpis.md "Delinquency"); no direct PII (names, e-mail, phone,
-    national id, date of birth) is carried.
+{#- docs/metrics.md "Customers and concentration" (**Customer 360** and **Leverage**), one row per
+    customer who joined on or before as_of_date. Balances are restated at as_of_date from the
+    ledger; loans come from loans_current (docs/metrics.md "Delinquency and portfolio quality"); no
+    direct PII (names, e-mail, phone, national id, date of birth) is carried.
 
     Segment (first rule that matches):
       premium         deposits + active investments' current value >= 10 000

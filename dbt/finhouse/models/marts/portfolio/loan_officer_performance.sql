@@ -1,13 +1,12 @@
-{#- kpis.md "Delinquency" (active loans and borrowers, GLP, PAR30) and "Caseload", per loan
-    officer x branch (the borrower's current branch) as of the as-of date, from
-    loans_current and, for the PAR30 amount, the loans' figures of that day in
-    int_loans__delinquency (where PAR is defined). Caseload is the branch's: active
-    borrowers of the branch / active loan officers of the branch (officers of at least one
-    active loan there). Disbursements of the last 30 days are those with a disbursement date
-    in (as-of - 30, as-of]. The on-time collection rate (kpis.md "Collections and income")
-    is the one of the last full month: the latest calendar month whose last day is on or
-    before the as-of date. One row per officer and branch with at least one loan disbursed
-    on or before the as-of date. -#}
+{#- docs/metrics.md "Delinquency and portfolio quality" (active loans and borrowers, GLP, PAR30)
+    and "Collections and income" (**Caseload**), per loan officer x branch (the borrower's current
+    branch) as of the as-of date, from loans_current and, for the PAR30 amount, the loans' figures
+    of that day in int_loans__delinquency (where PAR is defined). Caseload is the branch's: active
+    borrowers of the branch / active loan officers of the branch (officers of at least one active
+    loan there). Disbursements of the last 30 days are those with a disbursement date in (as-of -
+    30, as-of]. The on-time collection rate (docs/metrics.md "Collections and income") is the one of
+    the last full month: the latest calendar month whose last day is on or before the as-of date.
+    One row per officer and branch with at least one loan disbursed on or before the as-of date. -#}
 with
 
 loans_current as (

@@ -1,9 +1,9 @@
-{#- contracts.md §4: one row per loan ever disbursed (on or before the as-of date), as of the
-    as-of date. Principal paid, outstanding principal, days past due, DPD bucket and whether
-    the loan is in the portfolio and active are the loan's figures of that day in
-    int_loans__delinquency, where kpis.md "Delinquency" is written once; this mart adds the
-    loan's attributes, its lifecycle status as of the date and the borrower's current branch
-    (restated, not frozen). -#}
+{#- docs/interfaces.md §5: one row per loan ever disbursed (on or before the as-of date), as of the
+    as-of date. Principal paid, outstanding principal, days past due, DPD bucket and whether the
+    loan is in the portfolio and active are the loan's figures of that day in
+    int_loans__delinquency, where docs/metrics.md "Delinquency and portfolio quality" is written
+    once; this mart adds the loan's attributes, its lifecycle status as of the date and the
+    borrower's current branch (restated, not frozen). -#}
 with
 
 loans as (

@@ -1,8 +1,9 @@
-{#- Every RAW version of every investment (contracts.md §2), deleted ones included, renamed and
-    cast once for stg_oltp__investments and for the change detection of the incremental models. -#}
+{#- Every RAW version of every investment (docs/interfaces.md §2), deleted ones included, renamed
+    and cast once for stg_oltp__investments and for the change detection of the incremental
+    models. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     cast(id as bigint) as investment_id,
     cast(user_id as bigint) as user_id,

@@ -1,9 +1,9 @@
-{#- Every RAW version of every loan (contracts.md §2), deleted ones included, renamed and
+{#- Every RAW version of every loan (docs/interfaces.md §2), deleted ones included, renamed and
     cast once for stg_oltp__loans, the SCD2 history int_loans__history and the change
     detection of the incremental models. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     cast(id as bigint) as loan_id,
     cast(borrower_id as bigint) as borrower_id,

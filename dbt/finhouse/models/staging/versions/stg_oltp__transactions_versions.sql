@@ -1,9 +1,9 @@
-{#- Every RAW row of the ledger (contracts.md §2: append-only, one row per id), deleted ones
+{#- Every RAW row of the ledger (docs/interfaces.md §2: append-only, one row per id), deleted ones
     included, renamed and cast once for stg_oltp__transactions and for the change detection of
     the incremental models. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     cast(id as bigint) as transaction_id,
     cast(account_id as bigint) as account_id,
