@@ -85,8 +85,7 @@ INCREMENTAL = {
     ),
     "intermediate.int_loans__daily_delinquency": (
         "loan_id, as_of_date, principal_paid, outstanding_principal, days_past_due, dpd_bucket,"
-        " is_active, is_par1, is_par30, is_par60, is_par90, par1_amount, par30_amount,"
-        " par60_amount, par90_amount"
+        " is_active, par1_amount, par30_amount, par60_amount, par90_amount"
     ),
     "intermediate.int_portfolio__segment_days": (
         "as_of_date, branch_code, product, loan_officer_id, active_loans, active_borrowers,"
@@ -100,7 +99,8 @@ INCREMENTAL = {
         " cumulative_principal_due, cumulative_total_due"
     ),
     "intermediate.int_loans__repayment_steps": (
-        "loan_id, step_date, next_step_date, principal_paid_to_date, first_unpaid_due_date"
+        "loan_id, step_date, next_step_date, principal_paid_to_date, first_unpaid_due_date,"
+        " principal, disbursed_date, closed_date, written_off_date"
     ),
     "intermediate.int_loans__installment_payments": (
         "loan_id, installment_no, due_date, principal_due, interest_due, total_due,"

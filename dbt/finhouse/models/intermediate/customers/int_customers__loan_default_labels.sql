@@ -1,6 +1,7 @@
 {#- The default label of every disbursed loan: was it in PAR60 (more than 60 days past due,
-    as int_loans__delinquency defines it; read through int_loans__daily_delinquency) on any
-    day from the disbursement date to 183 days after it (about 6 months)? Null while that
+    as int_loans__delinquency defines it: its PAR60 amount is positive; read through
+    int_loans__daily_delinquency) on any day from the disbursement date to 183 days after it
+    (about 6 months)? Null while that
     window is not over at as_of_date, even if the loan already crossed 60 days: a label is
     only final when the whole window is known.
 
@@ -82,7 +83,7 @@ worst_in_window as (
     select
         loans_to_compute.loan_id,
         max(daily_delinquency.days_past_due) as max_days_past_due,
-        max(case when daily_delinquency.is_par60 then 1 else 0 end) as was_par60,
+        max(daily_delinquency.par60_amount) as max_par60_amount,
         max(daily_delinquency.source_changed_at) as source_changed_at
     from loans_to_compute
     inner join daily_delinquency
@@ -103,7 +104,7 @@ final as (
             as max_days_past_due_in_window,
         case
             when loans_to_compute.label_window_end_date <= {{ as_of_date() }}
-                then coalesce(worst_in_window.was_par60, 0) = 1
+                then coalesce(worst_in_window.max_par60_amount, 0) > 0
         end as is_default_within_6_months,
         worst_in_window.source_changed_at,
         {{ as_of_date() }} as computed_as_of

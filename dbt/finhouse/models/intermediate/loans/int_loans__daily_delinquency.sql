@@ -1,8 +1,9 @@
 {#- The rows of int_loans__delinquency (the definitions of docs/metrics.md "Delinquency and
-    portfolio quality": days past due, DPD bucket, PAR flags and amounts) for every day each loan is
-    in the portfolio (disbursed on or before the day, neither closed nor written off on or before
-    it), up to the as-of date, stored: the daily figures portfolio_daily, roll rates, vintages and
-    the ML features add up.
+    portfolio quality": days past due, DPD bucket, PAR amounts) for every day each loan is in
+    the portfolio (disbursed on or before the day, neither closed nor written off on or before
+    it), up to the as-of date, stored: the daily figures portfolio_daily, roll rates, vintages
+    and the ML features and labels add up. Only the columns they read are stored (not the PAR
+    flags: a loan is in PAR_X exactly when its PAR_X amount is positive).
 
     Incremental and restated: each run recomputes, for every day, every loan whose terms or
     payments changed in RAW since the loan was last computed (int_loans__source_changes: RAW's
@@ -103,10 +104,6 @@ final as (
         delinquency.dpd_bucket,
         delinquency.in_portfolio,
         delinquency.is_active,
-        delinquency.is_par1,
-        delinquency.is_par30,
-        delinquency.is_par60,
-        delinquency.is_par90,
         delinquency.par1_amount,
         delinquency.par30_amount,
         delinquency.par60_amount,
@@ -116,8 +113,8 @@ final as (
     inner join delinquency
         on
             loans_to_compute.loan_id = delinquency.loan_id
-            and delinquency.as_of_date >= loans_to_compute.first_day
-            and delinquency.as_of_date <= loans_to_compute.last_day
+            and loans_to_compute.first_day <= delinquency.as_of_date
+            and loans_to_compute.last_day >= delinquency.as_of_date
 )
 
 select * from final

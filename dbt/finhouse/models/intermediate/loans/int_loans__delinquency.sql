@@ -9,7 +9,7 @@
     -> the ML features and default labels).
 
     - Principal paid by the day: completed payments, oldest installments first
-      (int_loans__repayment_steps).
+      (int_loans__repayment_steps, which also carries the loan's principal and dates).
     - In the portfolio: disbursed on or before the day, neither closed nor written off on or
       before it.
     - Outstanding principal: principal - principal paid (never below 0) while in the
@@ -27,29 +27,17 @@
     A view, one SELECT without WITH: PostgreSQL inlines it into its readers
     (docs/transformation.md, "Views without WITH"), so a reader's days and loans reach the
     calendar and the repayment steps underneath (a mart reading one day computes that day
-    only). -#}
+    only). It reads the steps and the calendar alone: the loan's dates come with its steps,
+    so laying a loan on its days compares dates, with no second pass over the loans. -#}
 {{ config(materialized='view') }}
 
 select
     measured.loan_id,
     measured.as_of_date,
+    measured.in_portfolio,
     cast(measured.principal_paid as numeric(18, 2)) as principal_paid,
     cast(measured.outstanding_principal as numeric(18, 2)) as outstanding_principal,
     cast(measured.days_past_due as integer) as days_past_due,
-    case
-        when measured.days_past_due <= 0 then 'current'
-        when measured.days_past_due <= 30 then '1-30'
-        when measured.days_past_due <= 60 then '31-60'
-        when measured.days_past_due <= 90 then '61-90'
-        when measured.days_past_due <= 180 then '91-180'
-        else '181+'
-    end as dpd_bucket,
-    measured.in_portfolio,
-    measured.in_portfolio and measured.outstanding_principal > 0 as is_active,
-    measured.outstanding_principal > 0 and measured.days_past_due > 1 as is_par1,
-    measured.outstanding_principal > 0 and measured.days_past_due > 30 as is_par30,
-    measured.outstanding_principal > 0 and measured.days_past_due > 60 as is_par60,
-    measured.outstanding_principal > 0 and measured.days_past_due > 90 as is_par90,
     cast(
         case when measured.days_past_due > 1 then measured.outstanding_principal else 0 end
         as numeric(18, 2)
@@ -65,7 +53,20 @@ select
     cast(
         case when measured.days_past_due > 90 then measured.outstanding_principal else 0 end
         as numeric(18, 2)
-    ) as par90_amount
+    ) as par90_amount,
+    case
+        when measured.days_past_due <= 0 then 'current'
+        when measured.days_past_due <= 30 then '1-30'
+        when measured.days_past_due <= 60 then '31-60'
+        when measured.days_past_due <= 90 then '61-90'
+        when measured.days_past_due <= 180 then '91-180'
+        else '181+'
+    end as dpd_bucket,
+    measured.in_portfolio and measured.outstanding_principal > 0 as is_active,
+    measured.outstanding_principal > 0 and measured.days_past_due > 1 as is_par1,
+    measured.outstanding_principal > 0 and measured.days_past_due > 30 as is_par30,
+    measured.outstanding_principal > 0 and measured.days_past_due > 60 as is_par60,
+    measured.outstanding_principal > 0 and measured.days_past_due > 90 as is_par90
 from (
     select
         loan_days.loan_id,
@@ -79,27 +80,27 @@ from (
         end as outstanding_principal,
         case
             when loan_days.first_unpaid_due_date < loan_days.as_of_date
-                then {{ dbt.datediff('loan_days.first_unpaid_due_date', 'loan_days.as_of_date', 'day') }}
+                then {{ dbt.datediff(
+                    'loan_days.first_unpaid_due_date', 'loan_days.as_of_date', 'day'
+                ) }}
             else 0
         end as days_past_due
     from (
         select
             steps.loan_id,
             calendar.calendar_date as as_of_date,
-            loans.principal,
+            steps.principal,
             steps.principal_paid_to_date as principal_paid,
             steps.first_unpaid_due_date,
-            (loans.closed_at is null or cast(loans.closed_at as date) > calendar.calendar_date)
+            (steps.closed_date is null or steps.closed_date > calendar.calendar_date)
             and (
-                loans.written_off_at is null
-                or cast(loans.written_off_at as date) > calendar.calendar_date
+                steps.written_off_date is null or steps.written_off_date > calendar.calendar_date
             ) as in_portfolio
         from {{ ref('int_loans__repayment_steps') }} as steps
-        inner join {{ ref('stg_oltp__loans') }} as loans on steps.loan_id = loans.loan_id
         inner join {{ ref('int_calendar__days') }} as calendar
             on
-                calendar.calendar_date >= steps.step_date
-                and (steps.next_step_date is null or calendar.calendar_date < steps.next_step_date)
-                and calendar.calendar_date >= cast(loans.disbursed_at as date)
+                steps.step_date <= calendar.calendar_date
+                and (steps.next_step_date is null or steps.next_step_date > calendar.calendar_date)
+                and steps.disbursed_date <= calendar.calendar_date
     ) as loan_days
 ) as measured

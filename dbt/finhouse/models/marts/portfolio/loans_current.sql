@@ -32,17 +32,6 @@ measured as (
         loans.loan_officer_id,
         users.branch_code,
         loans.product,
-        case
-            when
-                loans.written_off_at is not null
-                and cast(loans.written_off_at as date) <= delinquency_as_of.as_of_date
-                then 'written_off'
-            when
-                loans.closed_at is not null
-                and cast(loans.closed_at as date) <= delinquency_as_of.as_of_date
-                then 'closed'
-            else 'active'
-        end as status,
         loans.loan_status as current_status,
         loans.principal,
         delinquency_as_of.principal_paid,
@@ -59,7 +48,18 @@ measured as (
         loans.closed_at,
         loans.written_off_at,
         loans.written_off_amount,
-        delinquency_as_of.as_of_date
+        delinquency_as_of.as_of_date,
+        case
+            when
+                loans.written_off_at is not null
+                and cast(loans.written_off_at as date) <= delinquency_as_of.as_of_date
+                then 'written_off'
+            when
+                loans.closed_at is not null
+                and cast(loans.closed_at as date) <= delinquency_as_of.as_of_date
+                then 'closed'
+            else 'active'
+        end as status
     from delinquency_as_of
     inner join loans on delinquency_as_of.loan_id = loans.loan_id
     left join users on loans.borrower_id = users.user_id
