@@ -1,5 +1,5 @@
-{#- docs/interfaces.md §2, current state of a RAW table, over its *_versions staging model: for each
-    key the version the latest load saw (greatest loaded_at, then updated_at; loads of one
+{#- docs/interfaces.md §2, current state of a RAW table, over its *_versions staging model:
+    for each key the version the latest load saw (greatest loaded_at, then updated_at; loads of one
     table never overlap, so this is the source's commit order — never the application's
     clock), kept only when that version is not marked deleted.
     Written as an anti-join rather than row_number() = 1 so PostgreSQL's row estimates stay

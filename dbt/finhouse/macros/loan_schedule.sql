@@ -1,5 +1,6 @@
 {#- The repayment schedule derived from loan terms, exactly as docs/metrics.md "Repayment
-    schedule" defines it; one implementation used by int_loans__schedule and by the golden-vector test.
+    schedule" defines it; one implementation used by int_loans__schedule and by the
+    golden-vector test.
 
     `terms` is a relation or subquery with: loan_id, principal, annual_interest_rate,
     interest_method, repayment_frequency, installments, first_due_date.

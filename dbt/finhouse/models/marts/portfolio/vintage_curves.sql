@@ -1,9 +1,9 @@
 {#- docs/metrics.md "Delinquency and portfolio quality" - **Vintage curve**: for loans disbursed
     (UTC date) in month m (the cohort), the PAR30 ratio of the cohort at the end of each month
     k = 1, 2, ... after the disbursement month: observation_date = last day of month m + k, kept
-    while on or before the as-of date. PAR30 ratio = the cohort's PAR30 amount / its GLP (loans closed or written off by
-    then count 0), each loan's figures as int_loans__delinquency defines them (read through
-    int_loans__month_boundary_days). -#}
+    while on or before the as-of date. PAR30 ratio = the cohort's PAR30 amount / its GLP
+    (loans closed or written off by then count 0), each loan's figures as
+    int_loans__delinquency defines them (read through int_loans__month_boundary_days). -#}
 with
 
 daily as (
