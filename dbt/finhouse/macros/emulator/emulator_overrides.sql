@@ -14,7 +14,7 @@
     {%- if target.name == 'emulator' -%}
         select 1
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__alter_column_comment(relation, column_dict)) }}
+        {{ return(dbt.snowflake__alter_column_comment(relation, column_dict)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -33,7 +33,7 @@
             {{ compiled_code }}
         )
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__create_table_temporary_sql(relation, compiled_code)) }}
+        {{ return(dbt.snowflake__create_table_temporary_sql(relation, compiled_code)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -43,7 +43,7 @@
     {%- if target.name == 'emulator' -%}
         cast(current_timestamp() as timestamp_tz)
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__current_timestamp()) }}
+        {{ return(dbt.snowflake__current_timestamp()) }}
     {%- endif -%}
 {%- endmacro %}
 
