@@ -124,7 +124,8 @@ def test_stale_raw_table_fails_freshness_and_alerts_the_webhook(
         wh.execute("update raw.loans set _loaded_at = _loaded_at - interval '13 hours'")
     env = _dbt_env(pg_server, pipe)
     env["FINHOUSE_ALERT_WEBHOOK_URL"] = url
-    env["FINHOUSE_DBT_SELECT"] = "stg_oltp__loans"
+    # (the current loans are picked from their RAW versions view)
+    env["FINHOUSE_DBT_SELECT"] = "+stg_oltp__loans"
     (result,) = run_dags(env, ("finhouse_dbt", None))
     assert result["tasks"]["source_freshness"] == "failed"
     # the marts are not frozen by it: the models still built
@@ -141,16 +142,18 @@ def test_a_failing_model_fails_its_task_and_builds_nothing_downstream(
     pipe: Pipeline, pg_server: Provisioner, airflow_db: None
 ) -> None:
     """The producer's one `dbt build` fails on a model: that model's task fails, its
-    dependants are not reported built, and the run fails; what did not depend on it built."""
+    dependants are not reported built, and the run fails; what did not depend on it built.
+    (RAW is read by the *_versions staging views: the loans' one fails on the renamed
+    column, and the current loans built from it never build.)"""
     time.sleep(0.4)
     pipe.ingest_all()
     admin = pipe.dbs.admin_dsn(pipe.dbs.warehouse)
     with psycopg.connect(admin, autocommit=True) as wh:
-        wh.execute("drop view if exists staging.stg_oltp__loans cascade")
+        wh.execute("drop view if exists staging.stg_oltp__loans_versions cascade")
         wh.execute("alter table raw.loans rename column principal to principal_gone")
     try:
         env = _dbt_env(pg_server, pipe)
-        env["FINHOUSE_DBT_SELECT"] = "stg_oltp__loans+1 stg_oltp__users"
+        env["FINHOUSE_DBT_SELECT"] = "+stg_oltp__loans+1 +stg_oltp__users"
         env["FINHOUSE_RETRY_DELAY_SECONDS"] = "0.5"
         (result,) = run_dags(env, ("finhouse_dbt", None))
     finally:
@@ -158,7 +161,8 @@ def test_a_failing_model_fails_its_task_and_builds_nothing_downstream(
             wh.execute("alter table raw.loans rename column principal_gone to principal")
     tasks = result["tasks"]
     assert result["state"] == "failed"
-    assert tasks["models.staging.stg_oltp__loans.run"] == "failed"
+    assert tasks["models.staging.versions.stg_oltp__loans_versions.run"] == "failed"
+    assert tasks["models.staging.stg_oltp__loans.run"] != "success"
     assert tasks["models.staging.stg_oltp__users.run"] == "success"
     dependants = [t for t in tasks if t.startswith("models.intermediate.") and t.endswith(".run")]
     assert dependants

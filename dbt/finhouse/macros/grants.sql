@@ -1,5 +1,5 @@
-{#- dbt's `grants` config grants SELECT on each mart; the schema USAGE it needs is granted
-    here, after every run/build (architecture.md role matrix: reporter reads the marts only). -#}
+{#- dbt's `grants` config grants SELECT on each mart; the schema USAGE it needs is granted here,
+    after every run/build (docs/architecture.md role matrix: reporter reads the marts only). -#}
 {% macro grant_schema_usage() %}
     {%- if execute and flags.WHICH in ('run', 'build') -%}
         {{ return(adapter.dispatch('grant_schema_usage', 'finhouse')(var('reporter_role'))) }}

@@ -5,9 +5,9 @@
     and find their rows through the model's (account_id, balance_date) index. One statement
     each (Snowflake runs one per call). -#}
 {% macro accounts_with_deleted_ledger_rows() -%}
-    select cast(account_id as bigint) as account_id
-    from {{ source('oltp', 'transactions') }}
-    where _deleted_at is not null
+    select account_id
+    from {{ ref('stg_oltp__transactions_versions') }}
+    where deleted_at is not null
 {%- endmacro %}
 
 {% macro remove_balances_before_first_ledger_day() -%}
@@ -53,7 +53,8 @@
     group by users.branch_code, loans.product, loans.loan_officer_id
 {%- endmacro %}
 
-{#- One hash join of the model with the segments' spans. -#}
+{#- One hash join of the model with the segments' spans (PostgreSQL's index-driven form:
+    postgres_performance/remove_segment_days_out_of_span.sql). -#}
 {% macro default__remove_segment_days_out_of_span() -%}
     delete from {{ this }}
     using (
@@ -80,73 +81,6 @@
         and {{ this }}.product = stale.product
         and {{ this }}.loan_officer_id = stale.loan_officer_id
         and {{ this }}.as_of_date = stale.as_of_date
-{%- endmacro %}
-
-
-{#- PostgreSQL: the segments the model holds are listed by a skip scan of its (branch_code,
-    product, loan_officer_id, as_of_date) index, their first and last days by index probes,
-    and only segments with days out of span (usually none) are deleted from, instead of a
-    scan of every segment day on every run. -#}
-{% macro postgres__remove_segment_days_out_of_span() -%}
-    {%- set keys = ['branch_code', 'product', 'loan_officer_id'] -%}
-    {%- set same_segment -%}
-        {%- for key in keys %}{{ 'and ' if not loop.first }}held.{{ key }} = segments.{{ key }} {% endfor -%}
-    {%- endset -%}
-    with recursive held_segments as (
-        (
-            select branch_code, product, loan_officer_id from {{ this }}
-            order by branch_code, product, loan_officer_id
-            limit 1
-        )
-        union all
-        select next_segment.*
-        from held_segments as segments
-        cross join lateral (
-            select held.branch_code, held.product, held.loan_officer_id
-            from {{ this }} as held
-            where
-                (held.branch_code, held.product, held.loan_officer_id)
-                > (segments.branch_code, segments.product, segments.loan_officer_id)
-            order by held.branch_code, held.product, held.loan_officer_id
-            limit 1
-        ) as next_segment
-    ),
-
-    spans as (
-        {{ segment_spans() }}
-    ),
-
-    out_of_span as (
-        select
-            segments.branch_code,
-            segments.product,
-            segments.loan_officer_id,
-            spans.first_day
-        from held_segments as segments
-        left join spans
-            on
-                segments.branch_code = spans.branch_code
-                and segments.product = spans.product
-                and segments.loan_officer_id = spans.loan_officer_id
-        where
-            spans.first_day is null
-            or (select min(held.as_of_date) from {{ this }} as held where {{ same_segment }})
-            < spans.first_day
-            or (select max(held.as_of_date) from {{ this }} as held where {{ same_segment }})
-            > {{ as_of_date() }}
-    )
-
-    delete from {{ this }}
-    using out_of_span
-    where
-        {{ this }}.branch_code = out_of_span.branch_code
-        and {{ this }}.product = out_of_span.product
-        and {{ this }}.loan_officer_id = out_of_span.loan_officer_id
-        and (
-            out_of_span.first_day is null
-            or {{ this }}.as_of_date < out_of_span.first_day
-            or {{ this }}.as_of_date > {{ as_of_date() }}
-        )
 {%- endmacro %}
 
 {#- Post-hook of the incremental int_accounts__savings_interest: months left without daily
@@ -184,24 +118,13 @@
 {% macro remove_loans_no_longer_disbursed(by_as_of_date=false) -%}
     {%- set by_as_of = 'and cast(disbursed_at as date) <= ' ~ as_of_date() if by_as_of_date -%}
     {%- set candidates -%}
-        select cast(id as bigint) as loan_id from {{ source('oltp', 'loans') }}
+        select loan_id from {{ ref('stg_oltp__loans_versions') }}
         except
         select loan_id from {{ ref('stg_oltp__loans') }}
         where disbursed_at is not null {{ by_as_of or '' }}
     {%- endset -%}
     delete from {{ this }}
     where {{ in_small_set('loan_id', candidates) }}
-{%- endmacro %}
-
-{#- `<column> in (<subquery>)` for a subquery known to return few rows. PostgreSQL misjudges
-    the size of an EXCEPT and would scan the whole table; `= any(array(…))` evaluates the
-    subquery once and looks each value up in the column's index. -#}
-{% macro in_small_set(column, subquery) -%}
-    {%- if target.type == 'postgres' -%}
-        {{ column }} = any(array({{ subquery }}))
-    {%- else -%}
-        {{ column }} in ({{ subquery }})
-    {%- endif -%}
 {%- endmacro %}
 
 {#- Post-hooks of the incremental int_accounts__monthly_branch_flows. Every month with a ledger
@@ -224,9 +147,9 @@
             select
                 cast({{ dbt.date_trunc('month', 'cast(occurred_at as date)') }} as date)
                     as month_start,
-                max(_deleted_at) as deleted_at
-            from {{ source('oltp', 'transactions') }}
-            where _deleted_at is not null
+                max(deleted_at) as deleted_at
+            from {{ ref('stg_oltp__transactions_versions') }}
+            where deleted_at is not null
             group by 1
         ) as deletions
             on

@@ -1,5 +1,6 @@
-{#- The repayment schedule derived from loan terms, exactly as kpis.md defines it; one
-    implementation used by int_loans__schedule and by the golden-vector test.
+{#- The repayment schedule derived from loan terms, exactly as docs/metrics.md "Repayment
+    schedule" defines it; one implementation used by int_loans__schedule and by the
+    golden-vector test.
 
     `terms` is a relation or subquery with: loan_id, principal, annual_interest_rate,
     interest_method, repayment_frequency, installments, first_due_date.
@@ -128,14 +129,12 @@
         on installments_recursive.loan_id = schedule_terms.loan_id
 {%- endmacro %}
 
-{#- numerator / denominator, exact decimal division on PostgreSQL and Snowflake. Emulator only
-    (issue 7): DuckDB divides decimals as DOUBLE, so an exact half cent such as 3,532.955
-    arrives as 3,532.95499999… and rounds down; the quotient is cast back to 9 decimals
-    there (3,532.955000000) before it is rounded to cents. -#}
+{#- numerator / denominator, exact decimal division on PostgreSQL and Snowflake (the
+    emulator's DuckDB divides decimals as DOUBLE: macros/emulator/ overrides it there). -#}
 {% macro decimal_quotient(numerator, denominator) -%}
-    {%- if target.name == 'emulator' -%}
-        cast(({{ numerator }}) / ({{ denominator }}) as decimal(38, 9))
-    {%- else -%}
-        ({{ numerator }}) / ({{ denominator }})
-    {%- endif -%}
+    {{ return(adapter.dispatch('decimal_quotient', 'finhouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__decimal_quotient(numerator, denominator) -%}
+    ({{ numerator }}) / ({{ denominator }})
 {%- endmacro %}

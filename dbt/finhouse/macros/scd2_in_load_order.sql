@@ -1,6 +1,6 @@
 {#- SCD type 2 over every RAW version of each key (a *_versions staging model), so history
     exists from the first load: one row per version, in the order the loads saw them
-    (loaded_at, then updated_at: the source's commit order, contracts.md §2 — never the
+    (loaded_at, then updated_at: the source's commit order, docs/interfaces.md §2 — never the
     application's clock alone). A version is valid from its updated_at, or from the previous
     version's start when its stamp is older (an app clock behind, a save that waited on a
     row lock: the version loaded later still wins from then on), to the next version's

@@ -1,4 +1,5 @@
-{#- kpis.md invariant: PAR90 <= PAR60 <= PAR30 <= PAR1 <= 1 on every row. -#}
+{#- An invariant of docs/metrics.md "Delinquency and portfolio quality": PAR90 <= PAR60 <=
+    PAR30 <= PAR1 <= 1 on every row. -#}
 select *
 from {{ ref('portfolio_daily') }}
 where

@@ -1,6 +1,6 @@
-{#- The schedule rules reproduce ../shared/design/golden_schedules.csv (seeded as
-    golden_schedules) to the cent: every row that differs or is missing on either side
-    fails the test. -#}
+{#- The schedule rules (docs/metrics.md "Repayment schedule") reproduce the test vectors of
+    seeds/golden_schedules.csv to the cent: every row that differs or is missing on either
+    side fails the test. -#}
 with
 
 -- the seed's columns are quoted (quote_columns: its first is named `case`)

@@ -1,6 +1,6 @@
 """Customer and ops marts against independent Python computations.
 
-Deposits concentration (kpis.md "Customers and concentration") and customer balances are
+Deposits concentration (docs/metrics.md "Customers and concentration") and customer balances are
 recomputed from the OLTP ledger at the as-of date; pipeline_health is compared with the
 loader's own finhouse_meta.watermarks.
 """

@@ -1,7 +1,7 @@
 """Finance and investment marts against independent Python computations from the OLTP.
 
 Each figure is recomputed here from the seeded OLTP (never from the warehouse) with exact
-``Decimal`` arithmetic, following kpis.md, and compared with the dbt build to the cent:
+``Decimal`` arithmetic, following docs/metrics.md, and compared with the dbt build to the cent:
 ledger flows per month and branch, end-of-day balances, savings interest, and the accrued
 value of investments.
 """

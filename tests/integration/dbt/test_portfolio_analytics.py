@@ -1,4 +1,5 @@
-"""kpis.md collections, write-offs, yield, roll rates and vintages, recomputed in Python.
+"""Collections, write-offs, yield, roll rates and vintages (docs/metrics.md), recomputed in
+Python.
 
 The marts (collections_monthly, write_offs_monthly, yield_on_portfolio_monthly,
 roll_rates_monthly, vintage_curves, loan_officer_performance) are compared with an

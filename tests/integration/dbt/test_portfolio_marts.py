@@ -1,4 +1,5 @@
-"""contracts.md §4 recomputed independently in Python from the OLTP, matched to the cent.
+"""The contract marts (docs/interfaces.md §5) recomputed independently in Python from the OLTP,
+matched to the cent.
 
 At each of the last six month-ends and at the as-of date; then again after payments are
 reversed, completed late and arrive late with an old paid_at (the incremental model must

@@ -33,6 +33,7 @@ from finhouse.tables import TABLES
 from finhouse.targets import snowflake_connection, snowflake_setup
 from finhouse.targets.snowflake import SnowflakeTarget
 from tests.conftest import REPO, Databases, free_port
+from tests.integration.snowflake.test_dbt_dispatch import POSTGRES_ONLY
 
 pytestmark = [
     pytest.mark.integration,
@@ -160,6 +161,12 @@ def test_dbt_build_on_snowflake_sql(dbs: Databases, emulator_port: int, tmp_path
     statuses = {r["status"] for r in results["results"]}
     assert statuses <= {"success", "pass"}, statuses
     assert len(results["results"]) > (300 if full else 60)
+    # no model or test dbt ran on the emulator carries a PostgreSQL-only construct of
+    # macros/postgres_performance/ (test_dbt_dispatch.py checks the macros themselves)
+    ran = list((tmp_path / "target" / "run").rglob("*.sql"))
+    assert len(ran) > 60
+    for path in ran:
+        assert not POSTGRES_ONLY.search(path.read_text()), path
 
     loans = _query(
         emulator_port,

@@ -7,13 +7,14 @@
     * column comments (`alter table … alter "C" comment $$…$$, …`) do not parse: skipped;
     * temporary tables cannot live in a database schema (DuckDB keeps them in its own
       catalog): dbt's temporary relations (unit tests) are created as ordinary tables;
-    * current_timestamp is typed TIMESTAMP_NTZ by fakesnow, TIMESTAMP_TZ by Snowflake. -#}
+    * current_timestamp is typed TIMESTAMP_NTZ by fakesnow, TIMESTAMP_TZ by Snowflake;
+    * DuckDB divides decimals as DOUBLE (the project's decimal_quotient). -#}
 
 {% macro snowflake__alter_column_comment(relation, column_dict) -%}
     {%- if target.name == 'emulator' -%}
         select 1
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__alter_column_comment(relation, column_dict)) }}
+        {{ return(dbt.snowflake__alter_column_comment(relation, column_dict)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -32,7 +33,7 @@
             {{ compiled_code }}
         )
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__create_table_temporary_sql(relation, compiled_code)) }}
+        {{ return(dbt.snowflake__create_table_temporary_sql(relation, compiled_code)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -42,6 +43,18 @@
     {%- if target.name == 'emulator' -%}
         cast(current_timestamp() as timestamp_tz)
     {%- else -%}
-        {{ return(dbt_snowflake.snowflake__current_timestamp()) }}
+        {{ return(dbt.snowflake__current_timestamp()) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The project's decimal_quotient (macros/loan_schedule.sql). Emulator only (issue 7): DuckDB
+    divides decimals as DOUBLE, so an exact half cent such as 3,532.955 arrives as
+    3,532.95499999… and rounds down; the quotient is cast back to 9 decimals there
+    (3,532.955000000) before it is rounded to cents. -#}
+{% macro snowflake__decimal_quotient(numerator, denominator) -%}
+    {%- if target.name == 'emulator' -%}
+        cast(({{ numerator }}) / ({{ denominator }}) as decimal(38, 9))
+    {%- else -%}
+        {{ return(default__decimal_quotient(numerator, denominator)) }}
     {%- endif -%}
 {%- endmacro %}

@@ -1,20 +1,22 @@
+{#- The current version of each key (macro current_versions: the one the latest load saw,
+    dropped when marked deleted), from stg_oltp__accounts_versions, which renames and casts. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
-    cast(id as bigint) as account_id,
-    cast(user_id as bigint) as user_id,
+    account_id,
+    user_id,
     account_number,
     account_type,
     currency,
-    status as account_status,
-    cast(balance as numeric(18, 2)) as balance,
-    cast(interest_rate as numeric(7, 4)) as interest_rate,
+    account_status,
+    balance,
+    interest_rate,
     opened_at,
     closed_at,
     created_at,
     updated_at,
-    _loaded_at as loaded_at
+    loaded_at
 from (
-    {{ current_versions(source('oltp', 'accounts')) }}
+    {{ current_versions(ref('stg_oltp__accounts_versions'), 'account_id') }}
 ) as current_versions

@@ -1,19 +1,21 @@
+{#- The current version of each key (macro current_versions: the one the latest load saw,
+    dropped when marked deleted), from stg_oltp__investments_versions, which renames and casts. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
-    cast(id as bigint) as investment_id,
-    cast(user_id as bigint) as user_id,
-    product as investment_product,
-    cast(principal as numeric(18, 2)) as principal,
-    cast(annual_rate as numeric(7, 4)) as annual_rate,
-    cast(start_date as date) as start_date,
-    cast(maturity_date as date) as maturity_date,
-    status as investment_status,
-    cast(current_value as numeric(18, 2)) as current_value,
+    investment_id,
+    user_id,
+    investment_product,
+    principal,
+    annual_rate,
+    start_date,
+    maturity_date,
+    investment_status,
+    current_value,
     created_at,
     updated_at,
-    _loaded_at as loaded_at
+    loaded_at
 from (
-    {{ current_versions(source('oltp', 'investments')) }}
+    {{ current_versions(ref('stg_oltp__investments_versions'), 'investment_id') }}
 ) as current_versions

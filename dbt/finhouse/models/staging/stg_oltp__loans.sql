@@ -1,28 +1,30 @@
+{#- The current version of each key (macro current_versions: the one the latest load saw,
+    dropped when marked deleted), from stg_oltp__loans_versions, which renames and casts. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
-    cast(id as bigint) as loan_id,
-    cast(borrower_id as bigint) as borrower_id,
-    cast(loan_officer_id as bigint) as loan_officer_id,
-    cast(account_id as bigint) as account_id,
+    loan_id,
+    borrower_id,
+    loan_officer_id,
+    account_id,
     product,
-    cast(principal as numeric(18, 2)) as principal,
-    cast(annual_interest_rate as numeric(7, 4)) as annual_interest_rate,
+    principal,
+    annual_interest_rate,
     interest_method,
     repayment_frequency,
-    cast(installments as integer) as installments,
-    cast(first_due_date as date) as first_due_date,
-    status as loan_status,
+    installments,
+    first_due_date,
+    loan_status,
     applied_at,
     approved_at,
     disbursed_at,
     closed_at,
     written_off_at,
-    cast(written_off_amount as numeric(18, 2)) as written_off_amount,
+    written_off_amount,
     created_at,
     updated_at,
-    _loaded_at as loaded_at
+    loaded_at
 from (
-    {{ current_versions(source('oltp', 'loans')) }}
+    {{ current_versions(ref('stg_oltp__loans_versions'), 'loan_id') }}
 ) as current_versions

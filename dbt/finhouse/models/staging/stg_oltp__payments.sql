@@ -1,20 +1,22 @@
+{#- The current version of each key (macro current_versions: the one the latest load saw,
+    dropped when marked deleted), from stg_oltp__payments_versions, which renames and casts. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
-    cast(id as bigint) as payment_id,
-    cast(loan_id as bigint) as loan_id,
-    cast(amount as numeric(18, 2)) as amount,
-    cast(principal_paid as numeric(18, 2)) as principal_paid,
-    cast(interest_paid as numeric(18, 2)) as interest_paid,
-    cast(penalty_paid as numeric(18, 2)) as penalty_paid,
+    payment_id,
+    loan_id,
+    amount,
+    principal_paid,
+    interest_paid,
+    penalty_paid,
     channel,
-    status as payment_status,
+    payment_status,
     paid_at,
-    reference as payment_reference,
+    payment_reference,
     created_at,
     updated_at,
-    _loaded_at as loaded_at
+    loaded_at
 from (
-    {{ current_versions(source('oltp', 'payments')) }}
+    {{ current_versions(ref('stg_oltp__payments_versions'), 'payment_id') }}
 ) as current_versions

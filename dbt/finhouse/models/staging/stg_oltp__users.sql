@@ -1,8 +1,10 @@
+{#- The current version of each key (macro current_versions: the one the latest load saw,
+    dropped when marked deleted), from stg_oltp__users_versions, which renames and casts. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
-    cast(id as bigint) as user_id,
+    user_id,
     username,
     email,
     first_name,
@@ -10,17 +12,17 @@ select
     phone,
     national_id,
     gender,
-    cast(date_of_birth as date) as date_of_birth,
-    role as user_role,
+    date_of_birth,
+    user_role,
     branch_code,
     region,
     kyc_status,
-    cast(monthly_income as numeric(18, 2)) as monthly_income,
+    monthly_income,
     risk_appetite,
     is_active,
-    date_joined as joined_at,
+    joined_at,
     updated_at,
-    _loaded_at as loaded_at
+    loaded_at
 from (
-    {{ current_versions(source('oltp', 'users')) }}
+    {{ current_versions(ref('stg_oltp__users_versions'), 'user_id') }}
 ) as current_versions

@@ -3,7 +3,7 @@
     occurred_at, then id), carried forward over days without movement.
 
     Incremental: each account is recomputed from the earliest day its ledger changed in RAW
-    since the last run (RAW's change time, contracts.md §2: a late-arriving or deleted row of
+    since the last run (RAW's change time, docs/interfaces.md §2: a late-arriving or deleted row of
     any age restates the days from its own), and every account gains the days up to a new
     as-of date; the balance carried into the first recomputed day is the last ledger row
     before it. Rows before an account's first ledger day, or of accounts whose every ledger
@@ -34,7 +34,7 @@ transactions as (
 ),
 
 ledger_versions as (
-    select * from {{ source('oltp', 'transactions') }}
+    select * from {{ ref('stg_oltp__transactions_versions') }}
 ),
 
 calendar_days as (
@@ -55,14 +55,11 @@ ledger_rows as (
 -- every RAW ledger row, deleted ones included, with its change time
 ledger_changes as (
     select
-        _loaded_at,
-        _deleted_at,
-        cast(account_id as bigint) as account_id,
-        cast(occurred_at as date) as balance_date,
-        case
-            when _deleted_at is not null and _deleted_at > _loaded_at then _deleted_at
-            else _loaded_at
-        end as changed_at
+        loaded_at,
+        deleted_at,
+        changed_at,
+        account_id,
+        cast(occurred_at as date) as balance_date
     from ledger_versions
 ),
 

@@ -1,14 +1,14 @@
-{#- Ledger flows per calendar month (UTC dates of occurred_at, up to the as-of date) and
-    branch of the account owner's current branch (restated, not frozen), for the month-branch
-    pairs that have ledger rows (kpis.md "Monthly financial summary"; the mart lays them on
-    the full month × branch grid). A ledger row whose account or owner is gone from the
-    source counts under branch 'unknown'.
+{#- Ledger flows per calendar month (UTC dates of occurred_at, up to the as-of date) and branch of
+    the account owner's current branch (restated, not frozen), for the month-branch pairs that have
+    ledger rows (docs/metrics.md "Savings, flows and investments" - **Monthly financial summary**;
+    the mart lays them on the full month × branch grid). A ledger row whose account or owner is gone
+    from the source counts under branch 'unknown'.
 
     Incremental by month: a run recomputes the months holding a ledger row loaded or deleted
     in RAW since the last run (found through RAW's _loaded_at and _deleted_at indexes), the
     months from the earlier of the last and the new as-of date on, and every month when an
     existing account's owner or an existing user's branch changed or either was deleted (a
-    restated branch moves past flows). Each RAW table's change time (contracts.md §2:
+    restated branch moves past flows). Each RAW table's change time (docs/interfaces.md §2:
     greatest(_loaded_at, _deleted_at)) is kept as its own watermark. Months left without
     ledger rows, and months after the as-of date, are removed afterwards. -#}
 {{
@@ -42,12 +42,26 @@ users as (
     select * from {{ ref('stg_oltp__users') }}
 ),
 
+-- every RAW row, with loaded_at and deleted_at (read more than once: never materialized, so
+-- that each use reaches RAW's _loaded_at and _deleted_at indexes)
+ledger_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__transactions_versions') }}
+),
+
+account_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__accounts_versions') }}
+),
+
+user_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__users_versions') }}
+),
+
 -- each RAW table's latest change time, from its indexes
 source_watermarks as (
     select
-        {{ raw_changed_at(source('oltp', 'transactions')) }} as ledger_changed_at,
-        {{ raw_changed_at(source('oltp', 'accounts')) }} as accounts_changed_at,
-        {{ raw_changed_at(source('oltp', 'users')) }} as users_changed_at
+        {{ raw_changed_at('ledger_versions') }} as ledger_changed_at,
+        {{ raw_changed_at('account_versions') }} as accounts_changed_at,
+        {{ raw_changed_at('user_versions') }} as users_changed_at
 ),
 
 {% if is_incremental() %}
@@ -65,7 +79,7 @@ source_watermarks as (
         select distinct
             cast({{ dbt.date_trunc('month', 'cast(ledger.occurred_at as date)') }} as date)
                 as month_start
-        from {{ source('oltp', 'transactions') }} as ledger
+        from ledger_versions as ledger
         cross join computed
         where {{ raw_changed_since('ledger', 'computed.ledger_changed_at') }}
     ),
@@ -73,35 +87,36 @@ source_watermarks as (
     -- an existing account that changed owner or was deleted, an existing user who changed
     -- branch or was deleted (over all versions of the ids that changed since the last run)
     changed_account_ids as (
-        select distinct account_versions.id
-        from {{ source('oltp', 'accounts') }} as account_versions
+        select distinct changed_accounts.account_id
+        from account_versions as changed_accounts
         cross join computed
-        where {{ raw_changed_since('account_versions', 'computed.accounts_changed_at') }}
+        where {{ raw_changed_since('changed_accounts', 'computed.accounts_changed_at') }}
     ),
 
     changed_user_ids as (
-        select distinct user_versions.id
-        from {{ source('oltp', 'users') }} as user_versions
+        select distinct changed_users.user_id
+        from user_versions as changed_users
         cross join computed
-        where {{ raw_changed_since('user_versions', 'computed.users_changed_at') }}
+        where {{ raw_changed_since('changed_users', 'computed.users_changed_at') }}
     ),
 
     branch_restatements as (
-        select account_versions.id
-        from {{ source('oltp', 'accounts') }} as account_versions
-        inner join changed_account_ids on account_versions.id = changed_account_ids.id
-        group by account_versions.id
+        select account_versions.account_id as id
+        from account_versions
+        inner join changed_account_ids
+            on account_versions.account_id = changed_account_ids.account_id
+        group by account_versions.account_id
         having
             count(distinct account_versions.user_id) > 1
-            or count(account_versions._deleted_at) > 0
+            or count(account_versions.deleted_at) > 0
         union all
-        select user_versions.id
-        from {{ source('oltp', 'users') }} as user_versions
-        inner join changed_user_ids on user_versions.id = changed_user_ids.id
-        group by user_versions.id
+        select user_versions.user_id as id
+        from user_versions
+        inner join changed_user_ids on user_versions.user_id = changed_user_ids.user_id
+        group by user_versions.user_id
         having
             count(distinct user_versions.branch_code) > 1
-            or count(user_versions._deleted_at) > 0
+            or count(user_versions.deleted_at) > 0
     ),
 
     -- the months from the earlier of the last and the new as-of date to the new one

@@ -1,9 +1,9 @@
-{#- Savings interest per account per calendar month (kpis.md "Savings interest"): interest
-    accrues daily on the end-of-day balance at interest_rate / 365, unrounded; the month's
-    total rounds to cents (half away from zero). The rate is the account's current one
-    (figures are restated, not frozen); the as-of month is accrued up to the as-of date.
-    Summing balance × rate before the single division by 365 is the exact sum of the
-    unrounded daily accruals.
+{#- Savings interest per account per calendar month (docs/metrics.md "Savings, flows and
+    investments" - **Savings interest**): interest accrues daily on the end-of-day balance at
+    interest_rate / 365, unrounded; the month's total rounds to cents (half away from zero). The
+    rate is the account's current one (figures are restated, not frozen); the as-of month is accrued
+    up to the as-of date. Summing balance × rate before the single division by 365 is the exact sum
+    of the unrounded daily accruals.
 
     Incremental: an account's months are recomputed from the first month whose daily
     balances were restated since the last run (their source_changed_at: a late or deleted
@@ -25,6 +25,8 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__transactions_versions') }}
 with
 
 daily_balances as {{ inlined_cte() }} (
@@ -154,7 +156,7 @@ monthly_accrual as (
         max(balance_date) as accrued_through,
         max(source_changed_at) as source_changed_at,
         sum(end_of_day_balance) as sum_of_end_of_day_balances,
-        -- numeric(38, 18) before dividing keeps 18 decimals on Snowflake too (kpis.md)
+        -- numeric(38, 18) before dividing keeps 18 decimals on Snowflake too (docs/metrics.md)
         cast(sum(end_of_day_balance * interest_rate) as numeric(38, 18)) / 365
             as accrued_interest_unrounded
     from daily_accrual_inputs

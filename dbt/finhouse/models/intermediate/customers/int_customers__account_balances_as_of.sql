@@ -1,6 +1,6 @@
-{#- Each account's balance at the end of as_of_date (restated, kpis.md): the balance_after of
-    its last ledger movement on or before that UTC date, 0 when it has none yet. Accounts
-    opened after the as-of date are left out.
+{#- Each account's balance at the end of as_of_date (restated, docs/metrics.md): the balance_after
+    of its last ledger movement on or before that UTC date, 0 when it has none yet. Accounts opened
+    after the as-of date are left out.
 
     int_accounts__daily_balances already holds exactly that balance for every account and day
     from its first ledger day to the as-of date (carried forward over days without movement):

@@ -1,7 +1,7 @@
-{#- The two concentration populations of kpis.md ("Customers and concentration"), one row per
-    holder: `deposits` = accounts with a positive balance at as_of_date; `glp` = active loans
-    (outstanding principal > 0 at as_of_date, from loans_current). Everything downstream is
-    computed once, partitioned by population. -#}
+{#- The two concentration populations of docs/metrics.md ("Customers and concentration"), one
+    row per holder: `deposits` = accounts with a positive balance at as_of_date; `glp` =
+    active loans (outstanding principal > 0 at as_of_date, from loans_current). Everything
+    downstream is computed once, partitioned by population. -#}
 with
 
 account_balances as (

@@ -1,4 +1,4 @@
-{#- The single implementation of the concentration ranking (kpis.md "Customers and
+{#- The single implementation of the concentration ranking (docs/metrics.md "Customers and
     concentration"), for every population at once. Holders are ranked ascending by balance
     (holder_id breaks ties; tied balances give the same Gini terms, so the tie order does not
     change any figure). Decile d holds the ranks i with (d-1)*n/10 < i <= d*n/10, i.e.

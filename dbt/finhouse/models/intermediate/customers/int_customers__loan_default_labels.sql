@@ -1,7 +1,9 @@
-{#- The default label of every disbursed loan: did its days past due (kpis.md "Delinquency",
-    int_loans__daily_delinquency) exceed 60 on any day from the disbursement date to 183 days
-    after it (about 6 months)? Null while that window is not over at as_of_date, even if the
-    loan already crossed 60 days: a label is only final when the whole window is known.
+{#- The default label of every disbursed loan: was it in PAR60 (more than 60 days past due,
+    as int_loans__delinquency defines it: its PAR60 amount is positive; read through
+    int_loans__daily_delinquency) on any day from the disbursement date to 183 days after it
+    (about 6 months)? Null while that
+    window is not over at as_of_date, even if the loan already crossed 60 days: a label is
+    only final when the whole window is known.
 
     Incremental per loan: a run recomputes every loan whose daily delinquency was restated
     since the last run (its source_changed_at, found through that model's index), every loan
@@ -21,6 +23,8 @@
         ],
     )
 }}
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans_versions') }}
 with
 
 daily_delinquency as (
@@ -79,6 +83,7 @@ worst_in_window as (
     select
         loans_to_compute.loan_id,
         max(daily_delinquency.days_past_due) as max_days_past_due,
+        max(daily_delinquency.par60_amount) as max_par60_amount,
         max(daily_delinquency.source_changed_at) as source_changed_at
     from loans_to_compute
     inner join daily_delinquency
@@ -99,7 +104,7 @@ final as (
             as max_days_past_due_in_window,
         case
             when loans_to_compute.label_window_end_date <= {{ as_of_date() }}
-                then coalesce(worst_in_window.max_days_past_due, 0) > 60
+                then coalesce(worst_in_window.max_par60_amount, 0) > 0
         end as is_default_within_6_months,
         worst_in_window.source_changed_at,
         {{ as_of_date() }} as computed_as_of

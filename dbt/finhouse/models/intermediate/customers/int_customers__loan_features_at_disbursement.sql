@@ -10,7 +10,7 @@
     tests/assert_ml_features_known_at_disbursement.sql proves they precede the disbursement.
 
     Incremental per borrower: a run recomputes every loan of each borrower whose inputs
-    changed in RAW since the last run (contracts.md §2 change time, deletions included: the
+    changed in RAW since the last run (docs/interfaces.md §2 change time, deletions included: the
     borrower's user row, the accounts they hold or held and those accounts' ledger, their
     loans and payments, which carry the previous loans' delinquency), and every loan not
     computed yet; inputs_changed_at records the RAW change time the run saw. Loans no longer
@@ -50,6 +50,28 @@ daily_delinquency as (
     select * from {{ ref('int_loans__daily_delinquency') }}
 ),
 
+-- every RAW row of each input, with loaded_at and deleted_at (read more than once: never
+-- materialized, so that each use reaches RAW's _loaded_at and _deleted_at indexes)
+user_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__users_versions') }}
+),
+
+account_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__accounts_versions') }}
+),
+
+ledger_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__transactions_versions') }}
+),
+
+loan_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__loans_versions') }}
+),
+
+payment_versions as {{ inlined_cte() }} (
+    select * from {{ ref('stg_oltp__payments_versions') }}
+),
+
 disbursed_loans as (
     select
         loan_id,
@@ -72,8 +94,11 @@ disbursed_loans as (
 -- _deleted_at)), from each table's indexes; an incremental run compares it with the one its
 -- predecessor saw
 raw_change_times as (
-    {%- for table in ['users', 'accounts', 'transactions', 'loans', 'payments'] %}
-        select {{ raw_changed_at(source('oltp', table)) }} as changed_at
+    {%- for versions in [
+        'user_versions', 'account_versions', 'ledger_versions', 'loan_versions',
+        'payment_versions',
+    ] %}
+        select {{ raw_changed_at(versions) }} as changed_at
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -88,44 +113,43 @@ inputs_watermark as (
     ),
 
     changed_accounts as (
-        select cast(account_versions.id as bigint) as account_id
-        from {{ source('oltp', 'accounts') }} as account_versions
+        select account_versions.account_id
+        from account_versions
         cross join computed
         where {{ raw_changed_since('account_versions', 'computed.inputs_changed_at') }}
         union
-        select cast(ledger_versions.account_id as bigint) as account_id
-        from {{ source('oltp', 'transactions') }} as ledger_versions
+        select ledger_versions.account_id
+        from ledger_versions
         cross join computed
         where {{ raw_changed_since('ledger_versions', 'computed.inputs_changed_at') }}
     ),
 
     changed_loans as (
-        select cast(loan_versions.id as bigint) as loan_id
-        from {{ source('oltp', 'loans') }} as loan_versions
+        select loan_versions.loan_id
+        from loan_versions
         cross join computed
         where {{ raw_changed_since('loan_versions', 'computed.inputs_changed_at') }}
         union
-        select cast(payment_versions.loan_id as bigint) as loan_id
-        from {{ source('oltp', 'payments') }} as payment_versions
+        select payment_versions.loan_id
+        from payment_versions
         cross join computed
         where {{ raw_changed_since('payment_versions', 'computed.inputs_changed_at') }}
     ),
 
     -- every holder an account or loan ever had in RAW: a change can move it between borrowers
     changed_borrowers as (
-        select cast(user_versions.id as bigint) as borrower_id
-        from {{ source('oltp', 'users') }} as user_versions
+        select user_versions.user_id as borrower_id
+        from user_versions
         cross join computed
         where {{ raw_changed_since('user_versions', 'computed.inputs_changed_at') }}
         union
-        select cast(account_versions.user_id as bigint) as borrower_id
-        from {{ source('oltp', 'accounts') }} as account_versions
-        inner join changed_accounts
-            on cast(account_versions.id as bigint) = changed_accounts.account_id
+        select account_versions.user_id as borrower_id
+        from account_versions
+        inner join changed_accounts on account_versions.account_id = changed_accounts.account_id
         union
-        select cast(loan_versions.borrower_id as bigint) as borrower_id
-        from {{ source('oltp', 'loans') }} as loan_versions
-        inner join changed_loans on cast(loan_versions.id as bigint) = changed_loans.loan_id
+        select loan_versions.borrower_id
+        from loan_versions
+        inner join changed_loans on loan_versions.loan_id = changed_loans.loan_id
     ),
 
     loans_to_compute as {{ materialized_cte() }} (

@@ -1,5 +1,9 @@
-{#- kpis.md "Delinquency", per loan per day it is in the portfolio (disbursed on or before
-    the day, neither closed nor written off on or before it), up to the as-of date.
+{#- The rows of int_loans__delinquency (the definitions of docs/metrics.md "Delinquency and
+    portfolio quality": days past due, DPD bucket, PAR amounts) for every day each loan is in
+    the portfolio (disbursed on or before the day, neither closed nor written off on or before
+    it), up to the as-of date, stored: the daily figures portfolio_daily, roll rates, vintages
+    and the ML features and labels add up. Only the columns they read are stored (not the PAR
+    flags: a loan is in PAR_X exactly when its PAR_X amount is positive).
 
     Incremental and restated: each run recomputes, for every day, every loan whose terms or
     payments changed in RAW since the loan was last computed (int_loans__source_changes: RAW's
@@ -24,28 +28,26 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans_versions') }}
 with
+
+delinquency as (
+    select * from {{ ref('int_loans__delinquency') }}
+),
 
 loans as (
     select * from {{ ref('stg_oltp__loans') }}
-),
-
-steps as (
-    select * from {{ ref('int_loans__repayment_steps') }}
 ),
 
 changes as (
     select * from {{ ref('int_loans__source_changes') }}
 ),
 
-calendar as (
-    select * from {{ ref('int_calendar__days') }}
-),
-
+-- each loan's days in the portfolio (the window its rows cover)
 portfolio_windows as (
     select
         loans.loan_id,
-        loans.principal,
         cast(loans.disbursed_at as date) as first_day,
         least(
             {{ as_of_date() }},
@@ -92,63 +94,27 @@ portfolio_windows as (
     ),
 {% endif %}
 
-loan_days as (
-    select
-        loans_to_compute.loan_id,
-        loans_to_compute.principal,
-        loans_to_compute.source_changed_at,
-        calendar.calendar_date as as_of_date
-    from loans_to_compute
-    inner join calendar
-        on calendar.calendar_date between loans_to_compute.first_day and loans_to_compute.last_day
-),
-
-with_steps as (
-    select
-        loan_days.loan_id,
-        loan_days.as_of_date,
-        loan_days.principal,
-        loan_days.source_changed_at,
-        steps.principal_paid_to_date,
-        steps.first_unpaid_due_date
-    from loan_days
-    inner join steps
-        on
-            loan_days.loan_id = steps.loan_id
-            and loan_days.as_of_date >= steps.step_date
-            and (steps.next_step_date is null or loan_days.as_of_date < steps.next_step_date)
-),
-
-measured as (
-    select
-        loan_id,
-        as_of_date,
-        principal_paid_to_date as principal_paid,
-        case
-            when principal > principal_paid_to_date then principal - principal_paid_to_date
-            else 0
-        end as outstanding_principal,
-        case
-            when first_unpaid_due_date < as_of_date
-                then {{ dbt.datediff('first_unpaid_due_date', 'as_of_date', 'day') }}
-            else 0
-        end as days_past_due,
-        source_changed_at
-    from with_steps
-),
-
 final as (
     select
-        loan_id,
-        as_of_date,
-        cast(principal_paid as numeric(18, 2)) as principal_paid,
-        cast(outstanding_principal as numeric(18, 2)) as outstanding_principal,
-        cast(days_past_due as integer) as days_past_due,
-        {{ dpd_bucket('days_past_due') }} as dpd_bucket,
-        true as in_portfolio,
-        outstanding_principal > 0 as is_active,
-        source_changed_at
-    from measured
+        delinquency.loan_id,
+        delinquency.as_of_date,
+        delinquency.principal_paid,
+        delinquency.outstanding_principal,
+        delinquency.days_past_due,
+        delinquency.dpd_bucket,
+        delinquency.in_portfolio,
+        delinquency.is_active,
+        delinquency.par1_amount,
+        delinquency.par30_amount,
+        delinquency.par60_amount,
+        delinquency.par90_amount,
+        loans_to_compute.source_changed_at
+    from loans_to_compute
+    inner join delinquency
+        on
+            loans_to_compute.loan_id = delinquency.loan_id
+            and loans_to_compute.first_day <= delinquency.as_of_date
+            and loans_to_compute.last_day >= delinquency.as_of_date
 )
 
 select * from final

@@ -1,5 +1,6 @@
-{#- kpis.md "On-time collection rate": per scheduled installment, how much of its principal
-    + interest was covered by completed payments, settling installments oldest first.
+{#- docs/metrics.md "Collections and income" - **On-time collection rate**: per scheduled
+    installment, how much of its principal + interest was covered by completed payments, settling
+    installments oldest first.
 
     Each completed payment's principal_paid + interest_paid (penalties excluded) is applied
     in paid_at order (payment_id breaks ties) to the installments in order of

@@ -1,7 +1,7 @@
-{#- The rows of int_loans__daily_delinquency that month-based marts read: each loan's first and
-    last day of every calendar month, and the as-of date (the end of the partial as-of
-    month). Roll rates and vintage curves read these ~1/15 of the daily rows instead of
-    scanning every loan day.
+{#- The rows of int_loans__daily_delinquency (figures defined in int_loans__delinquency) that
+    month-based marts read: each loan's first and last day of every calendar month, and the
+    as-of date (the end of the partial as-of month). Roll rates and vintage curves read these
+    ~1/15 of the daily rows instead of scanning every loan day.
 
     Incremental per loan: a run on the same as-of date copies the loans the delinquency model
     restated since the last run (found through its source_changed_at index); a run on a new
@@ -26,7 +26,8 @@
     )
 }}
 
--- depends_on: {{ ref('stg_oltp__loans') }}
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans') }}, {{ ref('stg_oltp__loans_versions') }}
 with
 
 daily as (
@@ -41,6 +42,10 @@ boundary_days as {{ inlined_cte() }} (
         days_past_due,
         dpd_bucket,
         is_active,
+        par1_amount,
+        par30_amount,
+        par60_amount,
+        par90_amount,
         source_changed_at
     from daily
     where
@@ -97,6 +102,10 @@ final as (
         days_past_due,
         dpd_bucket,
         is_active,
+        par1_amount,
+        par30_amount,
+        par60_amount,
+        par90_amount,
         source_changed_at,
         {{ as_of_date() }} as computed_as_of
     from rows_to_copy

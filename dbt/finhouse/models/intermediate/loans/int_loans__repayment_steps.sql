@@ -1,8 +1,10 @@
-{#- kpis.md "Delinquency": principal paid by a date counts completed payments only (reversed
-    and pending never count) and settles installments oldest first. Paid-to-date changes
-    only on payment days, so each loan's history is a few steps: from step_date until the
-    day before next_step_date, principal_paid_to_date and the due date of the earliest
-    installment whose cumulative principal due exceeds it are constant.
+{#- docs/metrics.md "Delinquency and portfolio quality": principal paid by a date counts completed
+    payments only (reversed and pending never count) and settles installments oldest first.
+    Paid-to-date changes only on payment days, so each loan's history is a few steps: from step_date
+    until the day before next_step_date, principal_paid_to_date and the due date of the earliest
+    installment whose cumulative principal due exceeds it are constant. Each step also carries
+    the loan's principal and its disbursement, closure and write-off dates (UTC), so that
+    int_loans__delinquency, which lays the steps on the calendar, reads this model alone.
 
     Incremental: a loan is recomputed when its terms or payments changed in RAW since it was
     last computed (macro loans_to_compute); loans no longer disbursed are removed
@@ -21,6 +23,8 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans_versions') }}
 with
 
 loans as (
@@ -40,7 +44,10 @@ schedule as (
 disbursed as (
     select
         loans.loan_id,
+        loans.principal,
         cast(loans.disbursed_at as date) as disbursed_date,
+        cast(loans.closed_at as date) as closed_date,
+        cast(loans.written_off_at as date) as written_off_date,
         loans_to_compute.source_changed_at
     from loans
     inner join loans_to_compute on loans.loan_id = loans_to_compute.loan_id
@@ -114,6 +121,10 @@ final as (
         steps_with_totals.next_step_date,
         steps_with_totals.principal_paid_to_date,
         first_unpaid.first_unpaid_due_date,
+        disbursed.principal,
+        disbursed.disbursed_date,
+        disbursed.closed_date,
+        disbursed.written_off_date,
         disbursed.source_changed_at
     from steps_with_totals
     inner join disbursed on steps_with_totals.loan_id = disbursed.loan_id

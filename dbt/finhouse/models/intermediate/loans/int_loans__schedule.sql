@@ -1,4 +1,4 @@
-{#- kpis.md "Repayment schedule": one row per installment of every disbursed loan.
+{#- docs/metrics.md "Repayment schedule": one row per installment of every disbursed loan.
 
     Incremental: a loan is recomputed when it changed in RAW since it was last computed
     (macro loans_to_compute); loans no longer disbursed are removed afterwards. -#}
@@ -16,6 +16,8 @@
     )
 }}
 
+-- (its clean-up post-hook reads them)
+-- depends_on: {{ ref('stg_oltp__loans_versions') }}
 with
 
 loans as (

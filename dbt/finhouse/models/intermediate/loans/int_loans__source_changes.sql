@@ -1,4 +1,4 @@
-{#- When each loan's inputs last changed in RAW (contracts.md §2: a row's change time is
+{#- When each loan's inputs last changed in RAW (docs/interfaces.md §2: a row's change time is
     greatest(_loaded_at, _deleted_at)), over every version of the loan and of its payments,
     deleted ones included, and whether its current version is disbursed. The per-loan
     incremental models recompute a loan when its change time moves, and a disbursed loan
@@ -24,43 +24,37 @@ loans as (
 ),
 
 loan_versions as (
-    select
-        id as loan_id,
-        _loaded_at,
-        _deleted_at
-    from {{ source('oltp', 'loans') }}
+    select * from {{ ref('stg_oltp__loans_versions') }}
 ),
 
 payment_versions as (
-    select
-        loan_id,
-        _loaded_at,
-        _deleted_at
-    from {{ source('oltp', 'payments') }}
+    select * from {{ ref('stg_oltp__payments_versions') }}
 ),
 
+-- every version of the loan and of its payments, with its change time
 all_versions as (
-    select * from loan_versions
+    select
+        loan_id,
+        changed_at
+    from loan_versions
     union all
-    select * from payment_versions
+    select
+        loan_id,
+        changed_at
+    from payment_versions
 ),
 
 changes as (
     select
         loan_id,
-        max(
-            case
-                when _deleted_at is not null and _deleted_at > _loaded_at then _deleted_at
-                else _loaded_at
-            end
-        ) as changed_at
+        max(changed_at) as changed_at
     from all_versions
     group by loan_id
 ),
 
 final as (
     select
-        cast(changes.loan_id as bigint) as loan_id,
+        changes.loan_id,
         changes.changed_at,
         coalesce(loans.disbursed_at is not null, false) as is_disbursed
     from changes

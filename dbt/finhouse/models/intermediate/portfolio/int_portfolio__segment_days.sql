@@ -1,16 +1,17 @@
-{#- The sums behind marts.portfolio_daily (contracts.md §4, kpis.md "Delinquency"): per date
-    x segment (the borrower's current branch, product, loan officer), for every date from the
-    segment's first disbursement to the as-of date. GLP = outstanding principal of loans in
-    the portfolio; PAR_X = outstanding principal of loans more than X days past due (the whole
-    balance of a late loan counts); active loans have outstanding principal > 0.
+{#- The sums behind marts.portfolio_daily (docs/interfaces.md §5): per date x segment (the
+    borrower's current branch, product, loan officer), for every date from the segment's first
+    disbursement to the as-of date, the loans' daily figures added up: active loans and borrowers,
+    GLP (outstanding principal), PAR1/30/60/90 amounts and outstanding principal per DPD bucket.
+    Each loan-day's figures are defined once, in int_loans__delinquency (docs/metrics.md
+    "Delinquency and portfolio quality"); this model only sums them.
 
-    Incremental, restated by segment: a run recomputes every date of each segment holding a
-    loan whose daily delinquency was restated since the last run (its source_changed_at: the
-    RAW change time it reflects, so this model follows what the delinquency model holds even
-    when run on its own) and of each segment whose membership changed (a loan moved to another officer, a
-    borrower to another branch: caught by the segment's loan count and loan id checksum), and
-    appends the new days of every segment when the as-of date moves. Dates no longer in a
-    segment's span, and segments left empty, are removed afterwards. -#}
+    Incremental, restated by segment: a run recomputes every date of each segment holding a loan
+    whose daily delinquency was restated since the last run (its source_changed_at: the RAW change
+    time it reflects, so this model follows what the delinquency model holds even when run on its
+    own) and of each segment whose membership changed (a loan moved to another officer, a borrower
+    to another branch: caught by the segment's loan count and loan id checksum), and appends the new
+    days of every segment when the as-of date moves. Dates no longer in a segment's span, and
+    segments left empty, are removed afterwards. -#}
 {{
     config(
         materialized='incremental',
@@ -193,14 +194,10 @@ quality as (
         count(distinct case when daily.is_active then loans_to_compute.borrower_id end)
             as active_borrowers,
         sum(daily.outstanding_principal) as gross_loan_portfolio,
-        sum(case when daily.days_past_due > 1 then daily.outstanding_principal else 0 end)
-            as par1_amount,
-        sum(case when daily.days_past_due > 30 then daily.outstanding_principal else 0 end)
-            as par30_amount,
-        sum(case when daily.days_past_due > 60 then daily.outstanding_principal else 0 end)
-            as par60_amount,
-        sum(case when daily.days_past_due > 90 then daily.outstanding_principal else 0 end)
-            as par90_amount,
+        sum(daily.par1_amount) as par1_amount,
+        sum(daily.par30_amount) as par30_amount,
+        sum(daily.par60_amount) as par60_amount,
+        sum(daily.par90_amount) as par90_amount,
         sum(case when daily.dpd_bucket = 'current' then daily.outstanding_principal else 0 end)
             as current_amount,
         sum(case when daily.dpd_bucket = '1-30' then daily.outstanding_principal else 0 end)

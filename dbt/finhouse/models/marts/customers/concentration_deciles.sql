@@ -1,4 +1,4 @@
-{#- kpis.md "Customers and concentration": balance deciles per population (decile 1 = the
+{#- docs/metrics.md "Customers and concentration": balance deciles per population (decile 1 = the
     smallest balances, 10 = the largest; decile d holds the ranks (d-1)*n/10 < i <= d*n/10).
     Deciles with no holder (populations under 10) have no row. -#}
 with

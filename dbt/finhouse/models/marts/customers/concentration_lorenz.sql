@@ -1,4 +1,4 @@
-{#- kpis.md "Customers and concentration": Lorenz curve points per population, one per
+{#- docs/metrics.md "Customers and concentration": Lorenz curve points per population, one per
     percentile of holders (the last holder of each non-empty percentile, so at most 101
     points whatever the population size) plus the origin (0, 0). -#}
 with

@@ -1,4 +1,4 @@
-{#- kpis.md "Customers and concentration": per population (deposits, glp) the share held by
+{#- docs/metrics.md "Customers and concentration": per population (deposits, glp) the share held by
     the top 10 % by balance (the top ceil(n/10) holders, decile 10) and the Gini coefficient
     G = sum_i (2i - n - 1) * x_i / (n * sum_i x_i), x ascending, i = 1..n. -#}
 with

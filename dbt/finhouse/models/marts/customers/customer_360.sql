@@ -1,7 +1,7 @@
-{#- kpis.md "Customers and concentration" (Customer 360) and "Leverage", one row per customer
-    who joined on or before as_of_date. Balances are restated at as_of_date from the ledger;
-    loans come from loans_current (kpis.md "Delinquency"); no direct PII (names, e-mail, phone,
-    national id, date of birth) is carried.
+{#- docs/metrics.md "Customers and concentration" (**Customer 360** and **Leverage**), one row per
+    customer who joined on or before as_of_date. Balances are restated at as_of_date from the
+    ledger; loans come from loans_current (docs/metrics.md "Delinquency and portfolio quality"); no
+    direct PII (names, e-mail, phone, national id, date of birth) is carried.
 
     Segment (first rule that matches):
       premium         deposits + active investments' current value >= 10 000
@@ -57,11 +57,24 @@ loans_per_customer as (
     select
         borrower_id as user_id,
         count(*) as loans_ever,
-        sum(case when outstanding_principal > 0 then 1 else 0 end) as active_loans,
+        sum(case when is_active then 1 else 0 end) as active_loans,
         sum(outstanding_principal) as outstanding_principal,
         max(days_past_due) as worst_days_past_due
     from loans_current
     group by borrower_id
+),
+
+-- the DPD bucket of the customer's worst days past due: the bucket of the loan that has them
+-- (a bucket follows from DPD alone, so loans tied on it share one)
+worst_buckets as (
+    select distinct
+        loans_per_customer.user_id,
+        loans_current.dpd_bucket as worst_dpd_bucket
+    from loans_per_customer
+    inner join loans_current
+        on
+            loans_per_customer.user_id = loans_current.borrower_id
+            and loans_per_customer.worst_days_past_due = loans_current.days_past_due
 ),
 
 investments_per_customer as (
@@ -88,6 +101,7 @@ joined as (
         customers.monthly_income,
         customers.risk_appetite,
         loans_per_customer.worst_days_past_due,
+        worst_buckets.worst_dpd_bucket,
         coalesce(deposits_per_customer.open_accounts, 0) as open_accounts,
         coalesce(deposits_per_customer.deposit_balance, 0) as deposit_balance,
         coalesce(deposits_per_customer.savings_balance, 0) as savings_balance,
@@ -102,6 +116,8 @@ joined as (
         on customers.user_id = deposits_per_customer.user_id
     left join loans_per_customer
         on customers.user_id = loans_per_customer.user_id
+    left join worst_buckets
+        on customers.user_id = worst_buckets.user_id
     left join investments_per_customer
         on customers.user_id = investments_per_customer.user_id
 ),
@@ -144,9 +160,7 @@ final as (
         cast(active_loans as bigint) as active_loans,
         cast(outstanding_principal as numeric(38, 2)) as outstanding_principal,
         cast(worst_days_past_due as integer) as worst_days_past_due,
-        case
-            when worst_days_past_due is not null then {{ dpd_bucket('worst_days_past_due') }}
-        end as worst_dpd_bucket,
+        worst_dpd_bucket,
         cast(investments_ever as bigint) as investments_ever,
         cast(active_investments as bigint) as active_investments,
         cast(investments_value as numeric(38, 2)) as investments_value,

@@ -1,5 +1,6 @@
-{#- kpis.md "Leverage" = outstanding principal / (12 x monthly income), null when the income
-    is null or 0, reported by risk appetite (customers without one: 'undeclared'). -#}
+{#- docs/metrics.md "Customers and concentration" - **Leverage** = outstanding principal / (12 x
+    monthly income), null when the income is null or 0, reported by risk appetite (customers without
+    one: 'undeclared'). -#}
 with
 
 customer_360 as (

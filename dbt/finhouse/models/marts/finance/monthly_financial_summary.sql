@@ -1,7 +1,8 @@
-{#- kpis.md "Monthly financial summary": ledger flows per calendar month (UTC dates of
-    occurred_at, up to the as-of date) and branch of the account owner's current branch
-    (restated, not frozen). Credits: deposit, transfer_in, interest, loan_disbursement;
-    debits: withdrawal, transfer_out, fee, loan_repayment; net flow = credits - debits.
+{#- docs/metrics.md "Savings, flows and investments" - **Monthly financial summary**: ledger flows
+    per calendar month (UTC dates of occurred_at, up to the as-of date) and branch of the account
+    owner's current branch (restated, not frozen). Credits: deposit, transfer_in, interest,
+    loan_disbursement; debits: withdrawal, transfer_out, fee, loan_repayment; net flow = credits
+    - debits.
     Every month from the first ledger month to the as-of month has a row per branch.
 
     The flows of each month and branch come from int_accounts__monthly_branch_flows, which

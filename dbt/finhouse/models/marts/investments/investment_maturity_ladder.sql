@@ -1,6 +1,6 @@
-{#- The maturity ladder (kpis.md "Investment return"): principal of active investments
-    maturing per calendar month of maturity_date, with their value at maturity; months
-    already past hold active investments not yet paid out. -#}
+{#- The maturity ladder (docs/metrics.md "Savings, flows and investments" - **Investment return**):
+    principal of active investments maturing per calendar month of maturity_date, with their value
+    at maturity; months already past hold active investments not yet paid out. -#}
 with
 
 investments_current as (

@@ -1,6 +1,7 @@
-{#- Investment value by product as of the as-of date (kpis.md "Investment return": value by
-    product), from investments_current: the active book (principal, accrued value and
-    return, principal-weighted rate) and every investment started to date. -#}
+{#- Investment value by product as of the as-of date (docs/metrics.md "Savings, flows and
+    investments" - **Investment return**: value by product), from investments_current: the active
+    book (principal, accrued value and return, principal-weighted rate) and every investment started
+    to date. -#}
 with
 
 investments_current as (

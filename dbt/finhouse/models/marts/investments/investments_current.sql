@@ -1,9 +1,9 @@
-{#- One row per investment started on or before the as-of date (kpis.md "Investment
-    return", simple interest): accrued value = principal × (1 + annual_rate × days held /
-    365), rounded to cents (half away from zero). Days held run from start_date to the
-    as-of date, capped at maturity_date; a withdrawn investment stops on the UTC date of its
-    last update (the withdrawal). Annualised return = (accrued value / principal - 1) × 365
-    / days held. The investor's branch is the current one; no direct PII. -#}
+{#- One row per investment started on or before the as-of date (docs/metrics.md "Savings, flows and
+    investments" - **Investment return**, simple interest): accrued value = principal × (1 +
+    annual_rate × days held / 365), rounded to cents (half away from zero). Days held run from
+    start_date to the as-of date, capped at maturity_date; a withdrawn investment stops on the UTC
+    date of its last update (the withdrawal). Annualised return = (accrued value / principal - 1) ×
+    365 / days held. The investor's branch is the current one; no direct PII. -#}
 with
 
 investments as (
@@ -45,7 +45,7 @@ holding_days as (
 accrued_values as (
     select
         *,
-        -- numeric(38, 18) before dividing keeps 18 decimals on Snowflake too (kpis.md)
+        -- numeric(38, 18) before dividing keeps 18 decimals on Snowflake too (docs/metrics.md)
         round(
             principal + cast(principal * annual_rate * days_held as numeric(38, 18)) / 365, 2
         ) as accrued_value,

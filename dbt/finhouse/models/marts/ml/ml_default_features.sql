@@ -1,7 +1,8 @@
 {#- Default-prediction feature set: one row per loan disbursed on or before as_of_date, with
     features known at disbursement only (int_customers__loan_features_at_disbursement) and the
-    label "days past due > 60 on any day within 183 days of disbursement" (kpis.md
-    "Delinquency"; int_customers__loan_default_labels), null until that window is over.
+    label "in PAR60 (more than 60 days past due) on any day within 183 days of disbursement"
+    (int_customers__loan_default_labels, after int_loans__delinquency), null until that window
+    is over.
     `sample_set` splits the labelled loans out of time at the var ml_split_date (default: one year
     before as_of_date): training before it, testing on or after it. -#}
 {%- set split_date = var('ml_split_date', none) -%}

@@ -1,4 +1,4 @@
-{#- Loans active at as_of_date (kpis.md: in the portfolio with outstanding principal > 0,
+{#- Loans active at as_of_date (docs/metrics.md: in the portfolio with outstanding principal > 0,
     from loans_current) whose label is not known yet: the loans to score. -#}
 with
 

@@ -1,6 +1,6 @@
-{#- kpis.md "On-time collection rate" (CGAP): per month x branch (the borrower's current
-    branch) x loan officer, principal + interest of installments due in the month that was
-    paid on or before each installment's due date (oldest-first settlement,
+{#- docs/metrics.md "Collections and income" - **On-time collection rate** (CGAP): per month x
+    branch (the borrower's current branch) x loan officer, principal + interest of installments due
+    in the month that was paid on or before each installment's due date (oldest-first settlement,
     int_loans__installment_payments) / principal + interest due in the month.
 
     Installments count when due on or before the as-of date (the as-of month is partial).

@@ -1,11 +1,12 @@
-{#- kpis.md "Delinquency" (active loans and borrowers, GLP, PAR30) and "Caseload", per loan
-    officer x branch (the borrower's current branch) as of the as-of date, from
-    loans_current. Caseload is the branch's: active borrowers of the branch / active loan
-    officers of the branch (officers of at least one active loan there). Disbursements of
-    the last 30 days are those with a disbursement date in (as-of - 30, as-of]. The on-time
-    collection rate (kpis.md "Collections and income") is the one of the last full month:
-    the latest calendar month whose last day is on or before the as-of date. One row per
-    officer and branch with at least one loan disbursed on or before the as-of date. -#}
+{#- docs/metrics.md "Delinquency and portfolio quality" (active loans and borrowers, GLP, PAR30)
+    and "Collections and income" (**Caseload**), per loan officer x branch (the borrower's current
+    branch) as of the as-of date, from loans_current and, for the PAR30 amount, the loans' figures
+    of that day in int_loans__delinquency (where PAR is defined). Caseload is the branch's: active
+    borrowers of the branch / active loan officers of the branch (officers of at least one active
+    loan there). Disbursements of the last 30 days are those with a disbursement date in (as-of -
+    30, as-of]. The on-time collection rate (docs/metrics.md "Collections and income") is the one of
+    the last full month: the latest calendar month whose last day is on or before the as-of date.
+    One row per officer and branch with at least one loan disbursed on or before the as-of date. -#}
 with
 
 loans_current as (
@@ -14,6 +15,18 @@ loans_current as (
 
 collections_monthly as (
     select * from {{ ref('collections_monthly') }}
+),
+
+delinquency as (
+    select * from {{ ref('int_loans__delinquency') }}
+),
+
+at_risk_as_of as (
+    select
+        loan_id,
+        par30_amount
+    from delinquency
+    where as_of_date = {{ as_of_date() }}
 ),
 
 last_full_month as (
@@ -28,17 +41,17 @@ last_full_month as (
 
 officer_portfolio as (
     select
-        loan_officer_id,
-        branch_code,
-        count(case when is_active then 1 end) as active_loans,
-        count(distinct case when is_active then borrower_id end) as active_borrowers,
-        sum(outstanding_principal) as gross_loan_portfolio,
-        sum(case when days_past_due > 30 then outstanding_principal else 0 end)
-            as par30_amount,
+        loans_current.loan_officer_id,
+        loans_current.branch_code,
+        count(case when loans_current.is_active then 1 end) as active_loans,
+        count(distinct case when loans_current.is_active then loans_current.borrower_id end)
+            as active_borrowers,
+        sum(loans_current.outstanding_principal) as gross_loan_portfolio,
+        coalesce(sum(at_risk_as_of.par30_amount), 0) as par30_amount,
         count(
             case
                 when
-                    cast(disbursed_at as date)
+                    cast(loans_current.disbursed_at as date)
                     > {{ dbt.dateadd('day', -30, as_of_date()) }}
                     then 1
             end
@@ -46,14 +59,15 @@ officer_portfolio as (
         sum(
             case
                 when
-                    cast(disbursed_at as date)
+                    cast(loans_current.disbursed_at as date)
                     > {{ dbt.dateadd('day', -30, as_of_date()) }}
-                    then principal
+                    then loans_current.principal
                 else 0
             end
         ) as disbursed_amount_last_30_days
     from loans_current
-    group by loan_officer_id, branch_code
+    left join at_risk_as_of on loans_current.loan_id = at_risk_as_of.loan_id
+    group by loans_current.loan_officer_id, loans_current.branch_code
 ),
 
 branch_caseload as (

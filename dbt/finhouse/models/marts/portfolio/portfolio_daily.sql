@@ -1,8 +1,8 @@
-{#- contracts.md §4 / kpis.md: daily portfolio quality per branch (the borrower's current
-    branch), product and loan officer, for every date from the combination's first
-    disbursement to the as-of date. GLP = sum of outstanding principal of loans in the
-    portfolio; PAR_X = outstanding principal of loans more than X days past due (the whole
-    balance of a late loan counts); active loans have outstanding principal > 0.
+{#- docs/interfaces.md §5 / docs/metrics.md: daily portfolio quality per branch (the borrower's
+    current branch), product and loan officer, for every date from the combination's first
+    disbursement to the as-of date. GLP = sum of outstanding principal of loans in the portfolio;
+    PAR_X = outstanding principal of loans more than X days past due (the whole balance of a late
+    loan counts); active loans have outstanding principal > 0.
 
     A view over int_portfolio__segment_days, which holds the sums and is maintained
     incrementally; the ratios and the average loan size are computed here. -#}
@@ -10,7 +10,7 @@
 
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters and orders reach the
--- segment days' index (README.md, "Views without WITH").
+-- segment days' index (docs/transformation.md, "Views without WITH").
 select
     as_of_date,
     branch_code,

@@ -1,6 +1,6 @@
-{#- kpis.md "Roll rate": for month m and buckets A -> B, outstanding principal at the first
-    day of m of loans in bucket A then and in bucket B at the end of m / outstanding
-    principal at the first day of m of loans in bucket A then.
+{#- docs/metrics.md "Delinquency and portfolio quality" - **Roll rate**: for month m and buckets
+    A -> B, outstanding principal at the first day of m of loans in bucket A then and in bucket B at
+    the end of m / outstanding principal at the first day of m of loans in bucket A then.
 
     Months: every month whose first day is on or before the as-of date; the as-of month is
     partially elapsed, so its end is the as-of date (period_end_date = least(last day of m,

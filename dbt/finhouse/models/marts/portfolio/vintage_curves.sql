@@ -1,9 +1,9 @@
-{#- kpis.md "Vintage curve": for loans disbursed (UTC date) in month m (the cohort), the
-    PAR30 ratio of the cohort at the end of each month k = 1, 2, ... after the disbursement
-    month: observation_date = last day of month m + k, kept while on or before the as-of
-    date. PAR30 amount = outstanding principal of cohort loans more than 30 days past due;
-    GLP = outstanding principal of cohort loans in the portfolio at observation_date (loans
-    closed or written off by then count 0, kpis.md "Delinquency"). -#}
+{#- docs/metrics.md "Delinquency and portfolio quality" - **Vintage curve**: for loans disbursed
+    (UTC date) in month m (the cohort), the PAR30 ratio of the cohort at the end of each month
+    k = 1, 2, ... after the disbursement month: observation_date = last day of month m + k, kept
+    while on or before the as-of date. PAR30 ratio = the cohort's PAR30 amount / its GLP
+    (loans closed or written off by then count 0), each loan's figures as
+    int_loans__delinquency defines them (read through int_loans__month_boundary_days). -#}
 with
 
 daily as (
@@ -66,8 +66,7 @@ cohort_quality as (
         daily.as_of_date as observation_date,
         count(case when daily.is_active then 1 end) as active_loans,
         sum(daily.outstanding_principal) as gross_loan_portfolio,
-        sum(case when daily.days_past_due > 30 then daily.outstanding_principal else 0 end)
-            as par30_amount
+        sum(daily.par30_amount) as par30_amount
     from daily
     inner join cohort_loans on daily.loan_id = cohort_loans.loan_id
     inner join month_ends on daily.as_of_date = month_ends.month_end_date

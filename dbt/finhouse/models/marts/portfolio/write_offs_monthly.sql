@@ -1,10 +1,10 @@
-{#- kpis.md "Write-offs" and "Average GLP": per month x branch (the borrower's current
-    branch, restated), written_off_amount of loans with written_off_at (UTC date) in the
-    month, and write-off ratio = that / average GLP of the month. Average GLP is the mean of
-    the branch's daily GLP (portfolio_daily summed per day) over the month's days up to the
-    as-of date (days before the branch's first disbursement count with GLP 0). The ratio is
-    computed from the unrounded mean: written off x days / sum of daily GLP. One row per
-    branch and month from the branch's first disbursement month to the as-of month. -#}
+{#- docs/metrics.md "Delinquency and portfolio quality" - **Write-offs** and **Average GLP**: per
+    month x branch (the borrower's current branch, restated), written_off_amount of loans with
+    written_off_at (UTC date) in the month, and write-off ratio = that / average GLP of the month.
+    Average GLP is the mean of the branch's daily GLP (portfolio_daily summed per day) over the
+    month's days up to the as-of date (days before the branch's first disbursement count with GLP
+    0). The ratio is computed from the unrounded mean: written off x days / sum of daily GLP. One
+    row per branch and month from the branch's first disbursement month to the as-of month. -#}
 with
 
 portfolio_daily as (

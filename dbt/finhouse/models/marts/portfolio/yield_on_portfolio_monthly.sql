@@ -1,11 +1,10 @@
-{#- kpis.md "Yield on gross portfolio": per month, interest and penalties collected
-    (interest_paid + penalty_paid of completed payments with paid_at, UTC date, in the month
-    and on or before the as-of date) / average GLP of the month, annualised x 365 / days in
-    the period. The period is the month's days up to the as-of date (the as-of month is
-    partial); average GLP is the mean of the daily GLP (portfolio_daily summed per day) over
-    those days. Since average GLP = sum of daily GLP / days, the annualised yield is exactly
-    income x 365 / sum of daily GLP. One row per month from the first disbursement month to
-    the as-of month. -#}
+{#- docs/metrics.md "Collections and income" - **Yield on gross portfolio**: per month, interest
+    and penalties collected (interest_paid + penalty_paid of completed payments with paid_at, UTC
+    date, in the month and on or before the as-of date) / average GLP of the month, annualised x 365
+    / days in the period. The period is the month's days up to the as-of date (the as-of month is
+    partial); average GLP is the mean of the daily GLP (portfolio_daily summed per day) over those
+    days. Since average GLP = sum of daily GLP / days, the annualised yield is exactly income x 365
+    / sum of daily GLP. One row per month from the first disbursement month to the as-of month. -#}
 with
 
 portfolio_daily as (

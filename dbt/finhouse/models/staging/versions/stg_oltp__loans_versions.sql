@@ -1,7 +1,9 @@
-{#- Every RAW version of every loan (contracts.md §2), deleted ones included. -#}
+{#- Every RAW version of every loan (docs/interfaces.md §2), deleted ones included, renamed and
+    cast once for stg_oltp__loans, the SCD2 history int_loans__history and the change
+    detection of the incremental models. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     cast(id as bigint) as loan_id,
     cast(borrower_id as bigint) as borrower_id,
@@ -24,5 +26,6 @@ select
     created_at,
     updated_at,
     _loaded_at as loaded_at,
-    _deleted_at as deleted_at
+    _deleted_at as deleted_at,
+    {{ raw_change_time() }} as changed_at
 from {{ source('oltp', 'loans') }}

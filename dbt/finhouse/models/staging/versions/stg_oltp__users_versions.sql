@@ -1,8 +1,9 @@
-{#- Every RAW version of every user (contracts.md §2), deleted ones included: the
-    renamed/cast columns of stg_oltp__users plus the RAW bookkeeping. Feeds int_users__history. -#}
+{#- Every RAW version of every user (docs/interfaces.md §2), deleted ones included, renamed and
+    cast once for stg_oltp__users, the SCD2 history int_users__history and the change
+    detection of the incremental models. -#}
 -- One SELECT without WITH: PostgreSQL inlines a view into the query that reads it only
 -- when the view has no WITH clause, so that the reader's filters, joins and orders reach
--- the indexes underneath (README.md, "Views without WITH").
+-- the indexes underneath (docs/transformation.md, "Views without WITH").
 select
     cast(id as bigint) as user_id,
     username,
@@ -23,5 +24,6 @@ select
     date_joined as joined_at,
     updated_at,
     _loaded_at as loaded_at,
-    _deleted_at as deleted_at
+    _deleted_at as deleted_at,
+    {{ raw_change_time() }} as changed_at
 from {{ source('oltp', 'users') }}

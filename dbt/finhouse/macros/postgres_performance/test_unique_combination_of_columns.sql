@@ -1,20 +1,8 @@
-{#- Generic test: no two rows share the same values of `columns` (the hub's dbt_utils is
-    out of reach; this is the one helper we need from it).
-
-    On PostgreSQL, a valid unique index on exactly these columns already guarantees it (the
-    large incremental models keep one for their delete+insert): the grouping scan then runs
-    only when no such index exists (a one-time filter, evaluated before the scan). -#}
-{% test unique_combination_of_columns(model, columns) %}
-    {{ return(adapter.dispatch('test_unique_combination_of_columns', 'finhouse')(model, columns)) }}
-{% endtest %}
-
-{% macro default__test_unique_combination_of_columns(model, columns) %}
-    select {{ columns | join(', ') }}, count(*) as occurrences
-    from {{ model }}
-    group by {{ columns | join(', ') }}
-    having count(*) > 1
-{% endmacro %}
-
+{#- The unique_combination_of_columns test on PostgreSQL (the test and its portable form:
+    macros/unique_combination_of_columns.sql): a valid unique index on exactly these columns
+    already guarantees it (the large incremental models keep one for their delete+insert), so
+    the grouping scan runs only when no such index exists (a one-time filter, evaluated
+    before the scan). -#}
 {% macro postgres__test_unique_combination_of_columns(model, columns) %}
     with
 
