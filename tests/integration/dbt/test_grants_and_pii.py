@@ -7,6 +7,9 @@ staging YAML (``meta: {pii: true}``).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,59 @@ def test_every_mart_column_is_allowlisted(built: Any) -> None:
     assert not unapproved, (
         f"mart columns not in {ALLOWLIST.relative_to(REPO)}: {sorted(unapproved)}"
     )
+
+
+def test_marts_are_granted_to_the_quoted_role(built: Any) -> None:
+    with psycopg.connect(built.dsn(), autocommit=True) as conn:
+        granted = conn.execute(
+            "select count(*) from information_schema.role_table_grants "
+            "where table_schema = 'marts' and grantee = 'reporter' and privilege_type = 'SELECT'"
+        ).fetchone()
+        marts = len(_relations(built.dsn(), "marts"))
+    assert granted == (marts,)
+
+
+@pytest.mark.parametrize(
+    "role", ["reporter; drop schema marts cascade", "public", "pg_read_all_data"]
+)
+def test_dbt_itself_refuses_a_bad_reporter_role_before_any_model(built: Any, role: str) -> None:
+    """dbt reads FINHOUSE_REPORTER_ROLE from the environment whoever runs it (a shell, Cosmos):
+    its own on-run-start check stops the run before a model is built or a grant is made."""
+    dbt_env = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from finhouse_local.dbt_env import dbt_environment;"
+            " print(json.dumps(dbt_environment()))",
+        ],
+        env=built.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    env = {**built.env(), **json.loads(dbt_env.stdout), "FINHOUSE_REPORTER_ROLE": role}
+    with psycopg.connect(built.dsn(), autocommit=True) as conn:
+        before = conn.execute(
+            "select oid from pg_class where relname = 'stg_oltp__users'"
+        ).fetchall()
+    out = subprocess.run(
+        [str(REPO / ".venv-dbt" / "bin" / "dbt"), "run", "--select", "stg_oltp__users"],
+        cwd=DBT_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "FINHOUSE_REPORTER_ROLE must be one plain role name" in out.stdout
+    assert "drop schema" not in out.stdout  # the value is not echoed
+    with psycopg.connect(built.dsn(), autocommit=True) as conn:
+        after = conn.execute(
+            "select oid from pg_class where relname = 'stg_oltp__users'"
+        ).fetchall()
+        assert after == before  # the view was not rebuilt
+        assert conn.execute(
+            "select count(*) from information_schema.schemata where schema_name = 'marts'"
+        ).fetchone() == (1,)

@@ -1,7 +1,8 @@
 -- noqa: disable=LT02
 {#- (layout rule LT02 off: these macros indent as Jinja branches, not as one SQL statement) -#}
-{#- Emulator-only workarounds (issue 7): active only when dbt runs with the target named
-    `emulator` (snowflake/emulator/profiles.yml: Snowflake emulated by fakesnow on DuckDB).
+{#- Emulator-only workarounds (the tests' Snowflake emulator, docs/snowflake.md): active only
+    when dbt runs with the target named `emulator` (snowflake/emulator/profiles.yml: Snowflake
+    emulated by fakesnow on DuckDB).
     On every other target, production included, each macro hands over to dbt-snowflake's own
     implementation unchanged. What they work around (fakesnow 0.12.1):
     * column comments (`alter table … alter "C" comment $$…$$, …`) do not parse: skipped;
@@ -47,7 +48,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The project's decimal_quotient (macros/loan_schedule.sql). Emulator only (issue 7): DuckDB
+{#- The project's decimal_quotient (macros/loan_schedule.sql). Emulator only: DuckDB
     divides decimals as DOUBLE, so an exact half cent such as 3,532.955 arrives as
     3,532.95499999… and rounds down; the quotient is cast back to 9 decimals there
     (3,532.955000000) before it is rounded to cents. -#}
