@@ -112,7 +112,7 @@ def postgres_profile_mapping() -> type[Any]:
     certificate)."""
     from cosmos.profiles import PostgresUserPasswordProfileMapping  # noqa: PLC0415
 
-    class PostgresProfileMapping(PostgresUserPasswordProfileMapping):  # type: ignore[misc]
+    class PostgresProfileMapping(PostgresUserPasswordProfileMapping):
         airflow_param_mapping = {  # noqa: RUF012 - Cosmos' class attribute, extended
             **PostgresUserPasswordProfileMapping.airflow_param_mapping,
             **{name: f"extra.{name}" for name in POSTGRES_EXTRAS},
