@@ -164,6 +164,60 @@ def _service_user() -> ServiceUser | None:
     return ServiceUser(entry.pw_uid, entry.pw_gid, name)
 
 
+def _runs_for(user: ServiceUser, path: Path) -> bool:
+    """Whether ``user`` can execute ``path`` (every folder above it traversable)."""
+    probe = subprocess.run(
+        ["test", "-x", str(path)],
+        user=user.uid,
+        group=user.gid,
+        extra_groups=[],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def _bindir_for(user: ServiceUser | None) -> Path:
+    """The server binaries (:func:`_find_bindir`), where the user the server runs as can
+    execute them. The pgserver wheel's live inside the venv, which a clone in a private folder
+    (/root…) keeps from the service user: their install (bin, lib, share and the wheel's
+    libraries; ~40 MB) is then copied once under :data:`RELOCATED_ROOT`, readable by everyone,
+    and run from there."""
+    bindir = _find_bindir()
+    if user is None or _runs_for(user, bindir / "initdb"):
+        return bindir
+    install = bindir.resolve().parent  # …/pgserver/pginstall
+    # the wheel's binaries find their libraries by RPATH $ORIGIN/../../../pgserver.libs: the
+    # copy keeps that layout from the package's parent folder
+    base = install.parent.parent
+    parts = [install, *base.glob(f"{install.parent.name}.libs")]
+    digest = hashlib.sha256(str(install).encode()).hexdigest()[:12]
+    copy = RELOCATED_ROOT / f"pginstall-{digest}"
+    copied_bin = copy / install.relative_to(base) / "bin"
+    if not (copied_bin / "initdb").exists():
+        RELOCATED_ROOT.mkdir(parents=True, exist_ok=True)
+        RELOCATED_ROOT.chmod(0o755)
+        partial = copy.with_name(copy.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        for part in parts:
+            shutil.copytree(part, partial / part.relative_to(base), symlinks=True)
+        for folder, _dirs, files in os.walk(partial):
+            Path(folder).chmod(0o755)  # the server's own files: readable by its user
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    mode = path.stat().st_mode
+                    path.chmod(mode | 0o444 | (0o111 if mode & 0o100 else 0))
+        shutil.rmtree(copy, ignore_errors=True)
+        partial.rename(copy)
+    if not _runs_for(user, copied_bin / "initdb"):
+        raise ClusterError(
+            f"the PostgreSQL service user {user.name!r} cannot run the server binaries in "
+            f"{bindir} nor their copy in {copy}: set FINHOUSE_PG_BINDIR"
+        )
+    return copied_bin
+
+
 @dataclass
 class Status:
     running: bool
@@ -397,7 +451,8 @@ class Cluster(Provisioner):
             return -1
 
     def status(self) -> Status:
-        pid = self._pg_ctl_status(_find_bindir(), _service_user())
+        user = _service_user()
+        pid = self._pg_ctl_status(_bindir_for(user), user)
         return Status(pid is not None, pid, self.port, self.data_dir)
 
     def _port_in_use(self) -> bool:
@@ -490,8 +545,8 @@ class Cluster(Provisioner):
 
     def up(self) -> bool:
         """Start (creating on first use) and bootstrap; return False if it was already up."""
-        bindir = _find_bindir()
         user = _service_user()
+        bindir = _bindir_for(user)
         self._prepare_dirs(user)
         creds = self._ensure_credentials()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -542,8 +597,8 @@ class Cluster(Provisioner):
 
     def down(self) -> bool:
         """Stop the server; return False if it was not running."""
-        bindir = _find_bindir()
         user = _service_user()
+        bindir = _bindir_for(user)
         if self._pg_ctl_status(bindir, user) is None:
             return False
         out = self._run(

@@ -264,3 +264,38 @@ def test_secrets_and_the_log_are_readable_by_their_owner_only(
     (root / "postgres.log").chmod(0o644)
     run_cli("db", "up", env=own_state, check=True)
     assert _mode(root / "postgres.log") == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_server_binaries_the_service_user_cannot_reach_are_run_from_a_copy(
+    own_state: dict[str, str],
+) -> None:
+    """The pgserver wheel's binaries in the venv of a clone in /root: the service user cannot
+    execute them there, so they run from a copy it can reach (made once, then reused)."""
+    import pgserver  # noqa: PLC0415
+
+    private = Path(tempfile.mkdtemp(prefix="finhouse-private-bin-"))  # 0700, root's
+    wheel = Path(pgserver.__file__).parent
+    install = private / "pgserver" / "pginstall"
+    shutil.copytree(wheel / "pginstall", install, symlinks=True)
+    shutil.copytree(wheel.with_name("pgserver.libs"), private / "pgserver.libs")
+    env = {**own_state, "FINHOUSE_PG_BINDIR": str(install / "bin")}
+    copies = set(Path("/var/lib/finhouse").glob("pginstall-*"))
+    try:
+        run_cli("db", "up", env=env, check=True)
+        (copy,) = set(Path("/var/lib/finhouse").glob("pginstall-*")) - copies
+        with psycopg.connect(_status(env)["warehouse"]) as conn:
+            version = conn.execute("show server_version").fetchone()
+            assert version is not None
+            assert version[0].startswith("16.")  # the wheel's server, run from the copy
+        postmaster = Path(own_state["FINHOUSE_STATE_DIR"]) / "pg" / "data" / "postmaster.pid"
+        pid = postmaster.read_text().split()[0]
+        assert Path(f"/proc/{pid}/exe").resolve().is_relative_to(copy)
+        run_cli("db", "down", env=env, check=True)
+        run_cli("db", "up", env=env, check=True)  # the copy is reused, not made again
+        assert set(Path("/var/lib/finhouse").glob("pginstall-*")) - copies == {copy}
+    finally:
+        run_cli("db", "down", env=env)
+        for made in set(Path("/var/lib/finhouse").glob("pginstall-*")) - copies:
+            shutil.rmtree(made, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
