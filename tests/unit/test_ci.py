@@ -17,6 +17,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,9 @@ def test_pre_commit_runs_the_commands_of_make_lint() -> None:
 
 def test_pre_commit_config_is_valid() -> None:
     """pre-commit's own check when pre-commit is installed (CONTRIBUTING.md says how)."""
-    pre_commit = shutil.which("pre-commit")
+    # the pinned one of .venv (requirements/airflow.txt), else one on PATH
+    beside = Path(sys.executable).with_name("pre-commit")
+    pre_commit = str(beside) if beside.exists() else shutil.which("pre-commit")
     if pre_commit is None:
         pytest.skip("pre-commit is not installed here")
     out = subprocess.run(
