@@ -490,7 +490,7 @@ class Cluster(Provisioner):
         RELOCATED_ROOT.chmod(0o755)  # traversable whatever root's umask
         target.mkdir(mode=0o700, exist_ok=True)
         os.chown(target, user.uid, user.gid)
-        for child in self.root.iterdir():  # the credentials file, written before
+        for child in self.root.iterdir():  # what an earlier attempt left here (credentials)
             shutil.move(child, target / child.name)
         self.root.rmdir()
         self.link.symlink_to(target, target_is_directory=True)

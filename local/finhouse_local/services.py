@@ -794,6 +794,7 @@ def next_steps() -> str:
             " or in",
             f"                         {state_dir() / 'superset' / 'credentials.json'}",
             "  make down    stops it; `make clean` deletes the data",
+            "  make docs    dbt's docs site (then in Airflow: Browse > dbt docs)",
             f"  the data     {lay.state}{postgres}",
             "               (the marts: schema marts of database warehouse;",
             "               `.venv/bin/finhouse db status --role reporter` prints a read-only DSN)",

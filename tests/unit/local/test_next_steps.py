@@ -30,5 +30,6 @@ def test_next_steps_name_the_configured_urls_and_where_the_logins_are(
     assert str(tmp_path / "superset" / "credentials.json") in out
     assert f"the data     {tmp_path}" in out
     assert "make down" in out
+    assert "make docs" in out
     # nothing was created to say it: the state folder holds no cluster, no Airflow home
     assert list(tmp_path.iterdir()) == []
