@@ -14,6 +14,7 @@ import pytest
 from finhouse_local.cluster import Provisioner
 from tests.conftest import REPO, Databases
 from tests.integration.ingest.conftest import pipe  # noqa: F401 - shared fixture
+from tests.support import airflow_probe
 
 PROBE = REPO / "tests" / "support" / "airflow_probe.py"
 
@@ -58,21 +59,9 @@ def airflow_db(pg_server: Provisioner) -> None:
 
 
 def probe(env: dict[str, str], *args: str, timeout: float = 600) -> Any:
-    out = subprocess.run(
-        [sys.executable, str(PROBE), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    marker = out.stdout.rfind("@@RESULT@@")
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-5000:])
-    assert marker >= 0, out.stdout[-3000:]
-    # the result is one line; a process the run forked (OpenLineage's emitters) may log after it
-    result = json.loads(out.stdout[marker + len("@@RESULT@@") :].splitlines()[0])
+    result, stdout, stderr = airflow_probe.run(env, *args, timeout=timeout)
     if isinstance(result, list) and any(r["state"] != "success" for r in result):
-        lines = (out.stdout + out.stderr).splitlines()
+        lines = (stdout + stderr).splitlines()
         first = next((i for i, line in enumerate(lines) if "Traceback" in line), len(lines))
         for run in result:
             run["log"] = "\n".join(lines[first : first + 60])

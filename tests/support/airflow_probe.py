@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DAGS = Path(__file__).resolve().parents[2] / "airflow" / "dags"
 
@@ -79,7 +80,30 @@ def test(runs: list[list]) -> list[dict]:
     ]
 
 
+MARKER = "@@RESULT@@"
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 600) -> tuple[Any, str, str]:
+    """Run this probe in a fresh process with ``env``: (its one-line JSON result, stdout,
+    stderr). The caller side, for the tests."""
+    import subprocess  # noqa: PLC0415
+
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    marker = out.stdout.rfind(MARKER)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-5000:])
+    assert marker >= 0, out.stdout[-3000:]
+    # the result is one line; a process the run forked (OpenLineage's emitters) may log after it
+    return json.loads(out.stdout[marker + len(MARKER) :].splitlines()[0]), out.stdout, out.stderr
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     result = integrity() if command == "integrity" else test(json.loads(args[0]))
-    sys.stdout.write("\n@@RESULT@@" + json.dumps(result) + "\n")
+    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")

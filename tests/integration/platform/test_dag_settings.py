@@ -7,21 +7,17 @@ configured as `finhouse airflow` would be; the databases it names are never cont
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from finhouse.tables import TABLES
-from tests.conftest import REPO
+from tests.support import airflow_probe
 
 pytestmark = pytest.mark.integration
 
-PROBE = REPO / "tests" / "support" / "airflow_probe.py"
 INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
 SECRET = "S3cr3t"  # noqa: S105 - the marker an import error must never contain
 
@@ -41,18 +37,7 @@ def airflow_env(state: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def parse(env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, str(PROBE), "integrity"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    marker = out.stdout.rfind("@@RESULT@@")
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
-    assert marker >= 0, out.stdout[-3000:]
-    result: dict[str, Any] = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    result: dict[str, Any] = airflow_probe.run(env, "integrity", timeout=300)[0]
     result["errors"] = {Path(k).name: v for k, v in result["errors"].items()}
     return result
 

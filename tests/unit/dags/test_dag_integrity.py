@@ -8,10 +8,7 @@ tests/support/airflow_probe.py does the parsing (the end-to-end tests use it too
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +16,11 @@ import pytest
 
 from finhouse.config import UNCONFIGURED_WAREHOUSE
 from finhouse.tables import TABLES
+from tests.support import airflow_probe
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
-PROBE = REPO / "tests" / "support" / "airflow_probe.py"
 INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
 #: tasks without retries: a check whose answer a retry would not change ("is RAW fresh
 #: now?"), and the dbt watcher's producer (its model tasks retry model by model)
@@ -51,18 +48,7 @@ def parse(tmp: Path, **extra: str) -> dict[str, Any]:
         "AIRFLOW__COSMOS__ENABLE_HIERARCHICAL_NAMING_FOR_GROUP_NODES_BY_FOLDER": "True",
         **extra,
     }
-    out = subprocess.run(
-        [sys.executable, str(PROBE), "integrity"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    marker = out.stdout.rfind("@@RESULT@@")
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
-    assert marker >= 0, out.stdout[-3000:]
-    report: dict[str, Any] = json.loads(out.stdout[marker + len("@@RESULT@@") :])
+    report: dict[str, Any] = airflow_probe.run(env, "integrity", timeout=300)[0]
     return report
 
 
