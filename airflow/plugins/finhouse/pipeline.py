@@ -69,7 +69,7 @@ log = logging.getLogger("finhouse.ingest")
 
 DEFAULT_LOCK_WAIT = 600.0
 #: RAW's own columns: a source column of one of these names cannot be loaded
-RESERVED_COLUMNS = ("_loaded_at", "_batch_id", "_deleted_at")
+RESERVED_COLUMNS = ("_loaded_at", "_batch_id", "_deleted_at", "_first_loaded_at")
 
 
 def new_run_id(prefix: str = "cli") -> str:
@@ -258,6 +258,8 @@ def _run(
         held_back_by=held_by,
         held_back_seconds=held_seconds if held_by else 0.0,
         snapshot_xmin=snap.xmin,
+        snapshot=snap.text,
+        snapshot_at=snap.taken_at,
     )
     target.start_run(request)
     with _failures_recorded(target, request):
@@ -529,6 +531,8 @@ def publish_full_refresh(
             new_watermark=_mark(snap, plan.run_id),
             staged_from=target.stage_name(base),
             snapshot_xmin=snap.xmin,
+            snapshot=snap.text,
+            snapshot_at=snap.taken_at,
             detail=f"staged in {len(plan.ranges)} key ranges",
             allow_direct=False,
         )
@@ -595,6 +599,8 @@ def reconcile(
             new_watermark=None,
             audited=repair,
             snapshot_xmin=snap.xmin,
+            snapshot=snap.text,
+            snapshot_at=snap.taken_at,
             allow_direct=False,
         )
         if repair:

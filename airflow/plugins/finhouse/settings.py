@@ -713,6 +713,13 @@ class FinhouseSettings(BaseSettings):
         kind="dbt selectors",
         group=DBT,
     )
+    dbt_cut_refresh: Annotated[ZeroOrOne, one_of(ZeroOrOne)] = setting(
+        "1",
+        "1: the dbt DAG loads the tables others reference just before choosing the RAW cut its "
+        "build reads (docs/transformation.md); 0: it chooses among the loads there are",
+        kind="0 or 1",
+        group=DBT,
+    )
     dbt_project_dir: Annotated[Path, path("directory", must_exist=True)] = setting(
         REPO_ROOT / "dbt" / "finhouse",
         "the dbt project, with its parsed target/manifest.json (the images copy it)",

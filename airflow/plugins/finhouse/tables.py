@@ -53,6 +53,10 @@ class TableSpec:
     #: full refreshes of tables with more rows than this run in parallel key ranges
     parallel_threshold: int = 2_000_000
     parallel_ranges: int = 4
+    #: the tables this one's rows point to (the source's foreign keys): a dbt build reads each
+    #: table as of a load no newer than those of the tables it references
+    #: (:mod:`finhouse.cut`), so a row is never in the marts before what it references
+    references: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for what, value in (
@@ -62,6 +66,8 @@ class TableSpec:
             ("source schema", self.source_schema),
         ):
             checked_identifier(value, f"{what} of table {self.name!r}:")
+        for table in self.references:
+            checked_identifier(table, f"referenced table of table {self.name!r}:")
         for column in (*self.required_columns, *self.sum_columns):
             checked_identifier(column, f"column of table {self.name!r}:")
         if self.kind not in ("updatable", "append_only"):
@@ -80,7 +86,9 @@ class TableSpec:
         return (self.primary_key,)
 
 
-def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> TableSpec:
+def _spec(
+    name: str, kind: Kind, cursor: str, columns: str, sums: str = "", references: str = ""
+) -> TableSpec:
     configured = settings.load().table(name)
     return TableSpec(
         name=name,
@@ -88,6 +96,7 @@ def _spec(name: str, kind: Kind, cursor: str, columns: str, sums: str = "") -> T
         cursor=cursor,
         required_columns=tuple(columns.split()),
         sum_columns=tuple(sums.split()),
+        references=tuple(references.split()),
         schedule=configured.schedule,
         reconcile_schedule=configured.reconcile_schedule,
         parallel_threshold=configured.parallel_threshold,
@@ -113,6 +122,7 @@ TABLES: dict[str, TableSpec] = {
             "id user_id account_number account_type currency status balance interest_rate "
             "opened_at closed_at created_at updated_at",
             "balance",
+            references="users",
         ),
         _spec(
             "loans",
@@ -123,6 +133,7 @@ TABLES: dict[str, TableSpec] = {
             "applied_at approved_at disbursed_at closed_at written_off_at written_off_amount "
             "created_at updated_at",
             "principal written_off_amount",
+            references="users accounts",
         ),
         _spec(
             "payments",
@@ -131,6 +142,7 @@ TABLES: dict[str, TableSpec] = {
             "id loan_id amount principal_paid interest_paid penalty_paid channel status "
             "paid_at reference created_at updated_at",
             "amount principal_paid interest_paid penalty_paid",
+            references="loans",
         ),
         _spec(
             "transactions",
@@ -139,6 +151,7 @@ TABLES: dict[str, TableSpec] = {
             "id account_id txn_type amount balance_after reference description metadata "
             "occurred_at created_at",
             "amount balance_after",
+            references="accounts",
         ),
         _spec(
             "investments",
@@ -147,9 +160,34 @@ TABLES: dict[str, TableSpec] = {
             "id user_id product principal annual_rate start_date maturity_date status "
             "current_value created_at updated_at",
             "principal current_value",
+            references="users",
         ),
     )
 }
+
+
+def _check_references() -> None:
+    for spec in TABLES.values():
+        for table in spec.references:
+            if table not in TABLES or table == spec.name:
+                raise ConfigError(f"table {spec.name!r} references unknown table {table!r}")
+
+
+_check_references()
+
+
+def references_first() -> list[str]:
+    """The tables, each after every table it references (a topological order)."""
+    ordered: list[str] = []
+    remaining = dict(TABLES)
+    while remaining:
+        ready = [n for n, s in remaining.items() if all(r in ordered for r in s.references)]
+        if not ready:
+            raise ConfigError(f"the tables' references form a cycle: {', '.join(remaining)}")
+        for name in ready:
+            ordered.append(name)
+            del remaining[name]
+    return ordered
 
 
 def get_table(name: str) -> TableSpec:

@@ -1,26 +1,41 @@
 {#- RAW change times (docs/interfaces.md §2: a row's change time is greatest(_loaded_at,
-    _deleted_at)). The *_versions staging models expose every RAW row with loaded_at,
-    deleted_at and changed_at; the incremental models detect changes through these macros,
-    which keep to loaded_at and deleted_at so that PostgreSQL reaches RAW's _loaded_at and
-    partial _deleted_at indexes through the (inlined) views. -#}
+    _deleted_at)), as of the build's cut (macros/raw_cut.sql). The *_versions staging models
+    expose every RAW row with loaded_at, deleted_at and changed_at as of the cut, and RAW's
+    own times (raw_loaded_at, raw_deleted_at) with the cut's horizon; the incremental models
+    detect changes through these macros, which keep to RAW's own times so that PostgreSQL
+    reaches RAW's _loaded_at and partial _deleted_at indexes through the (inlined) views. -#}
 
-{#- A RAW row's change time, null-safe on every target (Snowflake's greatest() is null when
-    an argument is): the *_versions models' changed_at. -#}
-{% macro raw_change_time() -%}
-    case when _deleted_at > _loaded_at then _deleted_at else _loaded_at end
-{%- endmacro %}
-
-{#- The latest change time of a *_versions model's rows, read from RAW's _loaded_at and
-    partial _deleted_at indexes; the Unix epoch for an empty table, so that every later row
-    counts as a change. -#}
+{#- The latest change time of a *_versions model's rows as of the build's cut (the greatest
+    changed_at), read from RAW's _loaded_at and partial _deleted_at indexes; the Unix epoch
+    for an empty table, so that every later row counts as a change. -#}
 {% macro raw_changed_at(versions) -%}
     (
         select
             coalesce(
-                greatest(max(loaded_at), coalesce(max(deleted_at), max(loaded_at))),
+                case
+                    when latest.deleted_at > latest.loaded_at then latest.deleted_at
+                    else latest.loaded_at
+                end,
                 cast('1970-01-01 00:00:00+00:00' as {{ timestamp_tz_type() }})
             )
-        from {{ versions }}
+        from (
+            select
+                case
+                    when loads.raw_loaded_at > loads.cut_horizon then loads.cut_horizon
+                    else loads.raw_loaded_at
+                end as loaded_at,
+                (
+                    select max(marked.raw_deleted_at) from {{ versions }} as marked
+                    where marked.raw_deleted_at <= marked.cut_horizon
+                ) as deleted_at
+            from (
+                select
+                    (select max(raw_loaded_at) from {{ versions }}) as raw_loaded_at,
+                    (select max(cut_horizon) from (
+                        select horizon.cut_horizon from {{ versions }} as horizon limit 1
+                    ) as one) as cut_horizon
+            ) as loads
+        ) as latest
     )
 {%- endmacro %}
 
@@ -33,8 +48,15 @@
 
 {% macro snowflake__timestamp_tz_type() -%}timestamp_tz{%- endmacro %}
 
-{#- A row of a *_versions model changed after `watermark` (its changed_at > watermark),
-    written so that RAW's _loaded_at and partial _deleted_at indexes find the rows. -#}
+{#- A row of a *_versions model changed after `watermark` as of the build's cut (its changed_at
+    > watermark), written on RAW's own _loaded_at and _deleted_at so that PostgreSQL finds the
+    rows through RAW's indexes. -#}
 {% macro raw_changed_since(alias, watermark) -%}
-    ({{ alias }}.loaded_at > {{ watermark }} or {{ alias }}.deleted_at > {{ watermark }})
+    (
+        ({{ alias }}.raw_loaded_at > {{ watermark }} and {{ alias }}.cut_horizon > {{ watermark }})
+        or (
+            {{ alias }}.raw_deleted_at > {{ watermark }}
+            and {{ alias }}.raw_deleted_at <= {{ alias }}.cut_horizon
+        )
+    )
 {%- endmacro %}

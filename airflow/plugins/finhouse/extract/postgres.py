@@ -207,12 +207,16 @@ class Snapshot:
                       current_setting('server_version_num')::int,
                       pg_is_in_recovery(),
                       {WAL_POSITION},
-                      (select timeline_id::bigint from pg_control_checkpoint())"""
+                      (select timeline_id::bigint from pg_control_checkpoint()),
+                      pg_current_snapshot()::text"""
         ).fetchone()
         assert row is not None  # noqa: S101 - a select of expressions returns a row
         self.xmin, self.xmax, self.taken_at = int(row[0]), int(row[1]), row[2]
         self.identity = SourceIdentity(row[3], int(row[4]), int(row[5]), bool(row[6]))
         self.lsn_after, self.timeline = int(row[7]), int(row[8])
+        #: the whole snapshot, ``xmin:xmax:xip,…`` (64-bit xids): which commits it sees, for
+        #: ordering loads of different tables (:mod:`finhouse.cut`)
+        self.text: str = row[9]
 
     # ------------------------------------------------------------------ deciding
     def check_not_behind(self, mark: Watermark | None) -> None:

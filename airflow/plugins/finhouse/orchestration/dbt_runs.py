@@ -43,12 +43,19 @@ SELECT_PATTERN = r"^[A-Za-z0-9_.:+*@/,\- ]*$"
 #: the operator fields Cosmos templates, filled from the params
 TEMPLATED_OPERATOR_ARGS: dict[str, Any] = {
     # an empty var is today: macros/as_of_date.sql treats '' as unset
-    "vars": {"as_of_date": "{{ params.as_of_date or '' }}"},
+    "vars": {
+        "as_of_date": "{{ params.as_of_date or '' }}",
+        # the RAW cut the run reads (finhouse.orchestration.builds: the raw_cut task's XCom)
+        "raw_cut": "{{ ti.xcom_pull(task_ids='raw_cut', key='raw_cut') or '' }}",
+        "raw_cut_id": "{{ dag_run.run_id }}",
+    },
     # rendered "True"/"False"; Cosmos reads the text as a boolean
     "full_refresh": "{{ params.full_refresh }}",
 }
 #: the dbt statuses run_results.json gives a node that ran as it should
 _OK = {"success", "pass", "warn"}
+#: the dbt statuses of a node that failed (a model's error, a test's fail or error)
+_FAILED = {"error", "fail", "runtime error"}
 
 
 def params(*, with_select: bool = True) -> dict[str, Param]:
@@ -163,6 +170,9 @@ def record(context: Any, run_results: dict[str, Any] | None) -> dict[str, Any]:
         },
         "elapsed_seconds": round(float(run_results.get("elapsed_time") or 0), 1),
         "statuses": dict(sorted(statuses.items())),
+        "failed": sorted(
+            r["unique_id"] for r in results if "unique_id" in r and r.get("status") in _FAILED
+        ),
         "models": {
             r["unique_id"]: r.get("status")
             for r in results

@@ -24,6 +24,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
 from cosmos import (
     DbtDag,
@@ -45,7 +46,7 @@ from cosmos.constants import (
 from cosmos.operators.local import DbtSourceLocalOperator
 
 from finhouse import config, settings
-from finhouse.orchestration import alerts, dbt_runs
+from finhouse.orchestration import alerts, builds, dbt_runs
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START, raw_asset
 from finhouse.tables import TABLES
 
@@ -182,6 +183,42 @@ def _configure_watcher(dag: DbtDag) -> None:
             task.trigger_rule = TriggerRule.NONE_FAILED
 
 
+def _add_cut_and_check(dag: DbtDag) -> None:
+    """The run's first and last tasks (:mod:`finhouse.orchestration.builds`): ``raw_cut``
+    before every dbt task, ``dbt_build_check`` after all of them. The check is the build's
+    one alert: the dbt tasks themselves do not alert (a failed build would otherwise alert
+    once per failing model and again when its retries fail)."""
+    producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
+    dbt_tasks = list(dag.tasks)
+    for task in dbt_tasks:
+        task.on_failure_callback = None
+    roots, leaves = list(dag.roots), list(dag.leaves)
+    with dag:
+        cut = PythonOperator(
+            task_id=builds.CUT_TASK_ID,
+            python_callable=builds.raw_cut,
+            doc_md=(
+                "Loads the tables others reference once more, then chooses and records the "
+                "RAW cut every dbt call of this run reads (`finhouse_meta.mart_cuts`)."
+            ),
+        )
+        check = PythonOperator(
+            task_id=builds.CHECK_TASK_ID,
+            python_callable=builds.check(
+                producer.task_id if producer is not None else None, ignored=["source_freshness"]
+            ),
+            trigger_rule=TriggerRule.ALL_DONE,
+            retries=0,
+            doc_md=(
+                "The run's verdict: fails when the dbt build failed or any task did, naming "
+                "the failing dbt nodes, even when model tasks' retries passed; records the "
+                "build's end (`finhouse_meta.mart_builds`). The build's one alert."
+            ),
+        )
+    cut >> roots
+    leaves >> check
+
+
 def build_dbt_dag() -> DbtDag:
     project_dir = config.dbt_project_dir()
     executable = config.dbt_executable_path()
@@ -232,6 +269,7 @@ def build_dbt_dag() -> DbtDag:
         tags=["finhouse", "dbt", "transform"],
     )
     _configure_watcher(dag)
+    _add_cut_and_check(dag)
     with dag:
         DbtSourceLocalOperator(
             task_id="source_freshness",

@@ -17,7 +17,7 @@ from finhouse.drift import Column
 from finhouse.state.dialect import Dialect
 
 #: the control schema's version; ``setup`` brings an older one up to it
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MODES = ("incremental", "window", "full", "repair")
 STATUSES = ("running", "success", "failed", "abandoned")
 
@@ -44,7 +44,7 @@ class Watermark:
 
 
 def _tables(d: Dialect) -> dict[str, list[str]]:
-    """Column definitions of the control tables (version 2)."""
+    """Column definitions of the control tables (version 3)."""
     ts, text, big, sec = d.timestamp, d.text, d.bigint, d.seconds
     return {
         "watermarks": [
@@ -82,6 +82,9 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"finished_at {ts}",
             f"snapshot_xmin {big}",
             f"detail {text}",
+            f"snapshot {text}",
+            f"snapshot_at {ts}",
+            f"loaded_at {ts}",
         ],
         "source_columns": [
             f"table_name {text} not null",
@@ -122,6 +125,26 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"expires_at {ts} not null",
             f"snapshot_xmin {big}",
         ],
+        # a dbt build's cut (finhouse.cut): per RAW table, the load it reads the table up to
+        "mart_cuts": [
+            f"cut_id {text} not null",
+            f"table_name {text} not null",
+            f"load_run_id {text}",
+            f"horizon {ts}",
+            f"watermark {ts}",
+            f"snapshot {text}",
+            f"recorded_at {ts} not null",
+        ],
+        # each dbt build of the marts: its cut, what became of it and what failed
+        "mart_builds": [
+            f"cut_id {text} not null primary key",
+            f"dag_run_id {text}",
+            f"status {text} not null",
+            f"marts_as_of {ts}",
+            f"started_at {ts} not null",
+            f"finished_at {ts}",
+            f"failed_nodes {text}",
+        ],
     }
 
 
@@ -138,6 +161,8 @@ _ADDED_IN_2 = {
     "locks": ["expires_at"],
     "reconcile_runs": ["extra_in_raw", "repaired_rows", "caught_up_rows"],
 }
+#: columns that version 3 added
+_ADDED_IN_3 = {"load_runs": ["snapshot", "snapshot_at", "loaded_at"]}
 
 
 class Control:
@@ -164,14 +189,17 @@ class Control:
                 ]
             body = ",\n    ".join([*columns, *[e for e in extra if e]])
             out.append(f"create table if not exists {self.meta(name)} (\n    {body})")
-        if 0 < current_version < 2:
-            definitions = {c.split()[0]: c for cols in tables.values() for c in cols}
-            for table, names in _ADDED_IN_2.items():
+        definitions = {(t, c.split()[0]): c for t, cols in tables.items() for c in cols}
+        for version, added in ((2, _ADDED_IN_2), (3, _ADDED_IN_3)):
+            if not 0 < current_version < version:
+                continue
+            for table, names in added.items():
                 for column in names:
                     out.append(
                         f"alter table {self.meta(table)} add column if not exists "
-                        f"{definitions[column]}"
+                        f"{definitions[table, column]}"
                     )
+        if 0 < current_version < 2:
             mode_check = self.d.check(f"mode in ({', '.join(repr(m) for m in MODES)})")
             if mode_check:  # version 1 allowed no 'repair' runs
                 runs = self.meta("load_runs")
@@ -291,7 +319,14 @@ class Control:
     def finish_run(self, conn: Any, table: str, run_id: str, values: dict[str, Any]) -> int:
         """Complete the run's audit row (inside the data transaction); returns rows updated
         (1, unless the run's row was taken over as abandoned)."""
-        ts_columns = {"window_start", "window_end", "watermark_before", "watermark_after"}
+        ts_columns = {
+            "window_start",
+            "window_end",
+            "watermark_before",
+            "watermark_after",
+            "snapshot_at",
+            "loaded_at",
+        }
         sets = []
         params: list[Any] = []
         for name, value in values.items():
@@ -358,6 +393,66 @@ class Control:
             f"insert into {self.meta('reconcile_runs')} ({', '.join(names)}, finished_at) "
             f"select {', '.join(exprs)}, {self.d.now}",
             params,
+        )
+
+    # ------------------------------------------------------------------ dbt builds' cuts
+    def complete_loads(
+        self, conn: Any, table: str, modes: Sequence[str], limit: int
+    ) -> list[tuple[Any, ...]]:
+        """``(run_id, loaded_at, snapshot, snapshot_at)`` of the table's latest successful
+        loads in ``modes`` with a recorded snapshot, newest first (:mod:`finhouse.cut`)."""
+        marks = ", ".join("%s" for _ in modes)
+        return self.d.rows(
+            conn,
+            f"select run_id, loaded_at, snapshot, snapshot_at from {self.meta('load_runs')} "
+            f"where table_name = %s and status = 'success' and mode in ({marks}) "
+            "and snapshot is not null and loaded_at is not null "
+            f"order by loaded_at desc limit {int(limit)}",
+            (table, *modes),
+        )
+
+    def record_cut(self, conn: Any, cut_id: str, cut: Any, *, dag_run_id: str | None) -> None:
+        """A build's cut (one ``mart_cuts`` row per table) and its ``running`` build."""
+        ts = self.d.ts()
+        self.d.execute(conn, f"delete from {self.meta('mart_cuts')} where cut_id = %s", (cut_id,))
+        for table, load in cut.loads.items():
+            self.d.execute(
+                conn,
+                f"insert into {self.meta('mart_cuts')} (cut_id, table_name, load_run_id, "
+                f"horizon, watermark, snapshot, recorded_at) select %s, %s, %s, {ts}, {ts}, %s, "
+                f"{self.d.now}",
+                (
+                    cut_id,
+                    table,
+                    load.run_id if load else None,
+                    self.d.ts_value(load.loaded_at if load else None),
+                    self.d.ts_value(load.snapshot_at if load else None),
+                    (
+                        f"{load.snapshot.xmin}:{load.snapshot.xmax}:"
+                        + ",".join(str(x) for x in sorted(load.snapshot.xip))
+                        if load
+                        else None
+                    ),
+                ),
+            )
+        self.d.execute(conn, f"delete from {self.meta('mart_builds')} where cut_id = %s", (cut_id,))
+        self.d.execute(
+            conn,
+            f"insert into {self.meta('mart_builds')} (cut_id, dag_run_id, status, marts_as_of, "
+            f"started_at) select %s, %s, 'running', {ts}, {self.d.now}",
+            (cut_id, dag_run_id, self.d.ts_value(cut.as_of)),
+        )
+
+    def finish_build(self, conn: Any, cut_id: str, failed_nodes: Sequence[str]) -> None:
+        self.d.execute(
+            conn,
+            f"update {self.meta('mart_builds')} set status = %s, failed_nodes = %s, "
+            f"finished_at = {self.d.now} where cut_id = %s",
+            (
+                "failed" if failed_nodes else "success",
+                ", ".join(failed_nodes)[:4000] or None,
+                cut_id,
+            ),
         )
 
     # ------------------------------------------------------------------ staged refreshes

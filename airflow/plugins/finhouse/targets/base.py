@@ -50,8 +50,11 @@ class LoadRequest:
     held_back_seconds: float = 0.0
     #: a staged (parallel) full refresh publishes rows staged earlier under this name
     staged_from: str | None = None
-    #: the source's snapshot xmin (audit)
+    #: the source's snapshot (audit): its xmin, the whole snapshot (``xmin:xmax:xip,…``) and
+    #: when it was taken (the source's clock); a dbt build's cut orders loads by them
     snapshot_xmin: int | None = None
+    snapshot: str | None = None
+    snapshot_at: dt.datetime | None = None
     #: a note for the audit (e.g. why a run compared the whole table)
     detail: str = ""
     #: may a load into an empty RAW copy straight into it (no merge)?

@@ -431,6 +431,7 @@ class PostgresTarget(SqlTarget):
                 sql.SQL("_loaded_at timestamptz not null default {}").format(sql.Literal(at)),
                 sql.SQL("_batch_id text not null default {}").format(sql.Literal(request.run_id)),
                 sql.SQL("_deleted_at timestamptz"),
+                sql.SQL("_first_loaded_at timestamptz"),
             ]
             conn.execute(sql.SQL("create table {} ({})").format(raw, sql.SQL(", ").join(cols)))
             self.index_deletions(conn, spec)
@@ -458,7 +459,23 @@ class PostgresTarget(SqlTarget):
                 "schema drift: widened raw.%s.%s to %s", spec.name, column.name, column.type
             )
         self._upgrade_key(conn, spec)
+        self._add_first_loaded_at(conn, spec)
         return False
+
+    def _add_first_loaded_at(self, conn: psycopg.Connection, spec: TableSpec) -> None:
+        """RAW tables of finhouse < 0.3 have no ``_first_loaded_at`` (docs/interfaces.md §2):
+        added once, looked up first (an ALTER takes the table's exclusive lock)."""
+        row = conn.execute(
+            "select 1 from pg_attribute where attrelid = to_regclass(%s) "
+            "and attname = '_first_loaded_at' and not attisdropped",
+            (f"{RAW}.{spec.name}",),
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                sql.SQL(
+                    "alter table {} add column if not exists _first_loaded_at timestamptz"
+                ).format(sql.Identifier(RAW, spec.name))
+            )
 
     def _upgrade_key(self, conn: psycopg.Connection, spec: TableSpec) -> None:
         """RAW tables of finhouse < 0.2 keyed versions by a primary key on (id, updated_at),

@@ -704,6 +704,7 @@ class SnowflakeTarget(SqlTarget):
                 "_LOADED_AT TIMESTAMP_TZ(6)",
                 "_BATCH_ID VARCHAR",
                 "_DELETED_AT TIMESTAMP_TZ(6)",
+                "_FIRST_LOADED_AT TIMESTAMP_TZ(6)",
             ]
             self.dialect.execute(conn, f"create table if not exists {raw} ({', '.join(cols)})")
             self._tag_pii(conn, spec.name, request.columns)
@@ -722,6 +723,10 @@ class SnowflakeTarget(SqlTarget):
                 RAW,
                 spec.name,
             )
+        # RAW tables of finhouse < 0.3 have no _first_loaded_at (docs/interfaces.md §2)
+        self.dialect.execute(
+            conn, f"alter table {raw} add column if not exists _FIRST_LOADED_AT TIMESTAMP_TZ(6)"
+        )
         for column in drift.widen:
             new_type = snowflake_type(column.type)
             self.dialect.execute(

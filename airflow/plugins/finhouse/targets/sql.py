@@ -17,6 +17,10 @@ The merge, for every landed version (one per key: a run reads one snapshot):
 * anything else is left alone: a version loaded again unchanged keeps its ``_loaded_at``, so
   dbt's incremental models see no change.
 
+A rewritten version keeps when it first landed in ``_first_loaded_at`` (null on a version never
+rewritten: ``_loaded_at`` says it), so that a dbt build reading RAW as of an earlier load (its
+cut, :mod:`finhouse.cut`) still finds the key.
+
 ``_loaded_at`` of a run is ``greatest(now, every _loaded_at and _deleted_at already in the
 table + 1 µs)``: strictly increasing per table even if the warehouse clock steps back.
 """
@@ -148,6 +152,9 @@ class SqlSession:
                     "held_back_by": request.held_back_by,
                     "held_back_seconds": round(request.held_back_seconds, 3),
                     "snapshot_xmin": request.snapshot_xmin,
+                    "snapshot": request.snapshot,
+                    "snapshot_at": request.snapshot_at,
+                    "loaded_at": result.loaded_at,
                     "detail": request.detail or None,
                     "seconds": round(time.monotonic() - request.started, 3),
                 },
@@ -208,7 +215,13 @@ class SqlSession:
             changed.append("r._loaded_at < s._finhouse_latest")
         sets = ", ".join(
             [f"{d.ident(n)} = {self.value(n)}" for n in non_key]
-            + [f"_loaded_at = {d.ts()}", "_batch_id = %s", "_deleted_at = null"]
+            + [
+                f"_loaded_at = {d.ts()}",
+                "_batch_id = %s",
+                "_deleted_at = null",
+                # when the version first landed: a cut at an earlier load still holds it
+                "_first_loaded_at = coalesce(r._first_loaded_at, r._loaded_at)",
+            ]
         )
         loaded_at = d.ts_value(self.result.loaded_at)
         rewritten = d.execute(

@@ -58,6 +58,9 @@ ledger_changes as (
         loaded_at,
         deleted_at,
         changed_at,
+        raw_loaded_at,
+        raw_deleted_at,
+        cut_horizon,
         account_id,
         cast(occurred_at as date) as balance_date
     from ledger_versions

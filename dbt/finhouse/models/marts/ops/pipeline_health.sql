@@ -10,6 +10,16 @@ watermarks as (
     select * from {{ ref('stg_finhouse_meta__watermarks') }}
 ),
 
+-- the RAW cut this build reads (the dbt DAG's raw_cut task): none for a build by hand
+build_cut as (
+    select
+        table_name,
+        load_run_id,
+        cut_watermark
+    from {{ ref('stg_finhouse_meta__mart_cuts') }}
+    where cut_id = {{ "'" ~ (var('raw_cut_id', '') | string | replace("'", "''")) ~ "'" }}
+),
+
 observation_time as (
     select {{ dbt.current_timestamp() }} as observed_at
 ),
@@ -145,6 +155,8 @@ final as (
         ) as freshness_minutes,
         last_errors.last_error,
         last_errors.last_error_at,
+        build_cut.cut_watermark as marts_as_of,
+        build_cut.load_run_id as marts_load_run_id,
         observation_time.observed_at
     from tables_seen
     cross join observation_time
@@ -156,6 +168,8 @@ final as (
         on tables_seen.table_name = last_errors.table_name
     left join watermarks
         on tables_seen.table_name = watermarks.table_name
+    left join build_cut
+        on tables_seen.table_name = build_cut.table_name
 )
 
 select * from final

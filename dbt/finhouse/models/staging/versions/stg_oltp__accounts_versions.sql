@@ -17,7 +17,6 @@ select
     closed_at,
     created_at,
     updated_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('accounts') }}
 from {{ source('oltp', 'accounts') }}
+{{ raw_cut_filter('accounts') }}

@@ -16,7 +16,6 @@ select
     cast(current_value as numeric(18, 2)) as current_value,
     created_at,
     updated_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('investments') }}
 from {{ source('oltp', 'investments') }}
+{{ raw_cut_filter('investments') }}

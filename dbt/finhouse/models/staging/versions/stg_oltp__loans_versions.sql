@@ -25,7 +25,6 @@ select
     cast(written_off_amount as numeric(18, 2)) as written_off_amount,
     created_at,
     updated_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('loans') }}
 from {{ source('oltp', 'loans') }}
+{{ raw_cut_filter('loans') }}

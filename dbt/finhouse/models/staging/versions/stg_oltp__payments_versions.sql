@@ -16,7 +16,6 @@ select
     reference as payment_reference,
     created_at,
     updated_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('payments') }}
 from {{ source('oltp', 'payments') }}
+{{ raw_cut_filter('payments') }}

@@ -15,7 +15,6 @@ select
     metadata,
     occurred_at,
     created_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('transactions') }}
 from {{ source('oltp', 'transactions') }}
+{{ raw_cut_filter('transactions') }}

@@ -23,7 +23,6 @@ select
     is_active,
     date_joined as joined_at,
     updated_at,
-    _loaded_at as loaded_at,
-    _deleted_at as deleted_at,
-    {{ raw_change_time() }} as changed_at
+    {{ raw_version_times('users') }}
 from {{ source('oltp', 'users') }}
+{{ raw_cut_filter('users') }}

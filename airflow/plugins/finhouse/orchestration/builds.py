@@ -1,0 +1,143 @@
+"""The two ends of a run of the dbt DAG: the cut it reads RAW as of, and its verdict.
+
+* ``raw_cut`` (first): loads the tables other tables reference once more, referencing tables'
+  references after them (:func:`finhouse.cut.refresh_order`), chooses the cut
+  (:func:`finhouse.cut.choose`), records it (``finhouse_meta.mart_cuts``, and the build as
+  ``running`` in ``finhouse_meta.mart_builds``) and hands dbt ``{table: horizon}``
+  (:data:`CUT_XCOM`, the dbt var ``raw_cut``: ``dbt_runs.TEMPLATED_OPERATOR_ARGS``). Every dbt
+  call of the run - the producer's build and a model task retried on its own - reads RAW as
+  of that one cut.
+* ``dbt_build_check`` (last, whatever happened before it): the run's verdict. The watcher's
+  producer runs one ``dbt build``; when it fails, its model tasks retry their models one by
+  one and may pass, and Airflow, which judges a run by its last tasks, would call the run a
+  success. This task fails the run when the build failed, or any task did, naming the
+  failing dbt nodes (the producer's record, :mod:`finhouse.orchestration.dbt_runs`) and
+  tasks; it records the build's end in ``mart_builds``, and it is the one task of the build
+  that alerts (once per run, with those names).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from finhouse import settings
+from finhouse.errors import FinhouseError
+from finhouse.tables import TABLES
+
+log = logging.getLogger("finhouse.dbt")
+
+CUT_TASK_ID = "raw_cut"
+CHECK_TASK_ID = "dbt_build_check"
+#: the raw_cut task's XCom holding the dbt var ``raw_cut`` as JSON
+CUT_XCOM = "raw_cut"
+#: task states that mean a task did not do its work
+FAILED_STATES = ("failed", "upstream_failed")
+
+
+def _endpoints() -> tuple[Any, Any]:
+    from finhouse import endpoints  # noqa: PLC0415
+    from finhouse.orchestration import connections  # noqa: PLC0415
+
+    return (
+        endpoints.source(connections.oltp_extract_dsn()),
+        endpoints.target(connections.warehouse_loader_dsn()),
+    )
+
+
+def refresh_referenced(source: Any, target: Any, run_id: str) -> list[str]:
+    """Load the referenced tables once more (see the module's doc); returns the tables that
+    could not be loaded (their cut then falls back to an earlier load of the tables that
+    reference them)."""
+    from finhouse import cut, pipeline  # noqa: PLC0415
+
+    missed = []
+    for name in cut.refresh_order():
+        try:
+            summary = pipeline.ingest(TABLES[name], source, target, run_id=run_id)
+        except FinhouseError as exc:
+            log.warning("raw_cut: %s could not be loaded first: %s", name, str(exc).splitlines()[0])
+            missed.append(name)
+        else:
+            log.info("raw_cut: loaded %s first (%d rows)", name, summary.rows_loaded)
+    return missed
+
+
+def raw_cut(**context: Any) -> dict[str, str | None]:
+    """The ``raw_cut`` task (see the module's doc)."""
+    from finhouse import cut  # noqa: PLC0415
+
+    ti, dag_run = context["ti"], context["dag_run"]
+    source, target = _endpoints()
+    if settings.load().dbt_cut_refresh == "1":
+        refresh_referenced(source, target, f"{dag_run.run_id}#cut{ti.try_number}")
+    chosen = cut.choose(cut.read_loads(target, TABLES))
+    cut.record(target, dag_run.run_id, chosen, dag_run_id=dag_run.run_id)
+    horizons = chosen.horizons()
+    ti.xcom_push(key=CUT_XCOM, value=json.dumps(horizons, sort_keys=True))
+    log.info(
+        "raw_cut: the marts read RAW as of %s: %s",
+        chosen.as_of.isoformat() if chosen.as_of else "?",
+        chosen.describe(),
+    )
+    return horizons
+
+
+def _flat_states(found: Mapping[str, Any]) -> dict[str, str]:
+    """``{task_id: state}`` from the task SDK's ``get_task_states`` answer
+    (``{run_id: {task_id: state}}``)."""
+    states: dict[str, str] = {}
+    for value in found.values():
+        if isinstance(value, Mapping):
+            states.update({str(k): str(v) for k, v in value.items()})
+    return states
+
+
+def verdict(
+    states: Mapping[str, str], record: Mapping[str, Any] | None, producer_id: str | None
+) -> list[str]:
+    """What failed in the run: the dbt nodes the build failed (``record``: the producer's
+    ``dbt_build`` XCom) and the tasks that failed; empty when the run did its work."""
+    failed: list[str] = []
+    nodes = list((((record or {}).get("dbt") or {}).get("failed")) or [])
+    failed += [f"dbt node {node}" for node in nodes]
+    producer_state = states.get(producer_id or "", "")
+    if producer_id and producer_state in FAILED_STATES and not nodes:
+        failed.append(f"task {producer_id} {producer_state} (dbt did not report the nodes)")
+    failed += [
+        f"task {task_id} {state}"
+        for task_id, state in sorted(states.items())
+        if state in FAILED_STATES and task_id != producer_id
+    ]
+    return failed
+
+
+def check(producer_id: str | None, ignored: Iterable[str] = ()) -> Any:
+    """The ``dbt_build_check`` callable."""
+    ignored = set(ignored)
+
+    def dbt_build_check(**context: Any) -> None:
+        ti, dag_run = context["ti"], context["dag_run"]
+        states = _flat_states(ti.get_task_states(dag_id=ti.dag_id, run_ids=[dag_run.run_id]))
+        states = {t: s for t, s in states.items() if t not in ignored and t != ti.task_id}
+        record = ti.xcom_pull(task_ids=producer_id, key="dbt_build") if producer_id else None
+        failed = verdict(states, record, producer_id)
+        try:
+            from finhouse import cut  # noqa: PLC0415
+
+            cut.finish(_endpoints()[1], dag_run.run_id, failed_nodes=failed)
+        except FinhouseError as exc:
+            log.warning("dbt_build_check: the build's end was not recorded: %s", exc)
+        if failed:
+            raise AirflowFailException(
+                f"the dbt build failed ({len(failed)}): "
+                + "; ".join(failed[:20])
+                + (f"; and {len(failed) - 20} more" if len(failed) > 20 else "")
+            )
+        log.info("dbt_build_check: the build and every task succeeded")
+
+    return dbt_build_check
