@@ -205,7 +205,12 @@ DATASETS = {
         Dataset(
             "pipeline_health",
             None,
-            {"max_freshness_minutes": ("Freshness (minutes)", "MAX(freshness_minutes)")},
+            {
+                "max_freshness_minutes": ("Freshness (minutes)", "MAX(freshness_minutes)"),
+                "max_marts_behind_minutes": (
+                    "Marts behind the source (minutes)", "MAX(marts_behind_minutes)"
+                ),
+            },
         ),
         Dataset(
             "load_runs_daily",
@@ -884,12 +889,15 @@ DASHBOARDS = [
                 Chart("ph_freshness", "Worst freshness (minutes since last load)",
                       "big_number_total", "pipeline_health", ["max_freshness_minutes"],
                       time_scoped=False, fmt=",d", width=3, height=40),
-                Chart("ph_tables", "Tables: last run, freshness, failures", "table",
+                Chart("ph_marts_behind", "Marts behind the source (minutes)",
+                      "big_number_total", "pipeline_health", ["max_marts_behind_minutes"],
+                      time_scoped=False, fmt=",d", width=3, height=40),
+                Chart("ph_tables", "Tables: last run, freshness, marts as of, failures", "table",
                       "pipeline_health",
                       columns=["table_name", "last_run_status", "last_success_at",
-                               "freshness_minutes", "runs_24h", "failures_24h",
+                               "freshness_minutes", "marts_as_of", "runs_24h", "failures_24h",
                                "rows_loaded_24h", "avg_duration_seconds_7d", "last_error"],
-                      time_scoped=False, width=9, height=40),
+                      time_scoped=False, width=6, height=40),
             ],
             [
                 Chart("ph_runs", "Load runs per day by table", "bar", "load_runs_daily",

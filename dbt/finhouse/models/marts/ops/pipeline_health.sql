@@ -157,6 +157,10 @@ final as (
         last_errors.last_error_at,
         build_cut.cut_watermark as marts_as_of,
         build_cut.load_run_id as marts_load_run_id,
+        cast(
+            {{ dbt.datediff('build_cut.cut_watermark', 'observation_time.observed_at', 'minute') }}
+            as bigint
+        ) as marts_behind_minutes,
         observation_time.observed_at
     from tables_seen
     cross join observation_time
