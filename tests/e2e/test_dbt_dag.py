@@ -173,3 +173,55 @@ def test_a_failing_model_fails_its_task_and_builds_nothing_downstream(
             "where table_schema = 'staging' and table_name = 'stg_oltp__loans'"
         ).fetchone() or (0,)
     assert views == 0
+
+
+def test_a_failed_build_fails_the_run_and_alerts_once_naming_the_failing_nodes(
+    pipe: Pipeline,
+    pg_server: Provisioner,
+    airflow_db: None,
+    webhook: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The producer's `dbt build` fails a test (a real orphan: an account whose user RAW
+    does not hold): the run fails even though Airflow judges runs by their last tasks, its
+    verdict task names the failing node, the build is recorded failed, and exactly one alert
+    goes out (the dbt tasks themselves do not alert)."""
+    url, received = webhook
+    time.sleep(0.4)
+    pipe.ingest_all()
+    admin = pipe.dbs.admin_dsn(pipe.dbs.warehouse)
+    with psycopg.connect(admin, autocommit=True) as wh:
+        (account_id, user_id) = wh.execute(
+            "update raw.accounts set user_id = 99999999 "
+            "where id = (select min(id) from raw.accounts) returning id, "
+            "(select min(user_id) from raw.accounts)"
+        ).fetchone() or (0, 0)
+    try:
+        env = _dbt_env(pg_server, pipe)
+        env["FINHOUSE_ALERT_WEBHOOK_URL"] = url
+        env["FINHOUSE_DBT_SELECT"] = "+stg_oltp__accounts"
+        env["FINHOUSE_RETRY_DELAY_SECONDS"] = "0.5"
+        (result,) = run_dags(env, ("finhouse_dbt", None))
+    finally:
+        with psycopg.connect(pipe.dbs.oltp_dsn) as oltp:
+            row = oltp.execute("select user_id from accounts where id = %s", (account_id,))
+            owner = (row.fetchone() or (user_id,))[0]
+        with psycopg.connect(admin, autocommit=True) as wh:
+            wh.execute("update raw.accounts set user_id = %s where id = %s", (owner, account_id))
+    tasks = result["tasks"]
+    assert result["state"] == "failed"
+    assert tasks["raw_cut"] == "success"
+    assert tasks["dbt_producer_watcher"] == "failed"
+    assert tasks["dbt_build_check"] == "failed"
+    assert tasks["models.staging.stg_oltp__users.run"] == "success"
+    assert len(received) == 1, received
+    (alert,) = received
+    assert alert["task_id"] == "dbt_build_check"
+    assert "relationships_stg_oltp__accounts_user_id" in alert["text"]
+    with psycopg.connect(admin) as wh:
+        status, failed = wh.execute(
+            "select status, failed_nodes from finhouse_meta.mart_builds "
+            "order by started_at desc limit 1"
+        ).fetchone() or (None, None)
+    assert status == "failed"
+    assert failed is not None
+    assert "relationships_stg_oltp__accounts_user_id" in failed
