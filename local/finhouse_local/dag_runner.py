@@ -178,10 +178,12 @@ def run_producer_first(dag: Any) -> None:
     producer = dag.task_dict.get(PRODUCER_WATCHER_TASK_ID)
     if producer is None:
         return
+    # what runs before the producer (finhouse's raw_cut) runs before its consumers too
+    first = {producer.task_id, *producer.upstream_task_ids}
     for task in dag.tasks:
         if not hasattr(task, "producer_task_id") or task is producer:
             continue
-        if task.upstream_task_ids <= {producer.task_id}:
+        if task.upstream_task_ids <= first:
             producer >> task
             task.trigger_rule = "all_done"
 

@@ -26,7 +26,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from finhouse import settings
-from finhouse.errors import FinhouseError
+from finhouse.errors import FinhouseError, safe_error_text
 from finhouse.tables import TABLES
 
 log = logging.getLogger("finhouse.dbt")
@@ -59,8 +59,8 @@ def refresh_referenced(source: Any, target: Any, run_id: str) -> list[str]:
     for name in cut.refresh_order():
         try:
             summary = pipeline.ingest(TABLES[name], source, target, run_id=run_id)
-        except FinhouseError as exc:
-            log.warning("raw_cut: %s could not be loaded first: %s", name, str(exc).splitlines()[0])
+        except Exception as exc:  # noqa: BLE001 - an unloadable table only holds the cut back
+            log.warning("raw_cut: %s could not be loaded first: %s", name, safe_error_text(exc))
             missed.append(name)
         else:
             log.info("raw_cut: loaded %s first (%d rows)", name, summary.rows_loaded)
