@@ -61,9 +61,11 @@ def prune_logs(root: Path, *, older_than_days: float, now: float | None = None) 
     if not root.is_dir():
         return removed
     cutoff = (time.time() if now is None else now) - older_than_days * DAY
+    #: folders something was deleted from (bottom-up: a child before its parent)
+    emptied_dirs: set[Path] = set()
     for folder, dirs, files in os.walk(root, topdown=False, followlinks=False):
         here = Path(folder)
-        emptied = False
+        emptied = here in emptied_dirs
         for name in [*files, *(d for d in dirs if (here / d).is_symlink())]:
             path = here / name
             try:
@@ -84,6 +86,7 @@ def prune_logs(root: Path, *, older_than_days: float, now: float | None = None) 
             if (emptied or old) and not any(here.iterdir()):
                 here.rmdir()
                 removed.dirs += 1
+                emptied_dirs.add(here.parent)
         except OSError:  # gone, or written to since: a running task's folder stays
             continue
     return removed

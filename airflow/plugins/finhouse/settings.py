@@ -470,7 +470,7 @@ DbtTarget = Literal["dev", "prod"]
 DbtExecutionMode = Literal["watcher", "local"]
 SnowflakeAuth = Literal["password", "keypair"]
 PgBinaries = Literal["auto", "system", "pgserver"]
-PlatformService = Literal["airflow", "simulator", "superset"]
+PlatformService = Literal["airflow", "simulator", "superset", "logkeeper"]
 TestDocker = Literal["auto", "off"]
 
 # --- documentation groups, in the order docs/settings.md lists them

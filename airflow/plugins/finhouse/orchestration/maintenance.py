@@ -36,11 +36,14 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from finhouse import housekeeping, settings
 from finhouse.errors import FinhouseError
 from finhouse.orchestration import alerts
-from finhouse.orchestration.ingestion import DEFAULT_ARGS, START
 
 log = logging.getLogger("finhouse.maintenance")
 
 DAG_ID = "finhouse_maintenance"
+#: as the ingestion DAGs' (finhouse.orchestration.ingestion), without importing the table
+#: config: a bad per-table setting leaves this DAG alone
+OWNER = "finhouse-data"
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 METADATA_CONN_ID = "finhouse_airflow_db"
 #: the connection extra holding the metadata database's SQLAlchemy URL
 URL_EXTRA = "sql_alchemy_conn"
@@ -169,7 +172,14 @@ def build_maintenance_dag() -> DAG:
         catchup=False,
         max_active_runs=1,
         dagrun_timeout=dt.timedelta(hours=1),
-        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
+        default_args={
+            "owner": OWNER,
+            "retries": 2,
+            "retry_delay": dt.timedelta(seconds=cfg.retry_delay_seconds),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": dt.timedelta(minutes=10),
+            **alerts.callbacks(),
+        },
         tags=["finhouse", "maintenance"],
     ) as dag:
 

@@ -9,10 +9,12 @@ every other warning and log line of those libraries is left as it is.
   parse of the dbt DAG file and every dbt task. Ignored when it comes from that module.
 * ``GitWildMatchPattern ('gitwildmatch') is deprecated`` - pathspec 1.x's deprecation, raised
   by Airflow's ``.airflowignore`` reader with the ``glob`` syntax (``airflow/_shared/
-  module_loading/file_discovery.py``, for ``airflow/plugins/.airflowignore``) in every process
-  that loads plugins. The platform and the image read ``.airflowignore`` as ``regexp``
-  (``AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX``), which never builds that pattern; the filter
-  covers an Airflow started without that setting.
+  module_loading/file_discovery.py`` and the task SDK's copy, for
+  ``airflow/plugins/.airflowignore``) in every process that loads plugins. The platform and the
+  image read ``.airflowignore`` as ``regexp`` (``AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX``), which
+  never builds that pattern in the scheduler, the API server and the DAG processor; the task
+  SDK's plugin manager (tasks, DAG files' imports) always reads ``glob`` (Airflow 3.3's
+  ``airflow/sdk/plugins_manager.py`` passes no syntax), so there the filter is what quiets it.
 * ``Unavailable conversion function for <DbtResourceType.OPERATION>`` (and ``EXPOSURE``) -
   Cosmos logs it for every node type it does not render, before it looks at
   ``node_converters`` (``cosmos.airflow.graph.create_task_metadata``), so registering a
