@@ -31,13 +31,21 @@ class Recorder:
 def test_the_expected_missing_xcom_is_debug_and_any_other_stays_an_error() -> None:
     inner = Recorder()
     quiet = noise.ExpectedXComMiss(inner)
-    quiet.error("XCom not found", key="dbt_startup_events", task_id="dbt_producer_watcher")
-    quiet.error("XCom not found", key="return_value", task_id="extract")
-    quiet.error("something else", key="dbt_startup_events")
+    producer = "dbt_producer_watcher"
+    status = "model__finhouse__int_calendar__days_status"
+    quiet.error("XCom not found", key="dbt_startup_events", task_id=producer)
+    quiet.error("XCom not found", key=status, task_id=producer)
+    quiet.error("XCom not found", key="return_value", task_id=producer)
+    quiet.error("XCom not found", key="dbt_startup_events", task_id="extract")
+    quiet.error("XCom not found", key="load_status", task_id="extract")
+    quiet.error("something else", key="dbt_startup_events", task_id=producer)
     quiet.info("passes through")
     assert inner.calls == [
         ("debug", "XCom not found", "dbt_startup_events"),
+        ("debug", "XCom not found", status),
         ("error", "XCom not found", "return_value"),
+        ("error", "XCom not found", "dbt_startup_events"),
+        ("error", "XCom not found", "load_status"),
         ("error", "something else", "dbt_startup_events"),
         ("info", "passes through", None),
     ]

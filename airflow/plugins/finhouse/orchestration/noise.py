@@ -21,10 +21,12 @@ every other warning and log line of those libraries is left as it is.
   converter does not stop it. The dbt DAG renders neither on purpose: the on-run-end hook
   runs inside each ``dbt build``, the exposures are Superset's dashboards. Dropped for those
   two node types only.
-* ``XCom not found`` for ``dbt_startup_events`` - logged at error level by Airflow's execution
-  API client (``airflow.sdk.api.client``) in the triggerer, each time a Cosmos watcher trigger
-  polls for the dbt version lines its producer task has not pushed yet: an expected state,
-  logged at debug level instead. Any other missing XCom stays an error.
+* ``XCom not found`` for the dbt watcher's producer (``dbt_producer_watcher``) - logged at
+  error level by Airflow's execution API client (``airflow.sdk.api.client``) in the triggerer,
+  each time a Cosmos watcher trigger polls for what its producer has not pushed yet: the dbt
+  version lines (``dbt_startup_events``) or a model's status (``model__…_status``,
+  ``…_compiled_sql``). An expected state, logged at debug level instead. Any other missing
+  XCom stays an error.
 
 :func:`install` puts all of them in place (idempotent). The DAG files call it before they import
 Cosmos (the DAG processor and the tasks, in every deployment); Airflow's local settings call it
@@ -52,9 +54,22 @@ WARNINGS = (
 COSMOS_GRAPH_LOGGER = "cosmos.airflow.graph"
 #: the dbt node types the dbt DAG leaves out on purpose
 UNRENDERED_NODE_TYPES = ("OPERATION", "EXPOSURE")
-#: XComs a Cosmos watcher trigger polls for before its producer pushes them
+#: the task whose XComs Cosmos' watcher triggers poll for before it pushes them
+#: (cosmos.constants.PRODUCER_WATCHER_TASK_ID), and those XComs: the dbt version lines, a
+#: node's status, its tests' status, its compiled SQL
+WATCHER_PRODUCER = "dbt_producer_watcher"
 EXPECTED_MISSING_XCOMS = frozenset({"dbt_startup_events"})
+EXPECTED_MISSING_SUFFIXES = ("_status", "_compiled_sql")
 XCOM_MISSING_EVENT = "XCom not found"
+
+
+def expected_missing(task_id: Any, key: Any) -> bool:
+    """Whether a missing XCom is one a Cosmos watcher trigger polls for."""
+    return (
+        task_id == WATCHER_PRODUCER
+        and isinstance(key, str)
+        and (key in EXPECTED_MISSING_XCOMS or key.endswith(EXPECTED_MISSING_SUFFIXES))
+    )
 
 
 def install_warning_filters() -> None:
@@ -82,8 +97,9 @@ def install_cosmos_filter() -> None:
 
 
 class ExpectedXComMiss:
-    """Airflow's execution API client's logger, with ``XCom not found`` for the XComs in
-    :data:`EXPECTED_MISSING_XCOMS` logged at debug level; everything else passes as is."""
+    """Airflow's execution API client's logger, with ``XCom not found`` for the XComs a
+    watcher trigger polls for (:func:`expected_missing`) logged at debug level; everything
+    else passes as is."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -92,7 +108,9 @@ class ExpectedXComMiss:
         return getattr(self._inner, name)
 
     def error(self, event: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if event == XCOM_MISSING_EVENT and kwargs.get("key") in EXPECTED_MISSING_XCOMS:
+        if event == XCOM_MISSING_EVENT and expected_missing(
+            kwargs.get("task_id"), kwargs.get("key")
+        ):
             return self._inner.debug(event, *args, **kwargs)
         return self._inner.error(event, *args, **kwargs)
 
