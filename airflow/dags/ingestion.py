@@ -1,6 +1,10 @@
 """Airflow ingestion DAGs: one per OLTP table, plus one reconcile DAG each, from one config."""
 
 from finhouse.errors import ConfigError
+from finhouse.orchestration import noise
+
+# known noise of Cosmos and Airflow quieted before either is imported (see noise.py)
+noise.install()
 
 try:
     from finhouse.orchestration.ingestion import build_ingestion_dag, build_reconcile_dag

@@ -1,6 +1,10 @@
 """Airflow dbt DAG (finhouse_dbt): the dbt project rendered by Cosmos from its manifest."""
 
 from finhouse.errors import ConfigError
+from finhouse.orchestration import noise
+
+# known noise of Cosmos and Airflow quieted before either is imported (see noise.py)
+noise.install()
 
 try:
     from finhouse.orchestration.transform import build_dbt_dag

@@ -73,6 +73,9 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "UTC",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # airflow/plugins/.airflowignore read as regexp: the glob syntax builds pathspec's
+        # deprecated GitWildMatchPattern, one warning per process (finhouse.orchestration.noise)
+        "AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX": "regexp",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # task logs readable by their owner only (Airflow's defaults: 0o664 and 0o775)
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
@@ -102,4 +105,16 @@ def airflow_environment() -> dict[str, str]:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = _sqlalchemy_url(
                 default_cluster().dsn("airflow", "airflow")
             )
+    # the maintenance DAG's way to Airflow's metadata (`airflow db clean` in a subprocess)
+    if not os.environ.get("AIRFLOW_CONN_FINHOUSE_AIRFLOW_DB"):
+        url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or os.environ.get(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""
+        )
+        env["AIRFLOW_CONN_FINHOUSE_AIRFLOW_DB"] = metadata_connection(url)
     return env
+
+
+def metadata_connection(sql_alchemy_conn: str) -> str:
+    """``AIRFLOW_CONN_FINHOUSE_AIRFLOW_DB``: the metadata database's SQLAlchemy URL in the
+    extra the maintenance DAG reads (:mod:`finhouse.orchestration.maintenance`)."""
+    return json.dumps({"conn_type": "generic", "extra": {"sql_alchemy_conn": sql_alchemy_conn}})

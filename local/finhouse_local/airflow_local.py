@@ -45,8 +45,13 @@ class LoopbackUvicorn:
 
 
 def install() -> None:
-    """Bind Airflow's log servers to 127.0.0.1 in this process and the ones it forks."""
+    """Bind Airflow's log servers to 127.0.0.1 in this process and the ones it forks, and
+    quiet the known noise of Airflow and Cosmos (:mod:`finhouse.orchestration.noise`)."""
     from airflow.utils.serve_logs import core  # noqa: PLC0415 - Airflow's processes only
+
+    from finhouse.orchestration import noise  # noqa: PLC0415
+
+    noise.install()
 
     if not isinstance(core.uvicorn, LoopbackUvicorn):
         core.uvicorn = LoopbackUvicorn(core.uvicorn)  # type: ignore[assignment]

@@ -13,7 +13,10 @@ starts in the background, each in its own session:
   ``<state>/logs/simulator.log``, PID ``<state>/run/simulator.pid``;
 * Superset (gunicorn, ``superset/run.py serve``) on ``SUPERSET_PORT`` (8088) once ``make
   superset`` has bootstrapped it for this state folder (``make up`` does); log
-  ``<state>/logs/superset.log``, PID ``<state>/run/superset.pid``.
+  ``<state>/logs/superset.log``, PID ``<state>/run/superset.pid``;
+* the log keeper (:mod:`finhouse_local.logkeeper`), which rotates those logs past
+  ``FINHOUSE_LOG_MAX_MB`` and deletes Airflow's task logs past ``FINHOUSE_LOG_RETENTION_DAYS``;
+  log ``<state>/logs/logkeeper.log``, PID ``<state>/run/logkeeper.pid``.
 
 It waits until ``GET /api/v2/monitor/health`` answers healthy and the finhouse DAGs are
 parsed, unpauses any paused finhouse DAG through the REST API and prints where to log in.
@@ -73,6 +76,7 @@ ADMIN_USER = "admin"
 #: SIGINT lets ``airflow standalone`` stop its components; after this, the rest is killed
 AIRFLOW_STOP_GRACE = 30.0
 SIMULATOR_STOP_GRACE = 10.0
+LOGKEEPER_STOP_GRACE = 5.0
 #: environment entries that mark every process started by ``up`` (inherited by children)
 TAG_STATE = "FINHOUSE_PLATFORM_STATE"
 TAG_SERVICE = "FINHOUSE_PLATFORM_SERVICE"
@@ -128,6 +132,10 @@ class Layout:
         return self.run / "superset.pid"
 
     @property
+    def logkeeper_pid(self) -> Path:
+        return self.run / "logkeeper.pid"
+
+    @property
     def pg_marker(self) -> Path:
         """Present while the embedded PostgreSQL runs because ``up`` started it."""
         return self.run / "postgres.started-by-up"
@@ -144,10 +152,16 @@ class Layout:
     def superset_log(self) -> Path:
         return self.logs / "superset.log"
 
+    @property
+    def logkeeper_log(self) -> Path:
+        return self.logs / "logkeeper.log"
+
     def pidfile(self, service: str) -> Path:
-        return {"airflow": self.airflow_pid, "superset": self.superset_pid}.get(
-            service, self.simulator_pid
-        )
+        return {
+            "airflow": self.airflow_pid,
+            "superset": self.superset_pid,
+            "logkeeper": self.logkeeper_pid,
+        }.get(service, self.simulator_pid)
 
 
 def layout() -> Layout:
@@ -281,7 +295,7 @@ def service_processes(state: Path, service: str | None = None) -> list[int]:
     retitles some processes (which blanks /proc/PID/environ), by membership of the session
     of the PID file's process when their command line is Airflow's or this venv's."""
     lay = Layout(state)
-    services = [service] if service else ["airflow", "simulator", "superset"]
+    services = [service] if service else ["airflow", "simulator", "superset", "logkeeper"]
     state_tag = f"{TAG_STATE}={state}".encode()
     service_tags = {f"{TAG_SERVICE}={s}".encode() for s in services}
     sessions = {str(pid) for s in services if (pid := _recorded_pid(lay, s)) is not None}
@@ -515,7 +529,10 @@ class _Progress:
 def expected_dag_ids() -> list[str]:
     from finhouse.tables import TABLES  # noqa: PLC0415
 
-    return [f"{kind}_{t}" for kind in ("ingest", "reconcile") for t in TABLES] + ["finhouse_dbt"]
+    return [f"{kind}_{t}" for kind in ("ingest", "reconcile") for t in TABLES] + [
+        "finhouse_dbt",
+        "finhouse_maintenance",
+    ]
 
 
 def _wait_ready(api: AirflowApi, leader: int, lay: Layout, timeout: float, echo: Echo) -> None:
@@ -571,8 +588,10 @@ def _dags_in(errors: list[dict[str, Any]]) -> set[str]:
         stem = Path(str(error.get("filename", ""))).stem
         if stem == "transform":
             names.add("finhouse_dbt")
+        elif stem == "maintenance":
+            names.add("finhouse_maintenance")
         elif stem == "ingestion":
-            names |= {d for d in expected_dag_ids() if d != "finhouse_dbt"}
+            names |= {d for d in expected_dag_ids() if d.startswith(("ingest_", "reconcile_"))}
     return names
 
 
@@ -685,6 +704,21 @@ def describe(st: Status) -> str:
             f"{'logs':<12}{lay.logs}",
         ]
     )
+
+
+def _ensure_logkeeper(lay: Layout, echo: Echo) -> int:
+    """The log keeper (:mod:`finhouse_local.logkeeper`), started once per state folder."""
+    if (pid := _leader(lay, "logkeeper")) is not None:
+        return pid
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **_tags(lay, "logkeeper")}
+    args = [sys.executable, "-m", "finhouse_local.logkeeper"]
+    pid = _start(lay, "logkeeper", args, env, lay.logkeeper_log)
+    cfg = settings.load()
+    echo(
+        f"==> log keeper started (pid {pid}): logs rotated past {cfg.log_max_mb:g} MB, "
+        f"task logs kept {cfg.log_retention_days:g} days"
+    )
+    return pid
 
 
 def _ensure_simulator(lay: Layout, echo: Echo) -> int | None:
@@ -816,6 +850,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
         env = airflow_process_environment(lay, port)
         simulator = _ensure_simulator(lay, echo)
         _ensure_superset(lay, echo)
+        _ensure_logkeeper(lay, echo)
         echo(f"finhouse platform already running (Airflow pid {leader})")
         echo(_access(lay, port, env, simulator))
         return
@@ -851,6 +886,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
     leader = _start(lay, "airflow", [_bin("airflow"), "standalone"], env, lay.airflow_log)
     echo(f"==> airflow standalone started (pid {leader}), log {lay.airflow_log}")
     try:
+        _ensure_logkeeper(lay, echo)
         simulator = _ensure_simulator(lay, echo)
         _ensure_superset(lay, echo)
         api = AirflowApi(airflow_url(port), password_file(env))
@@ -862,6 +898,7 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
         _stop_service(lay, "superset", signal.SIGTERM, SUPERSET_STOP_GRACE)
         _stop_service(lay, "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE)
         _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE)
+        _stop_service(lay, "logkeeper", signal.SIGTERM, LOGKEEPER_STOP_GRACE)
         raise
     echo("")
     echo("finhouse platform is up")
@@ -883,6 +920,9 @@ def down(*, echo: Echo = _echo) -> list[str]:
     if pids := _stop_service(lay, "airflow", signal.SIGINT, AIRFLOW_STOP_GRACE):
         stopped.append(f"Airflow ({len(pids)} processes)")
         echo(f"stopped Airflow ({len(pids)} processes)")
+    if pids := _stop_service(lay, "logkeeper", signal.SIGTERM, LOGKEEPER_STOP_GRACE):
+        stopped.append(f"log keeper (pid {pids[0]})")
+        echo(f"stopped the log keeper (pid {pids[0]})")
     if lay.pg_marker.exists():
         if default_cluster().down():
             stopped.append("embedded PostgreSQL")

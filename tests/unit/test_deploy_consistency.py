@@ -66,6 +66,8 @@ CONNECTION_ROLES = {
     "finhouse_warehouse": "loader",
     "finhouse_dbt": "transformer",
 }
+#: the maintenance DAG's way to Airflow's own metadata database, not a pipeline role
+METADATA_CONNECTION = "finhouse_airflow_db"
 #: variables docker compose itself reads (not interpolated into docker-compose.yml)
 COMPOSE_OWN_VARIABLES = {"COMPOSE_PROFILES"}
 #: the one-shot service of the image, which runs no finhouse code (no development mounts)
@@ -428,7 +430,7 @@ def test_connections_are_the_ones_the_dag_code_uses() -> None:
     assert used >= PROD_ONLY_CONNECTIONS, "a production-only connection is no longer used"
     local = used - PROD_ONLY_CONNECTIONS
     assert set(settings_connections()) == local, "airflow_settings.yaml vs the code"
-    assert set(CONNECTION_ROLES) == local
+    assert set(CONNECTION_ROLES) == local - {METADATA_CONNECTION}
     for name in AIRFLOW_SERVICES:
         assert set(compose_connections(name)) == local, f"{name}: AIRFLOW_CONN_* vs the code"
 
@@ -445,6 +447,19 @@ def test_settings_and_compose_define_a_connection_alike(conn_id: str) -> None:
     assert conn["conn_host"] in services(), f"{conn_id}: no compose service {conn['conn_host']}"
     # The settings' placeholder passwords are .env.example's, so an unchanged copy works.
     assert uri.password == conn["conn_password"]
+
+
+def test_the_metadata_connection_is_the_metadata_database() -> None:
+    """finhouse_maintenance runs `airflow db clean` on the URL in this connection's extra:
+    in compose, the URL Airflow itself uses."""
+    for name in AIRFLOW_SERVICES:
+        conn = json.loads(compose_connections(name)[METADATA_CONNECTION])
+        database = interpolate(
+            environment(name)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], example_values()
+        )
+        assert conn["extra"]["sql_alchemy_conn"] == database, name
+    extra = settings_connections()[METADATA_CONNECTION]["conn_extra"]
+    assert extra["sql_alchemy_conn"].startswith("postgresql+psycopg2://")
 
 
 def test_environment_variables_are_ones_the_code_reads() -> None:

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "finhouse.compare",
             "finhouse.drift",
             "finhouse.pgsql",
+            "finhouse.housekeeping",
         ),
     ),
     ("source stand-in", ("finhouse.oltp",)),

@@ -627,6 +627,17 @@ def platform_status() -> None:
         sys.exit(1)
 
 
+@platform.command("clean-logs")
+def platform_clean_logs() -> None:
+    """Rotate the platform's logs past FINHOUSE_LOG_MAX_MB and delete Airflow's task logs
+    older than FINHOUSE_LOG_RETENTION_DAYS, now (what the log keeper of `platform up` does
+    every few minutes). Airflow's metadata is cleaned by the finhouse_maintenance DAG."""
+    with local_tooling("`finhouse platform clean-logs`"):
+        from finhouse_local import logkeeper  # noqa: PLC0415
+
+    click.echo(logkeeper.sweep())
+
+
 # ---------------------------------------------------------------------------- snowflake
 @cli.group(context_settings=CONTEXT)
 def snowflake() -> None:

@@ -470,7 +470,7 @@ DbtTarget = Literal["dev", "prod"]
 DbtExecutionMode = Literal["watcher", "local"]
 SnowflakeAuth = Literal["password", "keypair"]
 PgBinaries = Literal["auto", "system", "pgserver"]
-PlatformService = Literal["airflow", "simulator", "superset"]
+PlatformService = Literal["airflow", "simulator", "superset", "logkeeper"]
 TestDocker = Literal["auto", "off"]
 
 # --- documentation groups, in the order docs/settings.md lists them
@@ -478,12 +478,24 @@ CONNECTIONS = "Connections"
 INGESTION = "Ingestion"
 DBT = "dbt"
 ALERTS = "Alerts"
+MAINTENANCE = "Housekeeping: logs and Airflow's metadata (the finhouse_maintenance DAG)"
 SNOWFLAKE = "Snowflake"
 LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
 INTERNAL = "Set by finhouse for its own child processes"
 TESTS = "The test suite, benchmarks and smoke scripts"
 RETIRED_GROUP = "No longer read (setting one warns)"
-GROUPS = (CONNECTIONS, INGESTION, DBT, ALERTS, SNOWFLAKE, LOCAL, INTERNAL, TESTS, RETIRED_GROUP)
+GROUPS = (
+    CONNECTIONS,
+    INGESTION,
+    DBT,
+    ALERTS,
+    MAINTENANCE,
+    SNOWFLAKE,
+    LOCAL,
+    INTERNAL,
+    TESTS,
+    RETIRED_GROUP,
+)
 
 
 def setting(
@@ -758,6 +770,43 @@ class FinhouseSettings(BaseSettings):
         "comma-separated addresses mailed on a task's final failure (Airflow's SMTP)",
         kind="e-mail addresses",
         group=ALERTS,
+    )
+
+    # --- housekeeping (finhouse.housekeeping, the finhouse_maintenance DAG, `platform up`)
+    log_retention_days: Annotated[float, number(greater_than=0, maximum=3650, unit="days")] = (
+        setting(
+            7.0,
+            "Airflow's task and DAG-processor log files older than this are deleted",
+            kind="days",
+            group=MAINTENANCE,
+        )
+    )
+    log_max_mb: Annotated[float, number(minimum=1, maximum=100_000, unit="MB")] = setting(
+        50.0,
+        "a log of the local platform (airflow.log, simulator.log…) larger than this is rotated",
+        kind="MB",
+        group=MAINTENANCE,
+    )
+    log_backups: Annotated[int, whole_number(minimum=1, maximum=100)] = setting(
+        3,
+        "rotated copies kept of each local platform log (airflow.log.1 … .N)",
+        kind="integer",
+        group=MAINTENANCE,
+    )
+    metadata_retention_days: Annotated[float, number(greater_than=0, maximum=3650, unit="days")] = (
+        setting(
+            14.0,
+            "Airflow's metadata (DAG runs, task instances, XComs, event log…) older than this is "
+            "deleted (`airflow db clean`)",
+            kind="days",
+            group=MAINTENANCE,
+        )
+    )
+    maintenance_schedule: Cron = setting(
+        "17 3 * * *",
+        "when the finhouse_maintenance DAG cleans the metadata and the task logs (UTC)",
+        kind="cron",
+        group=MAINTENANCE,
     )
 
     # --- Snowflake (read by the Snowflake target and `finhouse snowflake apply`)

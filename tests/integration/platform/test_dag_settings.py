@@ -52,7 +52,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
     }
     result = parse(env)
     assert result["errors"] == {}
-    assert set(result["dags"]) == {*INGESTION, "finhouse_dbt"}
+    assert set(result["dags"]) == {*INGESTION, "finhouse_dbt", "finhouse_maintenance"}
 
 
 @pytest.mark.parametrize(
@@ -61,16 +61,18 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         # read by finhouse.tables, which both DAG files import
         ("FINHOUSE_USERS_SCHEDULE", "every day", {"ingestion.py", "transform.py"}),
         # the DAGs' default_args, shared by both
-        ("FINHOUSE_RETRY_DELAY_SECONDS", "nan", {"ingestion.py", "transform.py"}),
+        ("FINHOUSE_RETRY_DELAY_SECONDS", "nan", {"ingestion.py", "transform.py", "maintenance.py"}),
         (
             "FINHOUSE_ALERT_WEBHOOK_URL",
             f"ftp://hooks.example/{SECRET}",
-            {"ingestion.py", "transform.py"},
+            {"ingestion.py", "transform.py", "maintenance.py"},
         ),
         # the dbt DAG's own
         ("FINHOUSE_DBT_THREADS", "zero", {"transform.py"}),
         ("FINHOUSE_DBT_FALLBACK_SCHEDULE", "30 */2 * *", {"transform.py"}),
         ("FINHOUSE_DBT_PROJECT_DIR", "/nonexistent/dbt", {"transform.py"}),
+        # the maintenance DAG's own
+        ("FINHOUSE_MAINTENANCE_SCHEDULE", "daily", {"maintenance.py"}),
     ],
 )
 def test_a_bad_setting_is_one_import_error_naming_it(
@@ -91,6 +93,7 @@ def test_a_bad_setting_is_one_import_error_naming_it(
         # the last frame is the DAG file's own line, not finhouse's internals
         assert "finhouse/settings.py" not in error, error
     # what does not read the setting still parses, whole
-    expected = set() if "ingestion.py" in failing else INGESTION
+    expected = set() if "ingestion.py" in failing else set(INGESTION)
     expected |= set() if "transform.py" in failing else {"finhouse_dbt"}
+    expected |= set() if "maintenance.py" in failing else {"finhouse_maintenance"}
     assert set(result["dags"]) == expected
