@@ -208,7 +208,8 @@ DATASETS = {
             {
                 "max_freshness_minutes": ("Freshness (minutes)", "MAX(freshness_minutes)"),
                 "max_marts_behind_minutes": (
-                    "Marts behind the source (minutes)", "MAX(marts_behind_minutes)"
+                    "Marts behind the source (minutes)",
+                    "MAX(marts_behind_minutes)",
                 ),
             },
         ),

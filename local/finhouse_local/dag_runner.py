@@ -185,7 +185,9 @@ def run_producer_first(dag: Any) -> None:
             continue
         if task.upstream_task_ids <= first:
             producer >> task
-            task.trigger_rule = "all_done"
+            # after the producer, failed or not (the task reports or rebuilds its model), but
+            # not when nothing before it succeeded (raw_cut failed: no build will report)
+            task.trigger_rule = "all_done_min_one_success"
 
 
 def _watched_build(dag: Any) -> dict[str, Any]:

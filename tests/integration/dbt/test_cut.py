@@ -78,7 +78,8 @@ def _load_all(wh: Warehouse) -> None:
     the cluster's)."""
     _load(wh, *TABLES)
     source, target = _endpoints(wh)
-    assert builds.refresh_referenced(source, target, f"test-{dt.datetime.now().timestamp()}") == []
+    run_id = f"test-{dt.datetime.now(dt.UTC).timestamp()}"
+    assert builds.refresh_referenced(source, target, run_id) == []
 
 
 def _choose(wh: Warehouse) -> cut.Cut:
@@ -132,8 +133,8 @@ def _new_user_with_account(wh: Warehouse, *, orphan: bool = False) -> tuple[int,
         row = conn.execute(
             "insert into accounts (user_id, account_number, account_type, currency, status, "
             "balance, interest_rate, opened_at, created_at, updated_at) values "
-            "(%s, 'CUT-' || left(md5(random()::text), 20), 'savings', 'KES', 'active', 0, 0, now(), "
-            "now(), now()) returning id",
+            "(%s, 'CUT-' || left(md5(random()::text), 20), 'savings', 'KES', 'active', 0, 0, "
+            "now(), now(), now()) returning id",
             (user_id,),
         ).fetchone()
         assert row is not None
