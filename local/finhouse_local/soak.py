@@ -413,7 +413,10 @@ def platform_databases() -> list[str]:
     names = [
         _dbname(dsns.oltp_dsn("app")),
         _dbname(dsns.warehouse_dsn("loader")),
-        _dbname(airflow_environment().get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")),
+        _dbname(
+            os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+            or airflow_environment().get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+        ),
         "superset",
     ]
     return [n for n in dict.fromkeys(names) if n]
@@ -499,6 +502,40 @@ def dbt_durations(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "max_s": _round(max(seconds)) if seconds else None,
         "builds": builds,
     }
+
+
+def retried_tasks(api: services.AirflowApi, since: dt.datetime) -> list[dict[str, Any]]:
+    """Task instances started since ``since`` that failed a try: failed (or upstream
+    failed) for good, waiting for a retry, or retried (a try number above 1) - what a failed
+    run shows, and what a run that succeeded on a retry hides."""
+    found: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    queries: list[dict[str, Any]] = [
+        {"state": ["failed", "up_for_retry", "upstream_failed"]},
+        {"try_number": list(range(2, 11))},
+    ]
+    for params in queries:
+        offset = 0
+        while True:
+            page = api.get(
+                "/api/v2/dags/~/dagRuns/~/taskInstances",
+                start_date_gte=since.isoformat(),
+                limit=100,
+                offset=offset,
+                **params,
+            )
+            for ti in page["task_instances"]:
+                key = (ti["dag_id"], ti["dag_run_id"], ti["task_id"], ti["map_index"])
+                found[key] = {
+                    "dag_id": ti["dag_id"],
+                    "run_id": ti["dag_run_id"],
+                    "task_id": ti["task_id"],
+                    "state": ti["state"],
+                    "try_number": ti["try_number"],
+                }
+            offset += len(page["task_instances"])
+            if not page["task_instances"] or offset >= page["total_entries"]:
+                break
+    return sorted(found.values(), key=lambda t: (t["dag_id"], t["run_id"], t["task_id"]))
 
 
 def failed_tasks(api: services.AirflowApi, run: dict[str, Any]) -> list[str]:
@@ -721,6 +758,10 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
         for r in runs
         if r["state"] == "failed"
     ]
+    try:
+        retried = retried_tasks(api, began)
+    except (OSError, services.ApiError, ValueError, KeyError) as exc:
+        retried = [{"error": str(exc)}]
     logs_end = {name: _dir_bytes(path) for name, path in log_dirs().items()}
     entries_end = log_sizes()
     grew = {k: v - entries_start.get(k, 0) for k, v in entries_end.items()}
@@ -738,7 +779,7 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
         "ended_at": end.isoformat(),
         "minutes": round((end - ready).total_seconds() / 60, 2),
         "options": asdict(options),
-        "runs": {**summary, "failed": failed},
+        "runs": {**summary, "failed": failed, "tasks_failed_a_try": retried},
         "dbt": dbt_durations(runs),
         "freshness": {**fresh, "goal_s": options.freshness_goal_minutes * 60},
         "rss": {"processes": recorder.profiles(duration), "samples": recorder.samples},
@@ -806,6 +847,17 @@ def describe(report: dict[str, Any]) -> str:
     for run in report["runs"]["failed"]:
         lines.append(f"  failed: {run['dag_id']} {run['run_id']}")
         lines += [f"    {task}" for task in run["failed_tasks"]]
+    tries = report["runs"].get("tasks_failed_a_try", [])
+    if tries:
+        lines.append(f"tasks that failed a try (retried, or failed for good): {len(tries)}")
+        for task in tries[:10]:
+            lines.append(
+                "  "
+                + " ".join(str(task.get(k, "")) for k in ("dag_id", "run_id", "task_id"))
+                + f" ({task.get('state')}, try {task.get('try_number')})"
+                if "error" not in task
+                else f"  (not read: {task['error']})"
+            )
     d = report["dbt"]
     lines += [
         "",
