@@ -60,6 +60,7 @@ MB = 1024 * 1024
 #: the processes whose memory the stability criterion judges (the others are reported)
 TRANSIENT = "tasks (transient)"
 POSTGRES_BACKENDS = "postgres backends"
+POSTGRES_SHARED = "postgres shared memory"
 
 
 # ------------------------------------------------------------------------------ options
@@ -354,20 +355,23 @@ def classify(state: Path, postmaster: int | None) -> dict[str, list[int]]:
 
 
 def measure(names: dict[str, list[int]]) -> dict[str, int]:
-    """Bytes of memory per name: the processes' RSS summed; for PostgreSQL (the server and
-    its backends, which share its buffers) private and file pages summed and the shared
-    memory counted once."""
+    """Bytes of memory per name: the processes' RSS summed. PostgreSQL's processes share its
+    buffers: their private and file pages are summed per name, and the shared memory they
+    have touched (the most any of them has) is one more name, reported but not judged (it
+    grows until the buffers are full, and no further)."""
     sizes = {}
+    shared = 0
     for name, pids in names.items():
         stats = [s for s in map(_rss, pids) if s]
         if not stats:
             continue
-        if name.startswith("postgres"):
-            sizes[name] = sum(s.get("RssAnon", 0) + s.get("RssFile", 0) for s in stats) + max(
-                s.get("RssShmem", 0) for s in stats
-            )
+        if name in ("postgres", POSTGRES_BACKENDS):
+            sizes[name] = sum(s.get("RssAnon", 0) + s.get("RssFile", 0) for s in stats)
+            shared = max([shared] + [s.get("RssShmem", 0) for s in stats])
         else:
             sizes[name] = sum(s.get("VmRSS", 0) for s in stats)
+    if shared:
+        sizes[POSTGRES_SHARED] = shared
     return sizes
 
 
@@ -459,6 +463,20 @@ def dag_runs(api: services.AirflowApi, since: dt.datetime) -> list[dict[str, Any
             if not page["dag_runs"] or offset >= page["total_entries"]:
                 break
     return list(runs.values())
+
+
+def stale_runs(api: services.AirflowApi, since: dt.datetime) -> list[dict[str, Any]]:
+    """Runs still queued or running from before ``since`` (an earlier platform stopped in
+    the middle of them): Airflow finishes them first, and the dbt DAG runs one at a time."""
+    page = api.get("/api/v2/dags/~/dagRuns", state=["queued", "running"], limit=100)
+    found = []
+    for run in page["dag_runs"]:
+        when = _parse_time(run.get("start_date") or run.get("queued_at"))
+        if when is not None and when < since:
+            found.append(
+                {"dag_id": run["dag_id"], "run_id": run["dag_run_id"], "state": run["state"]}
+            )
+    return found
 
 
 def summarize_runs(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -705,7 +723,7 @@ class Recorder:
                 "samples": profile.samples,
                 "processes_seen": len(self.pids.get(name, ())),
                 # transient processes come and go with the work: reported, not judged
-                "judged": name not in (TRANSIENT, POSTGRES_BACKENDS),
+                "judged": name not in (TRANSIENT, POSTGRES_BACKENDS, POSTGRES_SHARED),
             }
         return found
 
@@ -731,6 +749,17 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
     logs_start = {name: _dir_bytes(path) for name, path in log_dirs().items()}
     entries_start = log_sizes()
     ready = _utcnow()
+    try:
+        stale = stale_runs(api, began)
+    except (OSError, services.ApiError, ValueError, KeyError) as exc:
+        stale = [{"error": str(exc)}]
+    for run in stale:
+        echo(
+            f"    warning: {run.get('dag_id')} {run.get('run_id')} is {run.get('state')} from "
+            "before the soak (an earlier platform stopped during it); it runs first"
+            if "error" not in run
+            else f"    warning: runs from before the soak not read: {run['error']}"
+        )
     recorder = Recorder(state, postmaster)
     duration = options.minutes * 60
     echo(
@@ -779,7 +808,12 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
         "ended_at": end.isoformat(),
         "minutes": round((end - ready).total_seconds() / 60, 2),
         "options": asdict(options),
-        "runs": {**summary, "failed": failed, "tasks_failed_a_try": retried},
+        "runs": {
+            **summary,
+            "failed": failed,
+            "tasks_failed_a_try": retried,
+            "left_from_before": stale,
+        },
         "dbt": dbt_durations(runs),
         "freshness": {**fresh, "goal_s": options.freshness_goal_minutes * 60},
         "rss": {"processes": recorder.profiles(duration), "samples": recorder.samples},
@@ -847,6 +881,10 @@ def describe(report: dict[str, Any]) -> str:
     for run in report["runs"]["failed"]:
         lines.append(f"  failed: {run['dag_id']} {run['run_id']}")
         lines += [f"    {task}" for task in run["failed_tasks"]]
+    for run in report["runs"].get("left_from_before", []):
+        lines.append(
+            f"  left running from before the soak: {run.get('dag_id')} {run.get('run_id')}"
+        )
     tries = report["runs"].get("tasks_failed_a_try", [])
     if tries:
         lines.append(f"tasks that failed a try (retried, or failed for good): {len(tries)}")

@@ -191,3 +191,26 @@ def test_freshness_that_could_not_be_measured_fails_the_soak() -> None:
     assert soak.violations(report, soak.Options()) == [
         "commit -> mart freshness not measured: no mart_builds"
     ]
+
+
+def test_postgres_memory_counts_its_shared_buffers_once_and_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kb = 1024
+    status = {
+        1: {"VmRSS": 300 * kb, "RssAnon": 100 * kb, "RssFile": 50 * kb, "RssShmem": 150 * kb},
+        2: {"VmRSS": 60 * kb, "RssAnon": 20 * kb, "RssFile": 10 * kb, "RssShmem": 30 * kb},
+        3: {"VmRSS": 500 * kb, "RssAnon": 40 * kb, "RssFile": 10 * kb, "RssShmem": 450 * kb},
+        4: {"VmRSS": 200 * kb},
+        5: {},  # gone between the listing and the reading
+    }
+    monkeypatch.setattr(soak, "_rss", lambda pid: status[pid])
+    sizes = soak.measure(
+        {"postgres": [1, 2], soak.POSTGRES_BACKENDS: [3], "scheduler": [4], "triggerer": [5]}
+    )
+    assert sizes == {
+        "postgres": 180 * kb,  # private and file pages of the server's processes
+        soak.POSTGRES_BACKENDS: 50 * kb,
+        soak.POSTGRES_SHARED: 450 * kb,  # the most any process touched, once
+        "scheduler": 200 * kb,
+    }
