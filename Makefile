@@ -146,6 +146,21 @@ up: install db-up $(UP_DEPS) ## run the platform locally: PostgreSQL, OLTP (live
 down: ## stop what `make up` started (Airflow, Superset, the simulator, PostgreSQL if up started it)
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) platform down; fi
 
-.PHONY: soak
-soak: install ## the Django client soak: minutes of ORM workload (250k-row month-end postings) vs ingestion
+# `make soak`: the platform for SOAK_MINUTES with every ingestion DAG every
+# SOAK_SCHEDULE_MINUTES, the reconcile DAGs every SOAK_RECONCILE_MINUTES and the simulator
+# every SOAK_SIMULATE_SECONDS; SOAK_ARGS adds options of `finhouse platform soak` (goals).
+SOAK_MINUTES           ?= 60
+SOAK_SCHEDULE_MINUTES  ?= 2
+SOAK_RECONCILE_MINUTES ?= 10
+SOAK_SIMULATE_SECONDS  ?= 20
+SOAK_ARGS              ?=
+
+.PHONY: soak soak-django
+# as `make up`: a PostgreSQL its db-up step starts is one the soak stops again
+soak: export FINHOUSE_UP_SINCE := $(shell date +%s)
+soak: install db-up ## the platform for SOAK_MINUTES (60) at fast schedules, then a report; fails on any failed run, stale marts, growth or reconcile difference
+	@$(FINHOUSE) platform soak --minutes $(SOAK_MINUTES) \
+		--schedule-minutes $(SOAK_SCHEDULE_MINUTES) --reconcile-minutes $(SOAK_RECONCILE_MINUTES) \
+		--simulate-seconds $(SOAK_SIMULATE_SECONDS) $(SOAK_ARGS)
+soak-django: install ## the Django client soak: minutes of ORM workload (250k-row month-end postings) vs ingestion
 	@FINHOUSE_SOAK=1 $(VENV)/bin/pytest tests/integration/django -k soak -n0 -s $(PYTEST_ARGS)

@@ -905,6 +905,11 @@ def up(*, prepare_oltp: Callable[[], None] | None = None, echo: Echo = _echo) ->
     echo(_access(lay, port, env, simulator))
 
 
+def stop_simulator() -> list[int]:
+    """Stop the OLTP simulator ``up`` started (the source then holds still); its PIDs."""
+    return _stop_service(layout(), "simulator", signal.SIGINT, SIMULATOR_STOP_GRACE)
+
+
 def down(*, echo: Echo = _echo) -> list[str]:
     """Stop what ``up`` started; returns what was stopped (idempotent)."""
     lay = layout()

@@ -571,6 +571,18 @@ def platform() -> None:
     """
 
 
+def _prepare_oltp(ctx: click.Context) -> None:
+    """The OLTP `platform up` needs: its schema, seeded (scale 1) when empty."""
+    from finhouse.oltp import schema  # noqa: PLC0415
+
+    ctx.invoke(oltp_init, drop=False)
+    if any(count for _t, count, _l in schema.summary(_oltp_dsn("app"))):
+        click.echo("==> OLTP already seeded: the simulator keeps it live")
+    else:
+        click.echo("==> seeding the OLTP (scale 1, seed 42)")
+        ctx.invoke(oltp_seed, scale=1.0)
+
+
 @platform.command("up")
 @click.pass_context
 def platform_up(ctx: click.Context) -> None:
@@ -583,17 +595,133 @@ def platform_up(ctx: click.Context) -> None:
     with local_tooling("`finhouse platform up`"):
         from finhouse_local import services  # noqa: PLC0415
 
-    def prepare_oltp() -> None:
-        from finhouse.oltp import schema  # noqa: PLC0415
+    services.up(prepare_oltp=lambda: _prepare_oltp(ctx), echo=click.echo)
 
-        ctx.invoke(oltp_init, drop=False)
-        if any(count for _t, count, _l in schema.summary(_oltp_dsn("app"))):
-            click.echo("==> OLTP already seeded: the simulator keeps it live")
-        else:
-            click.echo("==> seeding the OLTP (scale 1, seed 42)")
-            ctx.invoke(oltp_seed, scale=1.0)
 
-    services.up(prepare_oltp=prepare_oltp, echo=click.echo)
+@platform.command("soak")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="how long the platform runs once Airflow is healthy",
+)
+@click.option(
+    "--schedule-minutes",
+    type=click.IntRange(1, 60),
+    default=2,
+    show_default=True,
+    help="every ingestion DAG runs every this many minutes",
+)
+@click.option(
+    "--simulate-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="seconds between the OLTP simulator's ticks",
+)
+@click.option(
+    "--reconcile-minutes",
+    type=click.IntRange(1, 60),
+    default=10,
+    show_default=True,
+    help="every reconcile DAG runs every this many minutes",
+)
+@click.option(
+    "--sample-seconds",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="seconds between two RSS samples of the platform's processes",
+)
+@click.option(
+    "--freshness-goal-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="commit -> mart freshness p95 must not exceed this",
+)
+@click.option(
+    "--rss-growth-max-pct",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="a long-lived process's RSS may grow this much over the second half",
+)
+@click.option(
+    "--log-mb-per-hour-max",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    help="the platform's logs may grow this many MB per hour",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="where the JSON report goes  [default: <state>/soak/report.json]",
+)
+@click.pass_context
+def platform_soak(
+    ctx: click.Context,
+    minutes: float,
+    schedule_minutes: int,
+    simulate_seconds: float,
+    reconcile_minutes: int,
+    sample_seconds: float,
+    freshness_goal_minutes: float,
+    rss_growth_max_pct: float,
+    log_mb_per_hour_max: float,
+    report_file: Path | None,
+) -> None:
+    """Run the platform for a while with fast schedules and the simulator, then report.
+
+    \b
+    Starts the platform (as `platform up`) with every ingestion DAG every --schedule-minutes,
+    every reconcile DAG every --reconcile-minutes and the simulator every --simulate-seconds;
+    after --minutes: per DAG runs, successes and failures, dbt build durations, commit ->
+    mart freshness (p50, p95, max), the processes' RSS over time, log and database growth,
+    and a final reconcile (the simulator stopped); then stops what it started. The report is
+    printed and written as JSON; exits 1 with one line per criterion it fails (a failed run,
+    freshness p95 over the goal, RSS growth, log growth, a reconcile that is not exact).
+    """
+    with local_tooling("`finhouse platform soak`"):
+        from finhouse_local import services, soak  # noqa: PLC0415
+
+    options = soak.Options(
+        minutes=minutes,
+        schedule_minutes=schedule_minutes,
+        simulate_seconds=simulate_seconds,
+        reconcile_minutes=reconcile_minutes,
+        sample_seconds=sample_seconds,
+        freshness_goal_minutes=freshness_goal_minutes,
+        rss_growth_max_pct=rss_growth_max_pct,
+        log_mb_per_hour_max=log_mb_per_hour_max,
+    )
+    if services.status().running:
+        _fail(
+            "the platform is running already (`make down` first): the soak starts its own, "
+            "with its fast schedules"
+        )
+    # read by `platform up` and by every process it starts (the DAGs' schedules)
+    os.environ.update(soak.platform_environment(options))
+    began = dt.datetime.now(dt.UTC)
+    try:
+        services.up(prepare_oltp=lambda: _prepare_oltp(ctx), echo=click.echo)
+        report = soak.run(options, began, echo=click.echo)
+    finally:
+        click.echo("==> stopping the platform")
+        services.down(echo=click.echo)
+    path = report_file or soak.report_path()
+    soak.write_report(report, path)
+    click.echo("")
+    click.echo(soak.describe(report))
+    click.echo(f"report: {path}")
+    if report["violations"]:
+        for violation in report["violations"]:
+            click.echo(f"finhouse: soak: {violation}", err=True)
+        sys.exit(1)
 
 
 @platform.command("down")

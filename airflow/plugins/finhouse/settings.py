@@ -951,7 +951,7 @@ class FinhouseSettings(BaseSettings):
     # read as exactly "0" / "1" by the tests and scripts
     soak: Annotated[ZeroOrOne | None, one_of(ZeroOrOne)] = setting(
         None,
-        "1: run the Django client's soak test (`make soak`)",
+        "1: run the Django client's soak test (`make soak-django`)",
         kind="0 or 1",
         group=TESTS,
         scope="test",

@@ -11,7 +11,7 @@ last ingest, ``reconcile`` must be clean and RAW's current state must equal the 
 column of every row.
 
 ``test_soak`` is the long version (minutes, month-end postings of 250,000 rows): skipped
-unless ``FINHOUSE_SOAK=1`` (``make soak``).
+unless ``FINHOUSE_SOAK=1`` (``make soak-django``).
 """
 
 from __future__ import annotations
@@ -266,6 +266,6 @@ def test_raw_equals_the_oltp_a_django_app_wrote_while_loading(
     _run(dbs, tmp_path, FAST)
 
 
-@pytest.mark.skipif(os.environ.get("FINHOUSE_SOAK") != "1", reason="the soak: make soak")
+@pytest.mark.skipif(os.environ.get("FINHOUSE_SOAK") != "1", reason="the soak: make soak-django")
 def test_soak(dbs: Databases, tmp_path: Path) -> None:
     _run(dbs, tmp_path, SOAK)
