@@ -1,6 +1,6 @@
 """The soak's commit -> mart freshness, read from a real OLTP and warehouse: the commit times
 are the rows' cursor stamps, the builds ``finhouse_meta.mart_builds`` and ``mart_cuts``
-(created here as the dbt DAG writes them, when the warehouse has none yet)."""
+(created by the loader's setup, filled here as the dbt DAG fills them)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import datetime as dt
 import psycopg
 import pytest
 
+from finhouse import endpoints
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse_local import soak
@@ -18,16 +19,6 @@ pytestmark = pytest.mark.integration
 
 #: the soak's window: far from the seeded history (which ends before today)
 T0 = dt.datetime(2031, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-MART_TABLES = """
-create table if not exists finhouse_meta.mart_builds (
-    cut_id text primary key, dag_run_id text, status text not null,
-    started_at timestamptz, finished_at timestamptz, failed_nodes text);
-create table if not exists finhouse_meta.mart_cuts (
-    cut_id text not null, table_name text not null, load_run_id text,
-    horizon timestamptz, watermark timestamptz, snapshot_xmin bigint, snapshot_xmax bigint,
-    recorded_at timestamptz, primary key (cut_id, table_name));
-"""
 
 
 def at(minutes: float) -> dt.datetime:
@@ -54,8 +45,8 @@ def test_freshness_matches_commits_to_the_first_build_covering_them(dbs: Databas
             "update transactions set created_at = %s where id = (select max(id) from transactions)",
             (at(8),),
         )
+    endpoints.target(dbs.warehouse_dsn("loader")).setup()  # the control tables, as loads do
     with psycopg.connect(dbs.warehouse_dsn("loader"), autocommit=True) as wh:
-        wh.execute(MART_TABLES)
         builds = [
             # each: the cut, its status, when it finished, the watermark per table
             ("b1", "success", at(4), {"users": at(2), "transactions": at(2.5)}),
@@ -65,14 +56,15 @@ def test_freshness_matches_commits_to_the_first_build_covering_them(dbs: Databas
         ]
         for cut, status, finished, cuts in builds:
             wh.execute(
-                "insert into finhouse_meta.mart_builds values (%s, %s, %s, %s, %s, null)",
+                "insert into finhouse_meta.mart_builds (cut_id, dag_run_id, status, started_at, "
+                "finished_at) values (%s, %s, %s, %s, %s)",
                 (cut, cut, status, at(0), finished),
             )
             for table, watermark in cuts.items():
                 wh.execute(
-                    "insert into finhouse_meta.mart_cuts (cut_id, table_name, watermark)"
-                    " values (%s, %s, %s)",
-                    (cut, table, watermark),
+                    "insert into finhouse_meta.mart_cuts (cut_id, table_name, watermark, "
+                    "recorded_at) values (%s, %s, %s, %s)",
+                    (cut, table, watermark, at(0)),
                 )
     with (
         psycopg.connect(dbs.extract_dsn, autocommit=True) as oltp,
