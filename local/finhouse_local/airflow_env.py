@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from finhouse import settings
 from finhouse.connections import POSTGRES_SCHEMES, as_url, dsn_scheme
+from finhouse.orchestration import noise
 from finhouse_local import dsns
 from finhouse_local.cluster import default_cluster
 from finhouse_local.paths import REPO_ROOT, dbt_docs_dir, state_dir
@@ -77,6 +78,8 @@ def airflow_environment() -> dict[str, str]:
         # deprecated GitWildMatchPattern, one warning per process (finhouse.orchestration.noise)
         "AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX": "regexp",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # INFO lines that say nothing an operator reads, per request or task (noise.py)
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": noise.QUIET_LOGGERS,
         # task logs readable by their owner only (Airflow's defaults: 0o664 and 0o775)
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",

@@ -195,6 +195,16 @@ def test_the_image_reads_airflowignore_as_regexp() -> None:
     assert "AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX=regexp" in dockerfile
 
 
+def test_the_image_and_the_platform_quiet_the_same_loggers() -> None:
+    from finhouse.orchestration import noise  # noqa: PLC0415
+
+    dockerfile = (REPO / "airflow" / "Dockerfile").read_text()
+    assert f"AIRFLOW__LOGGING__NAMESPACE_LEVELS={noise.QUIET_LOGGERS} " in dockerfile
+    platform = (REPO / "local" / "finhouse_local" / "airflow_env.py").read_text()
+    assert '"AIRFLOW__LOGGING__NAMESPACE_LEVELS": noise.QUIET_LOGGERS' in platform
+    assert "cosmos.hooks" not in noise.QUIET_LOGGERS  # dbt's output stays in the task logs
+
+
 def test_the_maintenance_dag(bare: dict[str, Any]) -> None:
     dag = bare["dags"]["finhouse_maintenance"]
     assert dag["schedule"] == "CronTriggerTimetable"

@@ -40,6 +40,26 @@ import logging
 import warnings
 from typing import Any
 
+#: Airflow's ``[logging] namespace_levels`` of the platform and the image
+#: (``AIRFLOW__LOGGING__NAMESPACE_LEVELS``): INFO lines written for every request, scheduler
+#: loop or task start that say nothing an operator reads - the API server's access log (most
+#: of it the tasks' own execution-API calls) and its task-instance routes, the scheduler's
+#: "Asset-triggered Dags at max_active_runs, deferring" and next-run lines, and Cosmos'
+#: account of building the dbt DAG, repeated in every dbt task's log. Warnings and errors of
+#: those loggers still show; dbt's own output (cosmos.hooks, the watcher) is left as it is.
+QUIET_LOGGERS = ",".join(
+    f"{name}=WARNING"
+    for name in (
+        "http.access",
+        "airflow.api_fastapi.execution_api.routes.task_instances",
+        "airflow.models.dag",
+        "airflow.serialization.definitions.dag",
+        "cosmos.airflow.graph",
+        "cosmos.converter",
+        "cosmos.dbt.graph",
+        "cosmos.config",
+    )
+)
 #: (message regex, module regex) of the warnings ignored
 WARNINGS = (
     (
