@@ -86,7 +86,11 @@ def test_triggered_runs_build_as_of_a_date_a_selection_and_from_scratch(
     assert record["full_refresh"] is False
     assert record["select"] is None
     assert record["dbt_select"] == RENDERED
-    assert record["dbt"]["args"]["vars"] == {"as_of_date": as_of.isoformat()}
+    dbt_vars = record["dbt"]["args"]["vars"]
+    assert dbt_vars["as_of_date"] == as_of.isoformat()
+    # the RAW cut the run's raw_cut task chose: every table up to one of its loads
+    assert set(json.loads(dbt_vars["raw_cut"])) == set(TABLES)
+    assert dbt_vars["raw_cut_id"] == full["run_id"]
     assert record["dbt"]["models"]["model.finhouse.portfolio_daily"] == "success"
     with psycopg.connect(pipe.dbs.warehouse_dsn("admin")) as wh:
         segment_days, staged_loans = _oid(wh, SEGMENT_DAYS), _oid(wh, STAGED_LOANS)
