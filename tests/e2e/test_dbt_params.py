@@ -117,8 +117,7 @@ def test_triggered_runs_build_as_of_a_date_a_selection_and_from_scratch(
     others = {t: s for t, s in models.items() if not t.startswith(DAILY)}
     assert others
     assert set(others.values()) == {"skipped"}, others
-    # it built the view alone, and faster than the whole slice
-    assert selective["seconds"] < full["seconds"]
+    # it built the view alone (dbt's own account; durations prove nothing on a busy machine)
     record = _dbt_record(pg_server, selective["run_id"])
     assert record["select"] == "portfolio_daily"
     assert record["dbt_select"] == f"{RENDERED},portfolio_daily"

@@ -155,10 +155,15 @@ final as (
         ) as freshness_minutes,
         last_errors.last_error,
         last_errors.last_error_at,
-        build_cut.cut_watermark as marts_as_of,
-        build_cut.load_run_id as marts_load_run_id,
+        -- a build by hand (no cut) read RAW as it stood: up to the latest loads at least
+        coalesce(build_cut.cut_watermark, watermarks.watermark) as marts_as_of,
+        coalesce(build_cut.load_run_id, watermarks.run_id) as marts_load_run_id,
         cast(
-            {{ dbt.datediff('build_cut.cut_watermark', 'observation_time.observed_at', 'minute') }}
+            {{ dbt.datediff(
+                'coalesce(build_cut.cut_watermark, watermarks.watermark)',
+                'observation_time.observed_at',
+                'minute'
+            ) }}
             as bigint
         ) as marts_behind_minutes,
         observation_time.observed_at
