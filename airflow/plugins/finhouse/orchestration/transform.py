@@ -143,6 +143,12 @@ marts: `source_freshness` then fails and alerts about it. Incremental models (sc
 repayment steps, delinquency, installment payments, balances, savings interest, portfolio)
 recompute only what changed in RAW; a rebuild from scratch is the `full_refresh` param.
 
+**One cut, one verdict**: `raw_cut` loads the referenced tables (loans, accounts, users) once
+more and chooses the load each RAW table is read up to, consistent across the tables (a row
+is never read before the rows it references); every dbt task of the run reads RAW as of it
+(`finhouse_meta.mart_cuts`). `dbt_build_check` fails the run when the build failed, even if
+the model tasks' retries passed, names the failing nodes, and is the build's one alert.
+
 **Trigger with params**: `as_of_date` computes every figure as of that day (the dbt var
 `as_of_date`; empty: today), `full_refresh` rebuilds the incremental models from scratch
 (`dbt build --full-refresh`), `select` builds only those dbt nodes (dbt's `--select` syntax;
