@@ -132,13 +132,20 @@ def _platform_env(
     return env
 
 
-@pytest.fixture
-def platform(pg_server: Provisioner, dbs: Databases, tmp_path: Path) -> Iterator[Platform]:
+def seeded_platform_databases(pg_server: Provisioner, dbs: Databases) -> str:
+    """A small seeded OLTP, the dbt manifest, and a fresh Airflow metadata database (its
+    name returned) for a platform the test starts."""
     schema.init(dbs.oltp_dsn)
     seed(dbs.oltp_dsn, scale=0.05, seed=13, as_of=dt.datetime.now(dt.UTC).date())
     _ensure_manifest()
     meta_db = f"airflow_{uuid.uuid4().hex[:10]}"
     pg_server.create_database(meta_db, "plain", owner="airflow")
+    return meta_db
+
+
+@pytest.fixture
+def platform(pg_server: Provisioner, dbs: Databases, tmp_path: Path) -> Iterator[Platform]:
+    meta_db = seeded_platform_databases(pg_server, dbs)
     state = tmp_path / "state"
     port = free_port()
     env = _platform_env(pg_server, dbs, meta_db, state, port)

@@ -10,20 +10,16 @@ soak only (a platform 3 minutes old is still warming up)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 
-from finhouse.oltp import schema
-from finhouse.oltp.seed import seed
 from finhouse.tables import TABLES
 from finhouse_local import services
 from finhouse_local.cluster import Provisioner
 from tests.conftest import Databases, free_port, run_cli
-from tests.e2e.test_platform_rest import _ensure_manifest, _platform_env, _tail
+from tests.e2e.test_platform_rest import _platform_env, _tail, seeded_platform_databases
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,11 +39,7 @@ LONG_LIVED = (
 def test_a_short_soak_runs_reports_and_stops(
     pg_server: Provisioner, dbs: Databases, tmp_path: Path
 ) -> None:
-    schema.init(dbs.oltp_dsn)
-    seed(dbs.oltp_dsn, scale=0.05, seed=13, as_of=dt.datetime.now(dt.UTC).date())
-    _ensure_manifest()
-    meta_db = f"airflow_{uuid.uuid4().hex[:10]}"
-    pg_server.create_database(meta_db, "plain", owner="airflow")
+    meta_db = seeded_platform_databases(pg_server, dbs)
     state = tmp_path / "state"
     env = {
         k: v
