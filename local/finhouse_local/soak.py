@@ -13,7 +13,8 @@ measures, from the moment Airflow is healthy:
   (its ``updated_at``, or ``created_at`` for the ledger: the application's clock, this
   machine's), the first successful dbt build whose cut of that table (``finhouse_meta.
   mart_cuts.watermark``: every source commit before it is in the build) covers it; the
-  freshness is that build's ``finished_at`` minus the commit (p50, p95, max). Commits no
+  freshness is the moment that build's dbt command ended (``built_at``: Superset reads the
+  new marts from then on) minus the commit (p50, p95, max). Commits no
   build covers at the end are counted apart; those older than the goal are violations;
 * **RSS over time** of each long-lived process (sampled from /proc every ``sample_seconds``):
   at the start, the mid-point and the end, and the growth over the second half (the highest
@@ -163,8 +164,8 @@ def freshness(
     goal: float,
 ) -> tuple[Freshness, list[float]]:
     """Freshness of ``commits`` (their commit times) against successful ``builds`` of one
-    table, each (watermark of that table in the build, the build's finished_at): a commit at
-    t is in the mart once the first build (by finished_at) whose watermark is >= t finished.
+    table, each (watermark of that table in the build, when it was built): a commit at
+    t is in the mart once the first build (by that time) whose watermark is >= t was built.
     Builds finished after ``end`` do not count. A commit no build covers by ``end`` is
     uncovered; one older than ``goal`` seconds at ``end`` is also a violation. Returns the
     summary and the latencies."""
@@ -607,15 +608,17 @@ def commit_times(
 def mart_builds(
     conn: psycopg.Connection[Any],
 ) -> tuple[dict[str, list[tuple[dt.datetime, dt.datetime]]] | None, str | None]:
-    """Per table, (watermark, finished_at) of each successful mart build, from
-    ``finhouse_meta.mart_builds`` and ``mart_cuts``; (None, why) when they do not exist."""
+    """Per table, (watermark, built) of each successful mart build, from
+    ``finhouse_meta.mart_builds`` and ``mart_cuts``: built is when its dbt command ended
+    (``built_at``: the marts hold the cut from then on; the run's ``finished_at`` comes once
+    every model task has reported); (None, why) when they do not exist."""
     row = conn.execute(
         "select to_regclass('finhouse_meta.mart_builds'), to_regclass('finhouse_meta.mart_cuts')"
     ).fetchone()
     if row is None or row[0] is None or row[1] is None:
         return None, "finhouse_meta.mart_builds / mart_cuts do not exist in the warehouse"
     rows = conn.execute(
-        "select c.table_name, c.watermark, b.finished_at"
+        "select c.table_name, c.watermark, coalesce(b.built_at, b.finished_at)"
         " from finhouse_meta.mart_builds b join finhouse_meta.mart_cuts c using (cut_id)"
         " where b.status = 'success' and b.finished_at is not null"
         " and c.watermark is not null"

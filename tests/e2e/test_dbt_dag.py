@@ -49,9 +49,9 @@ def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
         assert result["state"] == "success", result.get("log")
     tasks = results[-1]["tasks"]
     assert tasks["dbt_producer_watcher"] == "success"
-    assert tasks["models.marts.portfolio.portfolio_daily.run"] == "success"
-    assert tasks["models.marts.portfolio.portfolio_daily.test"] == "success"
-    assert tasks["models.intermediate.loans.int_loans__daily_delinquency.run"] == "success"
+    assert tasks["models.marts.portfolio.portfolio_daily_run"] == "success"
+    assert not [t for t in tasks if t.endswith(".test")]  # tests run inside the build
+    assert tasks["models.intermediate.loans.int_loans__daily_delinquency_run"] == "success"
     # the progress line moves while the producer's one `dbt build` runs, before the tasks
     # that report each model finish: it counts the models dbt has finished
     seen = [
@@ -73,6 +73,18 @@ def test_ingestion_then_dbt_dag_builds_the_marts_and_emits_their_assets(
         ).fetchone() or (0, 0)
     assert days > 0
     assert glp > 0
+    # the build is recorded: when its dbt command ended (the marts held its cut) and, later,
+    # when the run did, once every model task had reported
+    with psycopg.connect(pipe.dbs.warehouse_dsn("admin")) as wh:
+        build = wh.execute(
+            "select status, built_at, finished_at from finhouse_meta.mart_builds "
+            "where dag_run_id = %s",
+            (results[-1]["run_id"],),
+        ).fetchone()
+    assert build is not None
+    assert build[0] == "success"
+    assert build[1] is not None
+    assert build[1] <= build[2]
     with psycopg.connect(pg_server.dsn("airflow", "airflow")) as conn:
         uris = {
             uri
@@ -131,7 +143,7 @@ def test_stale_raw_table_fails_freshness_and_alerts_the_webhook(
     (result,) = run_dags(env, ("finhouse_dbt", None))
     assert result["tasks"]["source_freshness"] == "failed"
     # the marts are not frozen by it: the models still built
-    assert result["tasks"]["models.staging.stg_oltp__loans.run"] == "success"
+    assert result["tasks"]["models.staging.stg_oltp__loans_run"] == "success"
     alerts = [a for a in received if a["task_id"] == "source_freshness"]
     assert len(alerts) == 1, received
     assert alerts[0]["dag_id"] == "finhouse_dbt"
@@ -165,10 +177,10 @@ def test_a_failing_model_fails_its_task_and_builds_nothing_downstream(
     assert result["state"] == "failed"
     assert tasks["raw_cut"] == "success"
     assert tasks["dbt_build_check"] == "failed"
-    assert tasks["models.staging.versions.stg_oltp__payments_versions.run"] == "failed"
-    assert tasks["models.staging.stg_oltp__payments.run"] != "success"
-    assert tasks["models.staging.stg_oltp__users.run"] == "success"
-    dependants = [t for t in tasks if t.startswith("models.intermediate.") and t.endswith(".run")]
+    assert tasks["models.staging.versions.stg_oltp__payments_versions_run"] == "failed"
+    assert tasks["models.staging.stg_oltp__payments_run"] != "success"
+    assert tasks["models.staging.stg_oltp__users_run"] == "success"
+    dependants = [t for t in tasks if t.startswith("models.intermediate.") and t.endswith("_run")]
     assert dependants
     assert not [t for t in dependants if tasks[t] == "success"], tasks
     with psycopg.connect(admin) as wh:
@@ -216,7 +228,7 @@ def test_a_failed_build_fails_the_run_and_alerts_once_naming_the_failing_nodes(
     assert tasks["raw_cut"] == "success"
     assert tasks["dbt_producer_watcher"] == "failed"
     assert tasks["dbt_build_check"] == "failed"
-    assert tasks["models.staging.stg_oltp__users.run"] == "success"
+    assert tasks["models.staging.stg_oltp__users_run"] == "success"
     # (source_freshness alerts on its own, about stale tables)
     build_alerts = [a for a in received if a["task_id"] != "source_freshness"]
     assert len(build_alerts) == 1, received

@@ -112,8 +112,7 @@ def test_triggered_runs_build_as_of_a_date_a_selection_and_from_scratch(
 
     assert selective["state"] == "success", selective.get("log")
     models = _model_tasks(selective["tasks"])
-    assert models[f"{DAILY}.run"] == "success"
-    assert models[f"{DAILY}.test"] == "success"
+    assert models[f"{DAILY}_run"] == "success"
     others = {t: s for t, s in models.items() if not t.startswith(DAILY)}
     assert others
     assert set(others.values()) == {"skipped"}, others
@@ -122,12 +121,13 @@ def test_triggered_runs_build_as_of_a_date_a_selection_and_from_scratch(
     assert record["select"] == "portfolio_daily"
     assert record["dbt_select"] == f"{RENDERED},portfolio_daily"
     assert record["dbt"]["models"] == {"model.finhouse.portfolio_daily": "success"}
+    assert record["dbt"]["statuses"].get("test pass", 0) > 0  # and its tests, in the build
 
     assert rebuilt["state"] == "success", rebuilt.get("log")
     models = _model_tasks(rebuilt["tasks"])
-    assert models["models.intermediate.portfolio.int_portfolio__segment_days.run"] == "success"
-    assert models[f"{DAILY}.run"] == "success"
-    assert models["models.staging.stg_oltp__loans.run"] == "skipped"
+    assert models["models.intermediate.portfolio.int_portfolio__segment_days_run"] == "success"
+    assert models[f"{DAILY}_run"] == "success"
+    assert models["models.staging.stg_oltp__loans_run"] == "skipped"
     record = _dbt_record(pg_server, rebuilt["run_id"])
     assert record["full_refresh"] is True
     assert record["dbt"]["args"]["full_refresh"] is True

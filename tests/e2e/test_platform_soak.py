@@ -11,6 +11,7 @@ soak only (a platform 3 minutes old is still warming up)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,22 @@ def test_a_short_soak_runs_reports_and_stops(
     databases = report["databases"]
     for name in (dbs.oltp, dbs.warehouse, meta_db):
         assert databases[name]["end"] >= databases[name]["start"] > 0, databases
+
+    # every task's log is written once, to its file (the scheduler's output no longer holds a
+    # copy); the dbt task logs hold dbt's results, not its START lines or the watcher's pokes
+    task_logs = state / "airflow" / "logs"
+    dbt_logs = list((task_logs / "dag_id=finhouse_dbt").rglob("*.log"))
+    producer = [p for p in dbt_logs if "task_id=dbt_producer_watcher" in str(p)]
+    assert producer, sorted(str(p) for p in dbt_logs)[:5]
+    assert any("Pre Execute" in p.read_text() for p in dbt_logs)
+    scheduler_output = services.Layout(state).airflow_log.read_text()
+    assert "Pre Execute" not in scheduler_output
+    assert "Pulling status" not in scheduler_output
+    producer_text = "\n".join(p.read_text() for p in producer)
+    assert " PASS " in producer_text
+    assert not re.search(r"\d+ of \d+ START ", producer_text)
+    for path in dbt_logs:
+        assert "poke attempt #" not in path.read_text(), path
 
     # the readable report and the progress lines
     assert f"soak    1/{MINUTES} min:" in out.stdout, out.stdout[-3000:]

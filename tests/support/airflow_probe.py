@@ -46,6 +46,7 @@ def integrity() -> dict:
                     "outlets": [getattr(o, "uri", str(o)) for o in t.outlets],
                     "upstream": sorted(t.upstream_task_ids),
                     "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
+                    "dbt_cmd_flags": [str(f) for f in getattr(t, "dbt_cmd_flags", None) or []],
                 }
                 for t in dag.tasks
             },

@@ -28,9 +28,11 @@ build before the rows it references, whatever order the loads ran in. A real orp
 source is still one in the build.
 
 A referencing table loaded after the table it references would have to fall back to an older
-load, a schedule behind. So before choosing, the dbt DAG loads the referenced tables once more
-(:func:`refresh_order`: referencing tables' references after them, e.g. loans, then accounts,
-then users) — ordinary incremental loads — and the latest load of every table qualifies.
+load, a schedule behind. So before choosing, the dbt DAG loads every table once more
+(:func:`refresh_order`: each table after every table that references it, e.g. payments before
+loans, loans before accounts, accounts before users) — ordinary incremental loads — and the
+latest load of every table qualifies: the build reads what the source had committed when it
+began.
 
 How dbt reads it
 ----------------
@@ -201,10 +203,9 @@ def _order(tables: list[str], refs: Mapping[str, tuple[str, ...]]) -> list[str]:
 
 
 def refresh_order() -> list[str]:
-    """The tables other tables reference, each after every table that references it: loaded
-    in this order just before a cut, every referencing table's latest load precedes them."""
-    referenced = {r for spec in TABLES.values() for r in spec.references}
-    return [t for t in reversed(references_first()) if t in referenced]
+    """Every table, each after every table that references it: loaded in this order just
+    before a cut, every table's latest load precedes those of the tables it references."""
+    return list(reversed(references_first()))
 
 
 # ---------------------------------------------------------------------- the warehouse
@@ -234,6 +235,12 @@ def record(target: Any, cut_id: str, cut: Cut, *, dag_run_id: str | None = None)
     """Record the cut (``mart_cuts``) and a ``running`` build (``mart_builds``)."""
     with target.control_connection() as conn:
         target.control.record_cut(conn, cut_id, cut, dag_run_id=dag_run_id)
+
+
+def built(target: Any, cut_id: str) -> None:
+    """The build's dbt command ended: the marts hold the cut from now on (``built_at``)."""
+    with target.control_connection() as conn:
+        target.control.mark_built(conn, cut_id)
 
 
 def finish(target: Any, cut_id: str, *, failed_nodes: Sequence[str]) -> None:

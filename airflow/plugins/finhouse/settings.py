@@ -713,6 +713,13 @@ class FinhouseSettings(BaseSettings):
         kind="choice",
         group=DBT,
     )
+    dbt_test_tasks: Annotated[ZeroOrOne, one_of(ZeroOrOne)] = setting(
+        "0",
+        "1: the watcher renders a task per model's tests too (twice the dbt DAG's tasks and "
+        "logs); 0: tests run in the build, their outcome in dbt_build_check and the record",
+        kind="0 or 1",
+        group=DBT,
+    )
     dbt_fallback_schedule: Cron = setting(
         "30 */2 * * *",
         "the dbt DAG also runs at these times (UTC) when the RAW tables did not all load",
@@ -727,8 +734,8 @@ class FinhouseSettings(BaseSettings):
     )
     dbt_cut_refresh: Annotated[ZeroOrOne, one_of(ZeroOrOne)] = setting(
         "1",
-        "1: the dbt DAG loads the tables others reference just before choosing the RAW cut its "
-        "build reads (docs/transformation.md); 0: it chooses among the loads there are",
+        "1: the dbt DAG loads every table just before choosing the RAW cut its build reads "
+        "(docs/transformation.md); 0: it chooses among the loads there are",
         kind="0 or 1",
         group=DBT,
     )

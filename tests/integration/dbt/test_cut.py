@@ -4,7 +4,7 @@ PostgreSQL source and warehouse, real loads, real dbt.
 * A user and their new account committed together, with only ``accounts`` loaded since: read as
   RAW stands, the account is an orphan and the ``relationships`` test fails; read as of the
   cut, the account waits for its user, and once the referenced tables are loaded again
-  (``refresh_referenced``, what the dbt DAG's raw_cut task does) it is in the build.
+  (``refresh_all``, what the dbt DAG's raw_cut task does) it is in the build.
 * A real orphan in the source still fails the test.
 * A version rewritten in place after the cut (``QuerySet.update()``: same ``updated_at``) stays
   in the build that reads the earlier cut, at the horizon.
@@ -72,14 +72,14 @@ def _load(wh: Warehouse, *tables: str) -> None:
 
 
 def _load_all(wh: Warehouse) -> None:
-    """Every table, then the referenced ones again, referencing ones first (as the dbt DAG's
-    raw_cut task does): a load of a table taken after the load of a table it references
+    """Every table, then every table again, referencing ones first (as the dbt DAG's raw_cut
+    task does): a load of a table taken after the load of a table it references
     does not precede it, whatever the source committed in between (its transaction ids are
     the cluster's)."""
     _load(wh, *TABLES)
     source, target = _endpoints(wh)
     run_id = f"test-{dt.datetime.now(dt.UTC).timestamp()}"
-    assert builds.refresh_referenced(source, target, run_id) == []
+    assert builds.refresh_all(source, target, run_id) == []
 
 
 def _choose(wh: Warehouse) -> cut.Cut:
@@ -155,9 +155,9 @@ def test_a_row_waits_for_the_rows_it_references(wh: Warehouse) -> None:
     assert passed, output[-3000:]
     assert account_id not in _accounts(wh)
 
-    # what the dbt DAG's raw_cut task does: the referenced tables loaded once more
+    # what the dbt DAG's raw_cut task does: every table loaded once more
     source, target = _endpoints(wh)
-    assert builds.refresh_referenced(source, target, "test-refresh") == []
+    assert builds.refresh_all(source, target, "test-refresh") == []
     chosen = _choose(wh)
     assert chosen.held_back == ()
     passed, output = _build(wh, chosen)

@@ -48,17 +48,18 @@ def test_freshness_matches_commits_to_the_first_build_covering_them(dbs: Databas
     endpoints.target(dbs.warehouse_dsn("loader")).setup()  # the control tables, as loads do
     with psycopg.connect(dbs.warehouse_dsn("loader"), autocommit=True) as wh:
         builds = [
-            # each: the cut, its status, when it finished, the watermark per table
-            ("b1", "success", at(4), {"users": at(2), "transactions": at(2.5)}),
-            ("b2", "failed", at(5), {"users": at(4), "transactions": at(4)}),
-            ("b3", "success", at(7), {"users": at(6), "transactions": at(6)}),
-            ("b4", "running", None, {"users": at(9), "transactions": at(9)}),
+            # each: the cut, its status, when its dbt command ended (none recorded: the run's
+            # end counts) and when its run did, the watermark per table
+            ("b1", "success", None, at(4), {"users": at(2), "transactions": at(2.5)}),
+            ("b2", "failed", at(4.5), at(5), {"users": at(4), "transactions": at(4)}),
+            ("b3", "success", at(6.5), at(7), {"users": at(6), "transactions": at(6)}),
+            ("b4", "running", at(10), None, {"users": at(9), "transactions": at(9)}),
         ]
-        for cut, status, finished, cuts in builds:
+        for cut, status, built, finished, cuts in builds:
             wh.execute(
                 "insert into finhouse_meta.mart_builds (cut_id, dag_run_id, status, started_at, "
-                "finished_at) values (%s, %s, %s, %s, %s)",
-                (cut, cut, status, at(0), finished),
+                "built_at, finished_at) values (%s, %s, %s, %s, %s, %s)",
+                (cut, cut, status, at(0), built, finished),
             )
             for table, watermark in cuts.items():
                 wh.execute(
@@ -73,16 +74,16 @@ def test_freshness_matches_commits_to_the_first_build_covering_them(dbs: Databas
         found = soak.measure_freshness(oltp, wh, since=at(0), end=at(12), goal=300)
     assert found["measured"], found
     users, ledger = found["tables"]["users"], found["tables"]["transactions"]
-    # users: 1 -> b1 (4): 3 min; 3 -> b3 (7), b2 failed: 4 min
-    assert (users["commits"], users["covered"], users["max"]) == (2, 2, 240.0)
-    assert users["p50"] == 210.0
+    # users: 1 -> b1 (run ended at 4): 3 min; 3 -> b3 (built at 6.5), b2 failed: 3.5 min
+    assert (users["commits"], users["covered"], users["max"]) == (2, 2, 210.0)
+    assert users["p50"] == 195.0
     # ledger: 2 -> b1: 2 min; 8: in no successful build by minute 12 (4 min old: not late)
     assert (ledger["commits"], ledger["covered"], ledger["uncovered"]) == (2, 1, 1)
     assert ledger["oldest_uncovered"] == 240.0
     assert ledger["uncovered_over_goal"] == 0
     overall = found["overall"]
     assert (overall["commits"], overall["covered"], overall["uncovered"]) == (4, 3, 1)
-    assert overall["max"] == 240.0
+    assert overall["max"] == 210.0
     assert found["tables"]["loans"]["commits"] == 0
     # a minute later than the goal, the pending ledger commit is late
     with (

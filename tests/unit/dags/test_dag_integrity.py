@@ -101,18 +101,32 @@ def test_dbt_dag_shape(bare: dict[str, Any]) -> None:
     groups = {task_id.split(".")[1] for task_id in dbt["tasks"] if task_id.startswith("models.")}
     assert groups == {"staging", "intermediate", "marts"}
     # a folder name used in two layers (portfolio, customers) stays two groups
-    assert "models.marts.portfolio.portfolio_daily.run" in dbt["tasks"]
-    assert "models.marts.customers.customer_360.run" in dbt["tasks"]
-    assert "models.intermediate.portfolio.int_portfolio__segment_days.run" in dbt["tasks"]
+    assert "models.marts.portfolio.portfolio_daily_run" in dbt["tasks"]
+    assert "models.marts.customers.customer_360_run" in dbt["tasks"]
+    assert "models.intermediate.portfolio.int_portfolio__segment_days_run" in dbt["tasks"]
     assert "source_freshness" in dbt["tasks"]
-    # watcher mode: one `dbt build` of the whole project (the producer); every model and
-    # its tests are tasks that report what the producer did, downstream of their parents
+    # watcher mode: one `dbt build` of the whole project, tests included (the producer);
+    # every model is a task that reports what the producer did, downstream of its parents;
+    # tests have no task of their own unless asked for
     assert "dbt_producer_watcher" in dbt["tasks"]
-    assert "models.marts.portfolio.portfolio_daily.test" in dbt["tasks"]
+    assert "--resource-type" not in dbt["tasks"]["dbt_producer_watcher"]["dbt_cmd_flags"]
+    assert not [t for t in dbt["tasks"] if t.endswith(".test")]
+    assert (
+        "models.intermediate.portfolio.int_portfolio__segment_days_run"
+        in dbt["tasks"]["models.marts.portfolio.portfolio_daily_run"]["upstream"]
+    )
+
+
+def test_dbt_test_tasks_on_demand_report_each_models_tests(tmp_path: Path) -> None:
+    report = parse(tmp_path, FINHOUSE_DBT_TEST_TASKS="1")
+    assert report["errors"] == {}
+    tasks = report["dags"]["finhouse_dbt"]["tasks"]
+    assert "models.marts.portfolio.portfolio_daily.test" in tasks
     assert (
         "models.intermediate.portfolio.int_portfolio__segment_days.test"
-        in dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]["upstream"]
+        in tasks["models.marts.portfolio.portfolio_daily.run"]["upstream"]
     )
+    assert "--resource-type" not in tasks["dbt_producer_watcher"]["dbt_cmd_flags"]
 
 
 def test_dbt_dag_params_are_described_for_the_trigger_form(bare: dict[str, Any]) -> None:
@@ -134,7 +148,7 @@ def test_dbt_dag_params_are_described_for_the_trigger_form(bare: dict[str, Any])
     assert "skipped" in specs["select"]["description"]
     # the model tasks run unless a task upstream failed: a model outside a selection (its
     # task skipped) does not hide what dbt did to the models after it
-    run = dbt["tasks"]["models.marts.portfolio.portfolio_daily.run"]
+    run = dbt["tasks"]["models.marts.portfolio.portfolio_daily_run"]
     assert run["trigger_rule"] == "none_failed"
 
 

@@ -96,3 +96,67 @@ def test_warning_filters_match_their_module_only() -> None:
         warnings.warn_explicit(gitwild, DeprecationWarning, "file_discovery.py", 106, module)
     assert [str(w.message)[:20] for w in seen] == ["Import 'DAG' directl"]
     assert seen[0].filename == "mine.py"
+
+
+def test_the_watchers_routine_lines_are_dropped_and_dbts_results_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    noise.install_watcher_filter()
+    noise.install_watcher_filter()
+    logger = logging.getLogger(noise.WATCHER_LOGGER)
+    assert sum(isinstance(f, noise.RoutineWatcherLineFilter) for f in logger.filters) == 1
+    lines = [
+        "Try number #1, poke attempt #3: Pulling status from task_id 'dbt_producer_watcher' "
+        "via XCom key 'model__finhouse__x_status' for model 'model.finhouse.x'",
+        "12:41:02  7 of 395 START sql view model staging.stg_oltp__loans ........ [RUN]",
+        "7 of 395 START test not_null_x_id ...................................... [RUN]",
+        "12:41:03  7 of 395 OK created sql view model staging.stg_oltp__loans [CREATE VIEW]",
+        "12:41:04  8 of 395 FAIL 1 relationships_x ............................. [FAIL 1 in 0.1s]",
+        "Try number #2 ran the model itself",
+        "Finished running 59 models, 300 data tests in 0 hours 0 minutes and 35 seconds.",
+    ]
+    with caplog.at_level(logging.INFO, logger=noise.WATCHER_LOGGER):
+        for line in lines:
+            logger.info("%s", line)
+    assert [r.getMessage() for r in caplog.records] == [lines[3], lines[4], lines[5], lines[6]]
+
+
+def test_quiet_loggers_are_at_warning_for_stdlib_loggers_too() -> None:
+    noise.install_logger_levels()
+    for name in ("cosmos.converter", "airflow.dag_processing.dagbag.BundleDagBag"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.INFO), name
+        assert logger.isEnabledFor(logging.WARNING), name
+    # dbt's own output is not among them
+    assert "cosmos.hooks.subprocess" not in noise.QUIET_LOGGERS
+    assert noise.WATCHER_LOGGER not in noise.QUIET_LOGGERS
+
+
+class Workloads:
+    """Stands for BaseExecutor: records what run_workload was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def run_workload(self, workload: object, **kwargs: object) -> int:
+        self.calls.append({"workload": workload, **kwargs})
+        return 0
+
+
+def test_local_executor_workers_keep_task_logs_in_the_task_log_only() -> None:
+    inner = Workloads()
+    once = noise.TaskLogsOnce(inner)
+    assert once.run_workload("w", server="s", subprocess_logs_to_stdout=True) == 0
+    assert once.run_workload("v") == 0
+    assert inner.calls == [
+        {"workload": "w", "server": "s", "subprocess_logs_to_stdout": False},
+        {"workload": "v", "subprocess_logs_to_stdout": False},
+    ]
+    from airflow.executors import local_executor  # noqa: PLC0415
+
+    noise.install_task_logs_once()
+    noise.install_task_logs_once()
+    assert isinstance(local_executor.BaseExecutor, noise.TaskLogsOnce)
+    assert not isinstance(local_executor.BaseExecutor._inner, noise.TaskLogsOnce)
+    # the name the workers call is wrapped; the class the executor derives from is Airflow's
+    assert local_executor.LocalExecutor.__mro__[1] is local_executor.BaseExecutor._inner

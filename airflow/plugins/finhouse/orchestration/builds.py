@@ -1,7 +1,7 @@
 """The two ends of a run of the dbt DAG: the cut it reads RAW as of, and its verdict.
 
-* ``raw_cut`` (first): loads the tables other tables reference once more, referencing tables'
-  references after them (:func:`finhouse.cut.refresh_order`), chooses the cut
+* ``raw_cut`` (first): loads every table once more, each after the tables that reference it
+  (:func:`finhouse.cut.refresh_order`), chooses the cut
   (:func:`finhouse.cut.choose`), records it (``finhouse_meta.mart_cuts``, and the build as
   ``running`` in ``finhouse_meta.mart_builds``) and hands dbt ``{table: horizon}``
   (:data:`CUT_XCOM`, the dbt var ``raw_cut``: ``dbt_runs.TEMPLATED_OPERATOR_ARGS``). Every dbt
@@ -39,6 +39,20 @@ CUT_XCOM = "raw_cut"
 FAILED_STATES = ("failed", "upstream_failed")
 
 
+def mark_built(context: Any) -> None:
+    """The producer's ``dbt build`` ended (called by its callback, failed or not): the time the
+    marts began to hold the run's cut, ``mart_builds.built_at`` (the run itself ends when its
+    model tasks have reported, ``finished_at``). A run without a cut (a build by hand)
+    changes nothing; a warehouse that cannot take it costs a warning, not the build."""
+    from finhouse import cut, endpoints  # noqa: PLC0415
+    from finhouse.orchestration import connections  # noqa: PLC0415
+
+    try:
+        cut.built(endpoints.target(connections.warehouse_loader_dsn()), context["dag_run"].run_id)
+    except Exception as exc:  # noqa: BLE001 - the record only; the build stands
+        log.warning("could not record when the build ended: %s", safe_error_text(exc))
+
+
 def _endpoints() -> tuple[Any, Any]:
     from finhouse import endpoints  # noqa: PLC0415
     from finhouse.orchestration import connections  # noqa: PLC0415
@@ -49,10 +63,10 @@ def _endpoints() -> tuple[Any, Any]:
     )
 
 
-def refresh_referenced(source: Any, target: Any, run_id: str) -> list[str]:
-    """Load the referenced tables once more (see the module's doc); returns the tables that
-    could not be loaded (their cut then falls back to an earlier load of the tables that
-    reference them)."""
+def refresh_all(source: Any, target: Any, run_id: str) -> list[str]:
+    """Load every table once more (see the module's doc); returns the tables that could not
+    be loaded (their cut then falls back to their latest load, and the tables referencing
+    them to loads that precede it)."""
     from finhouse import cut, pipeline  # noqa: PLC0415
 
     missed = []
@@ -74,7 +88,7 @@ def raw_cut(**context: Any) -> dict[str, str | None]:
     ti, dag_run = context["ti"], context["dag_run"]
     source, target = _endpoints()
     if settings.load().dbt_cut_refresh == "1":
-        refresh_referenced(source, target, f"{dag_run.run_id}#cut{ti.try_number}")
+        refresh_all(source, target, f"{dag_run.run_id}#cut{ti.try_number}")
     chosen = cut.choose(cut.read_loads(target, TABLES))
     cut.record(target, dag_run.run_id, chosen, dag_run_id=dag_run.run_id)
     horizons = chosen.horizons()

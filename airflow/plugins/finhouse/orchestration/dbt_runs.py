@@ -34,6 +34,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from finhouse.orchestration import builds
+
 log = logging.getLogger("finhouse.dbt")
 
 #: the producer's XCom that records what a run built (see the module's docstring)
@@ -248,6 +250,8 @@ def after_build(models: Sequence[str], tested: Sequence[str]) -> Callable[..., N
 
     def callback(project_dir: str, *, context: Any, **_: Any) -> None:
         run_results = _run_results(project_dir)
+        if run_results is not None:
+            builds.mark_built(context)
         entry = record(context, run_results)
         context["ti"].xcom_push(key=RECORD_KEY, value=entry)
         if entry["dbt"] is not None:

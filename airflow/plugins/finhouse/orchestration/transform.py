@@ -3,9 +3,10 @@
 * Rendered from the manifest that ``dbt parse`` writes ahead of time (``make install``, the
   Docker images): no ``dbt ls`` and no I/O when the DAG file is parsed.
 * dbt runs from its own venv (``FINHOUSE_DBT_EXECUTABLE``) in Cosmos' watcher mode: the
-  ``dbt_producer_watcher`` task runs one ``dbt build`` of the project, and a task per model
-  (and one per model's tests) reports what dbt did to it, grouped by folder (staging,
-  intermediate, marts). dbt's start-up (~7 s here) is paid once per run, not per model.
+  ``dbt_producer_watcher`` task runs one ``dbt build`` of the project, tests included, and a
+  task per model reports what dbt did to it, grouped by folder (staging, intermediate,
+  marts); tests get tasks of their own on demand (:func:`test_behavior`). dbt's start-up
+  (~7 s here) is paid once per run, not per model.
 * The profile comes from an Airflow connection through a Cosmos profile mapping. One switch:
   ``FINHOUSE_DBT_TARGET=dev`` (default) uses the PostgreSQL connection ``finhouse_dbt``;
   ``FINHOUSE_DBT_TARGET=prod`` uses the Snowflake connection ``finhouse_snowflake``
@@ -72,6 +73,17 @@ def execution_mode() -> ExecutionMode:
     return modes[settings.load().dbt_execution_mode]
 
 
+def test_behavior(watcher: bool) -> TestBehavior:
+    """How dbt's tests show as tasks. In watcher mode the producer's ``dbt build`` runs every
+    test whatever is rendered; a task per model's tests (``FINHOUSE_DBT_TEST_TASKS=1``) only
+    reports them, at the cost of as many tasks again (each a process, a DAG parse and a log
+    file per run). By default none is rendered: a failing test fails the build, and
+    ``dbt_build_check`` names it. In local mode each model's task builds and tests it."""
+    if not watcher:
+        return TestBehavior.BUILD
+    return TestBehavior.AFTER_EACH if settings.load().dbt_test_tasks == "1" else TestBehavior.NONE
+
+
 def dbt_threads() -> int:
     return settings.load().dbt_threads
 
@@ -133,9 +145,10 @@ def manifest_path(project_dir: Path) -> Path:
 DOC = f"""
 ### dbt: staging → intermediate → marts
 
-The dbt project `dbt/finhouse`: `dbt_producer_watcher` runs one `dbt build`; each model's
-task (`….run`, its tests `….test`) reports what dbt did to that model, grouped by folder. A
-model task that is cleared or retried runs its model itself.
+The dbt project `dbt/finhouse`: `dbt_producer_watcher` runs one `dbt build`, tests included;
+each model's task (`…_run`) reports what dbt did to that model, grouped by folder. A model
+task that is cleared or retried runs its model itself. A failing test fails the build, and
+`dbt_build_check` names it (`FINHOUSE_DBT_TEST_TASKS=1` adds a task per model's tests).
 
 Runs when **all six RAW tables** have been loaded since the last run (their Assets), or at
 `{fallback_schedule()}` (UTC) whatever the loads did, so a stalled table cannot freeze the
@@ -143,9 +156,9 @@ marts: `source_freshness` then fails and alerts about it. Incremental models (sc
 repayment steps, delinquency, installment payments, balances, savings interest, portfolio)
 recompute only what changed in RAW; a rebuild from scratch is the `full_refresh` param.
 
-**One cut, one verdict**: `raw_cut` loads the referenced tables (loans, accounts, users) once
-more and chooses the load each RAW table is read up to, consistent across the tables (a row
-is never read before the rows it references); every dbt task of the run reads RAW as of it
+**One cut, one verdict**: `raw_cut` loads every RAW table once more (referencing tables
+first) and chooses the load each is read up to, consistent across the tables (a row is never
+read before the rows it references); every dbt task of the run reads RAW as of it
 (`finhouse_meta.mart_cuts`). `dbt_build_check` fails the run when the build failed, even if
 the model tasks' retries passed, names the failing nodes, and is the build's one alert.
 
@@ -162,6 +175,20 @@ Assets).
 """
 
 
+def without_resource_types(flags: list[str]) -> list[str]:
+    """``flags`` less every ``--resource-type X`` pair."""
+    kept: list[str] = []
+    skip = False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag == "--resource-type":
+            skip = True
+        else:
+            kept.append(flag)
+    return kept
+
+
 def _configure_watcher(dag: DbtDag) -> None:
     """The watcher's producer and model tasks, as finhouse runs them: the producer is not
     retried (each model task retries its model), takes the ``select`` param and reports the
@@ -174,6 +201,9 @@ def _configure_watcher(dag: DbtDag) -> None:
     # a failed build is retried model by model (each model's task runs its model itself on
     # a retry); a second whole-project build would only repeat the first
     producer.retries = 0
+    # with no test tasks rendered, Cosmos leaves the tests out of the producer's build
+    # (`--resource-type model|seed|snapshot`); finhouse's build runs them all the same
+    producer.dbt_cmd_flags = without_resource_types(list(producer.dbt_cmd_flags or []))
     watchers = [
         task
         for task in dag.tasks
@@ -204,7 +234,7 @@ def _add_cut_and_check(dag: DbtDag) -> None:
             task_id=builds.CUT_TASK_ID,
             python_callable=builds.raw_cut,
             doc_md=(
-                "Loads the tables others reference once more, then chooses and records the "
+                "Loads every table once more, then chooses and records the "
                 "RAW cut every dbt call of this run reads (`finhouse_meta.mart_cuts`)."
             ),
         )
@@ -249,7 +279,7 @@ def build_dbt_dag() -> DbtDag:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             select=render_select(),
-            test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
+            test_behavior=test_behavior(watcher),
             group_nodes_by_folder=True,
             source_rendering_behavior=SourceRenderingBehavior.NONE,
             emit_datasets=True,

@@ -17,7 +17,7 @@ from finhouse.drift import Column
 from finhouse.state.dialect import Dialect
 
 #: the control schema's version; ``setup`` brings an older one up to it
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MODES = ("incremental", "window", "full", "repair")
 STATUSES = ("running", "success", "failed", "abandoned")
 
@@ -44,7 +44,7 @@ class Watermark:
 
 
 def _tables(d: Dialect) -> dict[str, list[str]]:
-    """Column definitions of the control tables (version 3)."""
+    """Column definitions of the control tables (version 4)."""
     ts, text, big, sec = d.timestamp, d.text, d.bigint, d.seconds
     return {
         "watermarks": [
@@ -135,7 +135,8 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"snapshot {text}",
             f"recorded_at {ts} not null",
         ],
-        # each dbt build of the marts: its cut, what became of it and what failed
+        # each dbt build of the marts: its cut, what became of it and what failed;
+        # built_at: its dbt command ended (the marts hold the cut), finished_at: its run did
         "mart_builds": [
             f"cut_id {text} not null primary key",
             f"dag_run_id {text}",
@@ -144,6 +145,7 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"started_at {ts} not null",
             f"finished_at {ts}",
             f"failed_nodes {text}",
+            f"built_at {ts}",
         ],
     }
 
@@ -163,6 +165,8 @@ _ADDED_IN_2 = {
 }
 #: columns that version 3 added
 _ADDED_IN_3 = {"load_runs": ["snapshot", "snapshot_at", "loaded_at"]}
+#: columns that version 4 added
+_ADDED_IN_4 = {"mart_builds": ["built_at"]}
 
 
 class Control:
@@ -190,7 +194,7 @@ class Control:
             body = ",\n    ".join([*columns, *[e for e in extra if e]])
             out.append(f"create table if not exists {self.meta(name)} (\n    {body})")
         definitions = {(t, c.split()[0]): c for t, cols in tables.items() for c in cols}
-        for version, added in ((2, _ADDED_IN_2), (3, _ADDED_IN_3)):
+        for version, added in ((2, _ADDED_IN_2), (3, _ADDED_IN_3), (4, _ADDED_IN_4)):
             if not 0 < current_version < version:
                 continue
             for table, names in added.items():
@@ -441,6 +445,13 @@ class Control:
             f"insert into {self.meta('mart_builds')} (cut_id, dag_run_id, status, marts_as_of, "
             f"started_at) select %s, %s, 'running', {ts}, {self.d.now}",
             (cut_id, dag_run_id, self.d.ts_value(cut.as_of)),
+        )
+
+    def mark_built(self, conn: Any, cut_id: str) -> None:
+        self.d.execute(
+            conn,
+            f"update {self.meta('mart_builds')} set built_at = {self.d.now} where cut_id = %s",
+            (cut_id,),
         )
 
     def finish_build(self, conn: Any, cut_id: str, failed_nodes: Sequence[str]) -> None:
