@@ -163,3 +163,27 @@
     delete from {{ this }}
     where month_start > cast({{ dbt.date_trunc('month', as_of_date()) }} as date)
 {%- endmacro %}
+
+{#- Post-hook of int_loans__daily_delinquency and int_loans__month_boundary_days: a loan
+    whose portfolio window is empty - closed or written off on the day it was disbursed, or
+    disbursed after the as-of date - has no rows to restate it with, and delete+insert
+    (keyed by loan) deletes only the loans it inserts: its earlier rows (a day in the
+    portfolio, computed before the closure landed) would stay and count in the portfolio.
+    They leave here; the candidates are such loans only, found through the loan_id index.
+    The models that read those rows restate such a loan from its change time instead
+    (int_portfolio__segment_days, int_customers__loan_default_labels). -#}
+{% macro loans_with_empty_windows() -%}
+    select loan_id from {{ ref('stg_oltp__loans') }}
+    where
+        disbursed_at is not null
+        and (
+            cast(disbursed_at as date) > {{ as_of_date() }}
+            or cast(closed_at as date) <= cast(disbursed_at as date)
+            or cast(written_off_at as date) <= cast(disbursed_at as date)
+        )
+{%- endmacro %}
+
+{% macro remove_loans_with_empty_windows() -%}
+    delete from {{ this }}
+    where {{ in_small_set('loan_id', loans_with_empty_windows()) }}
+{%- endmacro %}

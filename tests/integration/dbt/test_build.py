@@ -140,7 +140,8 @@ def _make_old_changes(built: Warehouse) -> None:
     before a disbursement of its account holder's loan, an account's first
     ledger row and another account's only one are deleted, an account's interest rate
     changes and another's stops, a payment of 60 days ago is reversed and so is the first
-    payment of a loan whose default label window closed."""
+    payment of a loan whose default label window closed, and a loan turns out to have been
+    closed on the day it was disbursed."""
     with psycopg.connect(built.oltp_dsn, autocommit=True) as oltp:
         oltp.execute(
             """update users set branch_code = case when branch_code = 'NBO01' then 'MSA01'
@@ -210,11 +211,26 @@ def _make_old_changes(built: Warehouse) -> None:
                                 and id in (select account_id from transactions)
                                 order by id limit 1 offset {offset})"""
             )
-    built.ingest()
+    _close_a_loan_on_its_disbursement_day(built, offset=11)
     source = endpoints.source(built.server.dsn(built.oltp, "oltp_extract"))
     target = endpoints.target(built.dsn("loader"))
     report = pipeline.reconcile(TABLES["transactions"], source, target)
     assert report.clean, report.describe()
+
+
+def _close_a_loan_on_its_disbursement_day(built: Warehouse, offset: int) -> None:
+    """An active loan turns out to have been closed on the day it was disbursed (a same-day
+    repayment recorded late): its portfolio window is empty, so the per-loan models have no
+    row left to restate its earlier ones with. Then RAW takes it in."""
+    with psycopg.connect(built.oltp_dsn, autocommit=True) as oltp:
+        oltp.execute(
+            """update loans set status = 'closed', closed_at = disbursed_at + interval '1 minute',
+                                updated_at = clock_timestamp()
+               where id = (select id from loans where status = 'active' and disbursed_at < %s
+                           order by id limit 1 offset %s)""",
+            (dt.datetime.combine(AS_OF, dt.time(9), dt.UTC) - dt.timedelta(days=60), offset),
+        )
+    built.ingest()
 
 
 @pytest.fixture
@@ -250,6 +266,10 @@ def test_incremental_models_equal_a_full_rebuild(scratch: Warehouse) -> None:
     _make_old_changes(scratch)
     # with their parents, as a scheduled build runs them: int_loans__source_changes, the
     # per-loan change times the loan models compare with, is a table rebuilt every run
+    scratch.dbt("run", "--select", *(f"+{m}" for m in models))
+    # and again on the same as-of date, after another loan turned out to be closed on the
+    # day it was disbursed (what a soak of the platform met: its portfolio kept the loan)
+    _close_a_loan_on_its_disbursement_day(scratch, offset=23)
     scratch.dbt("run", "--select", *(f"+{m}" for m in models))
     incremental = _contents(scratch)
     # with the delinquency view the loan models read: PostgreSQL drops a view with the table

@@ -67,6 +67,11 @@ disbursed_loans as (
         where
             computed_loans.loan_id is null
             or disbursed_loans.loan_id in (select restated_loans.loan_id from restated_loans)
+            -- computed from rows that left the delinquency model (its window emptied)
+            or (
+                computed_loans.source_changed_at is not null
+                and {{ in_small_set('disbursed_loans.loan_id', loans_with_empty_windows()) }}
+            )
             or computed_loans.computed_as_of > {{ as_of_date() }}
             or (
                 computed_loans.computed_as_of < {{ as_of_date() }}

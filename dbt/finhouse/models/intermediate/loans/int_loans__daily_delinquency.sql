@@ -24,6 +24,8 @@
         post_hook=[
             "{% if is_incremental() %}{{ remove_loans_no_longer_disbursed() }}
              {% else %}select 1{% endif %}",
+            "{% if is_incremental() %}{{ remove_loans_with_empty_windows() }}
+             {% else %}select 1{% endif %}",
         ],
     )
 }}

@@ -20,6 +20,8 @@
         post_hook=[
             "{% if is_incremental() %}{{ remove_loans_no_longer_disbursed() }}
              {% else %}select 1{% endif %}",
+            "{% if is_incremental() %}{{ remove_loans_with_empty_windows() }}
+             {% else %}select 1{% endif %}",
             "{% if is_incremental() %}delete from {{ this }}
              where computed_as_of <> {{ as_of_date() }}{% else %}select 1{% endif %}",
         ],

@@ -32,6 +32,8 @@
     )
 }}
 
+-- (its incremental run reads the loans' change times)
+-- depends_on: {{ ref('int_loans__source_changes') }}
 with
 
 daily as (
@@ -104,11 +106,20 @@ source_watermark as (
         from computed_segments
     ),
 
+    -- the loans restated since, and those whose rows left the delinquency model since
+    -- (their window emptied: closed on the day they were disbursed), by their change time
     restated_loans as (
-        select distinct restated.loan_id
+        select restated.loan_id
         from {{ ref('int_loans__daily_delinquency') }} as restated
         cross join computed
         where restated.source_changed_at > computed.source_changed_at
+        union
+        select emptied.loan_id
+        from {{ ref('int_loans__source_changes') }} as emptied
+        cross join computed
+        where
+            emptied.changed_at > computed.source_changed_at
+            and {{ in_small_set('emptied.loan_id', loans_with_empty_windows()) }}
     ),
 
     segments_with_changed_loans as (
