@@ -214,6 +214,15 @@ DATASETS = {
             },
         ),
         Dataset(
+            "data_quality_daily",
+            "check_date",
+            {
+                "checks_warned": ("Warnings", "SUM(warned)"),
+                "checks_failed": ("Failures and errors", "SUM(failed) + SUM(errored)"),
+            },
+        ),
+        Dataset("data_quality_checks", None, {}),
+        Dataset(
             "load_runs_daily",
             "run_date",
             {
@@ -916,9 +925,21 @@ DASHBOARDS = [
                       "load_runs_daily", ["failed_runs"], x="run_date", grain="day",
                       groupby=["table_name"], fmt=",d", width=6),
             ],
+            [
+                Chart("ph_quality_days", "Data quality: warnings and failures per day", "bar",
+                      "data_quality_daily", ["checks_warned", "checks_failed"],
+                      x="check_date", grain="day", fmt=",d", width=5),
+                Chart("ph_quality_now", "Data-quality checks not passing now", "table",
+                      "data_quality_checks",
+                      columns=["severity", "check_status", "check_kind", "subject",
+                               "column_name", "check_name", "failing_rows", "status_since",
+                               "message"],
+                      where="is_problem", time_scoped=False, width=7),
+            ],
         ],
         [DATE, ("Table", "load_runs_daily", "table_name")],
-        "Ingestion runs, rows, durations, failures and freshness (marts ops).",
+        "Ingestion runs, rows, durations, failures and freshness; data-quality checks over "
+        "time and now (marts ops).",
     ),
 ]  # fmt: skip
 

@@ -37,7 +37,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("state", ("finhouse.state",)),
     ("extract", ("finhouse.extract",)),
     ("load", ("finhouse.targets",)),
-    ("pipeline", ("finhouse.pipeline", "finhouse.cut", "finhouse.endpoints", "finhouse.reporting")),
+    (
+        "pipeline",
+        (
+            "finhouse.pipeline",
+            "finhouse.cut",
+            "finhouse.quality",
+            "finhouse.endpoints",
+            "finhouse.reporting",
+        ),
+    ),
     ("orchestration", ("finhouse.orchestration",)),
     ("local tooling", ("finhouse_local",)),
     ("CLI", ("finhouse.cli", "finhouse.__main__")),

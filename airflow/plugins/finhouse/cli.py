@@ -481,6 +481,27 @@ def report_cmd() -> None:
     click.echo(portfolio_summary(dsn).describe())
 
 
+# ---------------------------------------------------------------------------- quality
+@cli.command("quality")
+@click.option(
+    "--since",
+    "since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="the record from this day on (YYYY-MM-DD)  [default: the last 7 days]",
+)
+def quality_cmd(since: dt.datetime | None) -> None:
+    """Print the data-quality record: per day the dbt runs' tests and freshness checks by
+    status, the checks not passing now (severity, model, column, failing rows, since when)
+    and each table's latest reconcile. What the Pipeline health dashboard shows."""
+    from finhouse import endpoints, quality  # noqa: PLC0415
+
+    day = since.date() if since else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=6)
+    target = endpoints.target(_warehouse_dsn("loader"))
+    for line in quality.format_report(quality.read_report(target, day), day):
+        click.echo(line)
+
+
 # ---------------------------------------------------------------------------- dbt
 @cli.command(
     "dbt", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}

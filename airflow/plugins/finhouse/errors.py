@@ -45,6 +45,17 @@ class LoadError(FinhouseError):
 _QUOTED_VALUE = re.compile(r': ".*"$|: \'.*\'$', re.DOTALL)
 _ENCODING = re.compile(r"(invalid byte sequence for encoding \"[^\"]+\"): .*")
 _SINGLE_QUOTED = re.compile(r"'(?:[^']|'')*'")
+#: a value quoted after a colon inside a line ("invalid input syntax for type integer: "x"")
+_DOUBLE_QUOTED_VALUE = re.compile(r': "[^"]*"')
+
+
+def safe_text(text: str) -> str:
+    """The first line of a message from elsewhere (dbt's, a database's), with its quoted
+    literals masked: fit for the audit tables, never row values."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    first = _ENCODING.sub(r"\1: …", first)
+    first = _DOUBLE_QUOTED_VALUE.sub(': "…"', first)
+    return _SINGLE_QUOTED.sub(chr(39) + "…" + chr(39), first)
 
 
 def safe_error_text(exc: BaseException) -> str:

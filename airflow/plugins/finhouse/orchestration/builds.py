@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -51,6 +52,30 @@ def mark_built(context: Any) -> None:
         cut.built(endpoints.target(connections.warehouse_loader_dsn()), context["dag_run"].run_id)
     except Exception as exc:  # noqa: BLE001 - the record only; the build stands
         log.warning("could not record when the build ended: %s", safe_error_text(exc))
+
+
+def record_quality(project_dir: str, *, context: Any, **_: Any) -> None:
+    """A Cosmos callback (the producer's, through :func:`finhouse.orchestration.dbt_runs.
+    after_build`, and ``source_freshness``'s): keeps what the dbt run's tests or freshness
+    check found in the data-quality record (:mod:`finhouse.quality`) and says it in one
+    line. A warehouse that cannot take it costs a warning, not the run."""
+    from finhouse import endpoints, quality  # noqa: PLC0415
+    from finhouse.orchestration import connections  # noqa: PLC0415
+
+    try:
+        target = endpoints.target(connections.warehouse_loader_dsn())
+        base_cmd = list(getattr(context["task"], "base_cmd", None) or [])
+        found = quality.record_target(
+            target,
+            context["dag_run"].run_id,
+            Path(project_dir) / "target",
+            "freshness" if "freshness" in base_cmd else None,
+        )
+    except Exception as exc:  # noqa: BLE001 - the record only; the run stands
+        log.warning("data quality: could not record this run: %s", safe_error_text(exc))
+        return
+    if found is not None:
+        log.info("data quality: %s", quality.describe(found))
 
 
 def _endpoints() -> tuple[Any, Any]:

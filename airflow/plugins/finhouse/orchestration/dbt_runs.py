@@ -252,6 +252,7 @@ def after_build(models: Sequence[str], tested: Sequence[str]) -> Callable[..., N
         run_results = _run_results(project_dir)
         if run_results is not None:
             builds.mark_built(context)
+            builds.record_quality(project_dir, context=context)
         entry = record(context, run_results)
         context["ti"].xcom_push(key=RECORD_KEY, value=entry)
         if entry["dbt"] is not None:

@@ -321,5 +321,7 @@ def build_dbt_dag() -> DbtDag:
             env=config.dbt_task_environment(),
             retries=0,
             on_warning_callback=alerts.on_warning,
+            # what it found joins the data-quality record (finhouse.quality)
+            callback=builds.record_quality,
         )
     return dag

@@ -9,7 +9,7 @@ transformer reads it into the ops marts, and the dashboards read those.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from finhouse.drift import Column
 from finhouse.state.dialect import Dialect
 
 #: the control schema's version; ``setup`` brings an older one up to it
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MODES = ("incremental", "window", "full", "repair")
 STATUSES = ("running", "success", "failed", "abandoned")
 
@@ -44,7 +44,7 @@ class Watermark:
 
 
 def _tables(d: Dialect) -> dict[str, list[str]]:
-    """Column definitions of the control tables (version 4)."""
+    """Column definitions of the control tables (version 5)."""
     ts, text, big, sec = d.timestamp, d.text, d.bigint, d.seconds
     return {
         "watermarks": [
@@ -147,6 +147,47 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"failed_nodes {text}",
             f"built_at {ts}",
         ],
+        # the data-quality record (finhouse.quality): each dbt run's checks by status, the
+        # checks of a run that did not pass, and each check's latest status
+        "quality_runs": [
+            f"run_id {text} not null",
+            f"command {text} not null",
+            f"invocation_id {text}",
+            f"recorded_at {ts} not null",
+            f"passed {big} not null",
+            f"warned {big} not null",
+            f"failed {big} not null",
+            f"errored {big} not null",
+            f"skipped {big} not null",
+        ],
+        "quality_results": [
+            f"run_id {text} not null",
+            f"command {text} not null",
+            f"kind {text} not null",
+            f"unique_id {text} not null",
+            f"check_name {text} not null",
+            f"subject {text}",
+            f"column_name {text}",
+            f"severity {text} not null",
+            f"status {text} not null",
+            f"failures {big}",
+            f"message {text}",
+            f"recorded_at {ts} not null",
+        ],
+        "quality_states": [
+            f"unique_id {text} not null primary key",
+            f"kind {text} not null",
+            f"check_name {text} not null",
+            f"subject {text}",
+            f"column_name {text}",
+            f"severity {text} not null",
+            f"status {text} not null",
+            f"failures {big}",
+            f"message {text}",
+            f"run_id {text} not null",
+            f"checked_at {ts} not null",
+            f"status_since {ts} not null",
+        ],
     }
 
 
@@ -167,6 +208,14 @@ _ADDED_IN_2 = {
 _ADDED_IN_3 = {"load_runs": ["snapshot", "snapshot_at", "loaded_at"]}
 #: columns that version 4 added
 _ADDED_IN_4 = {"mart_builds": ["built_at"]}
+
+
+#: rows per statement of the quality record's inserts and deletes
+QUALITY_CHUNK = 200
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class Control:
@@ -453,6 +502,124 @@ class Control:
             f"update {self.meta('mart_builds')} set built_at = {self.d.now} where cut_id = %s",
             (cut_id,),
         )
+
+    # ------------------------------------------------------------------ data quality
+    def record_quality(
+        self,
+        conn: Any,
+        *,
+        run_id: str,
+        invocation_id: str | None,
+        command: str | None,
+        counts: Mapping[str, int],
+        checks: Sequence[Any],
+    ) -> None:
+        """One dbt run's record (:mod:`finhouse.quality`), in one transaction."""
+        command = command or "dbt"
+        runs, results = self.meta("quality_runs"), self.meta("quality_results")
+        states = self.meta("quality_states")
+        known = {
+            unique_id: (status, since)
+            for unique_id, status, since in self.d.rows(
+                conn, f"select unique_id, status, status_since from {states}"
+            )
+        }
+        with self.d.transaction(conn):
+            for table in (runs, results):
+                self.d.execute(
+                    conn,
+                    f"delete from {table} where run_id = %s and command = %s",
+                    (run_id, command),
+                )
+            self.d.execute(
+                conn,
+                f"insert into {runs} (run_id, command, invocation_id, recorded_at, passed, "
+                f"warned, failed, errored, skipped) select %s, %s, %s, {self.d.now}, "
+                "%s, %s, %s, %s, %s",
+                (
+                    run_id,
+                    command,
+                    invocation_id,
+                    *(counts.get(s, 0) for s in ("pass", "warn", "fail", "error", "skipped")),
+                ),
+            )
+            problems, current = [], []
+            for check in checks:
+                described = (
+                    check.kind,
+                    check.unique_id,
+                    check.name,
+                    check.subject,
+                    check.column_name,
+                    check.severity,
+                    check.status,
+                    check.failures,
+                    check.message,
+                )
+                if check.problem:
+                    problems.append((run_id, command, *described))
+                if check.status == "skipped":
+                    continue  # a check that did not run keeps its latest status
+                before = known.get(check.unique_id)
+                since = before[1] if before is not None and before[0] == check.status else None
+                current.append((*described, run_id, self.d.ts_value(self.d.utc(since))))
+            # typed: a union's all-null column would otherwise be text
+            now, ts, big = self.d.now, self.d.ts(), f"cast(%s as {self.d.bigint})"
+            self._insert_rows(
+                conn,
+                f"insert into {results} (run_id, command, kind, unique_id, check_name, "
+                "subject, column_name, severity, status, failures, message, recorded_at)",
+                f"%s, %s, %s, %s, %s, %s, %s, %s, %s, {big}, %s, {now}",
+                problems,
+            )
+            for chunk in _chunks([row[1] for row in current], QUALITY_CHUNK):
+                marks = ", ".join("%s" for _ in chunk)
+                self.d.execute(conn, f"delete from {states} where unique_id in ({marks})", chunk)
+            self._insert_rows(
+                conn,
+                f"insert into {states} (kind, unique_id, check_name, subject, column_name, "
+                "severity, status, failures, message, run_id, checked_at, status_since)",
+                f"%s, %s, %s, %s, %s, %s, %s, {big}, %s, %s, {now}, coalesce({ts}, {now})",
+                current,
+            )
+
+    def _insert_rows(
+        self, conn: Any, insert: str, select: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """``insert … select …`` of many rows, a chunk per statement (``union all``): a few
+        round trips whatever the count (a Snowflake statement costs ~0.1 s)."""
+        for chunk in _chunks(list(rows), QUALITY_CHUNK):
+            body = " union all ".join(f"select {select}" for _ in chunk)
+            self.d.execute(conn, f"{insert} {body}", [v for row in chunk for v in row])
+
+    def quality_report(
+        self, conn: Any, since: dt.date
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Per day and kind the runs and their counts since ``since``; the checks whose
+        latest status is not a pass; the latest reconcile of each table."""
+        days = self.d.rows(
+            conn,
+            "select cast(recorded_at as date) as day, case when command = 'freshness' "
+            "then 'freshness' else 'tests' end as kind, count(*), sum(passed), sum(warned), "
+            f"sum(failed), sum(errored), sum(skipped) from {self.meta('quality_runs')} "
+            f"where recorded_at >= {self.d.ts()} group by 1, 2 order by 1, 2",
+            (self.d.ts_value(dt.datetime.combine(since, dt.time(), dt.UTC)),),
+        )
+        current = self.d.rows(
+            conn,
+            "select kind, check_name, subject, column_name, severity, status, failures, "
+            f"status_since, message from {self.meta('quality_states')} "
+            "where status not in ('pass', 'success', 'skipped') "
+            "order by case severity when 'error' then 0 else 1 end, subject, check_name",
+        )
+        reconciles = self.d.rows(
+            conn,
+            "select r.table_name, r.finished_at, r.missing_in_raw, r.stale_in_raw, "
+            f"r.extra_in_raw from {self.meta('reconcile_runs')} r where r.finished_at = "
+            f"(select max(l.finished_at) from {self.meta('reconcile_runs')} l "
+            "where l.table_name = r.table_name) order by r.table_name",
+        )
+        return days, current, reconciles
 
     def finish_build(self, conn: Any, cut_id: str, failed_nodes: Sequence[str]) -> None:
         self.d.execute(
