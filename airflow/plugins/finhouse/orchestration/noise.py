@@ -59,8 +59,8 @@ from typing import Any
 #: it queues and hears back about (each task's state and times are the UI's and the metadata
 #: database's), the supervisor's "Workload finished" per task, and what every task's log
 #: starts with: the DAG bundle and DagBag lines and Cosmos' account of building the dbt
-#: DAG. Warnings and errors of those loggers still show; dbt's own
-#: output (cosmos.hooks, the watcher) is left as it is.
+#: DAG. Warnings and errors of those loggers still show; dbt's own output (cosmos.hooks, the
+#: watcher) is left as it is.
 QUIET_LOGGER_NAMES = (
     "http.access",
     "airflow.api_fastapi.execution_api.routes.task_instances",
