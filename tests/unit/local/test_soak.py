@@ -214,3 +214,21 @@ def test_postgres_memory_counts_its_shared_buffers_once_and_apart(
         soak.POSTGRES_SHARED: 450 * kb,  # the most any process touched, once
         "scheduler": 200 * kb,
     }
+
+
+def test_only_the_servers_own_processes_are_judged_workers_come_and_go() -> None:
+    judged = [
+        "postgres: checkpointer ",
+        "postgres: background writer ",
+        "postgres: walwriter ",
+        "postgres: autovacuum launcher ",
+        "postgres: logical replication launcher ",
+    ]
+    passing = [
+        "postgres: loader warehouse 127.0.0.1(51234) idle",
+        "postgres: autovacuum worker warehouse",
+        "postgres: parallel worker for PID 4242 ",
+        "postgres: walsender replicator 127.0.0.1(5000) streaming 0/3000148",
+    ]
+    assert {soak.postgres_process(t) for t in judged} == {"postgres"}
+    assert {soak.postgres_process(t) for t in passing} == {soak.POSTGRES_BACKENDS}
