@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -500,6 +501,62 @@ def quality_cmd(since: dt.datetime | None) -> None:
     target = endpoints.target(_warehouse_dsn("loader"))
     for line in quality.format_report(quality.read_report(target, day), day):
         click.echo(line)
+
+
+# ---------------------------------------------------------------------------- export
+@cli.command("export")
+@click.argument("marts", nargs=-1)
+@click.option("--all", "all_marts", is_flag=True, help="every mart marked for export")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="the rows up to this day (YYYY-MM-DD) of a mart with a date  [default: all, today]",
+)
+@click.option(
+    "--to",
+    "url",
+    default=None,
+    help="a folder or an fsspec URL (s3://bucket/prefix…)  [default: FINHOUSE_EXPORT_URL]",
+)
+def export_cmd(
+    marts: tuple[str, ...], all_marts: bool, as_of: dt.datetime | None, url: str | None
+) -> None:
+    """Write marts as CSV and Parquet with a manifest (rows, columns, types, SHA-256 per
+    file), atomically: what the finhouse_export DAG does after each successful build. The
+    marts marked for export (`meta: {export: …}` in their YAML) are the ones it takes."""
+    from finhouse import config, exports, settings  # noqa: PLC0415
+    from finhouse.errors import ConfigError  # noqa: PLC0415
+
+    manifest_file = config.dbt_project_dir() / "target" / "manifest.json"
+    try:
+        marked = exports.specs(json.loads(manifest_file.read_text()))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read dbt's manifest {manifest_file}: run `make install`"
+        ) from exc
+    if all_marts == bool(marts):
+        raise click.UsageError("name the marts, or --all")
+    unknown = [m for m in marts if m not in marked]
+    if unknown:
+        raise click.UsageError(
+            f"not marked for export: {', '.join(unknown)} (marked: {', '.join(marked) or 'none'})"
+        )
+    destination = url if url is not None else exports.destination()
+    if url is not None:
+        settings.validate_export_url(url)
+    keep_days = settings.load().export_retention_days
+    dsn = _warehouse_dsn("reporter")
+    for name in marts or tuple(marked):
+        manifest, wrote = exports.export_mart(
+            dsn,
+            marked[name],
+            destination,
+            as_of=as_of.date() if as_of else None,
+            keep_days=keep_days,
+        )
+        click.echo(exports.describe(manifest, destination, wrote))
 
 
 # ---------------------------------------------------------------------------- dbt

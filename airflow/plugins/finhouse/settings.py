@@ -239,6 +239,31 @@ def _email_list(raw: str) -> list[str]:
     return addresses
 
 
+def _export_url(raw: str) -> str:
+    """A folder or an fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``file:///…``), with no
+    credentials in it (the store's own configuration carries them); empty: the local state
+    folder's ``exports``."""
+    url = raw.strip()
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if sep and not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        raise ValueError(f"must be a folder or a URL such as s3://bucket/prefix, got {_shown(url)}")
+    if sep and "@" in rest.split("/", 1)[0]:
+        raise ValueError(
+            "must not carry credentials (user:secret@): configure the store's own credentials"
+        )
+    return url
+
+
+def validate_export_url(raw: str) -> str:
+    """:func:`_export_url` for a destination given on the command line (a ConfigError)."""
+    try:
+        return _export_url(raw)
+    except ValueError as exc:
+        raise ConfigError(f"--to: {exc}") from None
+
+
 #: a dbt node selector: methods (``path:``, ``tag:``), graph operators (``+``, ``@``, ``n+``),
 #: wildcards, unions and intersections (``,``)
 _DBT_SELECTOR = re.compile(r"[A-Za-z0-9_.:+*@/,\-]+")
@@ -479,6 +504,7 @@ INGESTION = "Ingestion"
 DBT = "dbt"
 ALERTS = "Alerts"
 MAINTENANCE = "Housekeeping: logs and Airflow's metadata (the finhouse_maintenance DAG)"
+EXPORTS = "Mart exports (the finhouse_export DAG, `finhouse export`)"
 SNOWFLAKE = "Snowflake"
 LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
 INTERNAL = "Set by finhouse for its own child processes"
@@ -490,6 +516,7 @@ GROUPS = (
     DBT,
     ALERTS,
     MAINTENANCE,
+    EXPORTS,
     SNOWFLAKE,
     LOCAL,
     INTERNAL,
@@ -814,6 +841,23 @@ class FinhouseSettings(BaseSettings):
         "when the finhouse_maintenance DAG cleans the metadata and the task logs (UTC)",
         kind="cron",
         group=MAINTENANCE,
+    )
+
+    # --- mart exports (finhouse.exports, the finhouse_export DAG, `finhouse export`)
+    export_url: Annotated[str, checked(_export_url)] = setting(
+        "",
+        "where mart exports are written: a folder or an fsspec URL (s3://bucket/prefix…); "
+        "empty: <state dir>/exports",
+        kind="folder or URL",
+        group=EXPORTS,
+    )
+    export_retention_days: Annotated[float, number(greater_than=0, maximum=3650, unit="days")] = (
+        setting(
+            30.0,
+            "exports older than this are deleted (the current one of each mart always stays)",
+            kind="days",
+            group=EXPORTS,
+        )
     )
 
     # --- Snowflake (read by the Snowflake target and `finhouse snowflake apply`)

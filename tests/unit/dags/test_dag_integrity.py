@@ -67,7 +67,26 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, Any]) -> None:
     assert bare["errors"] == {}
-    assert set(bare["dags"]) == {*INGESTION, "finhouse_dbt", "finhouse_maintenance"}
+    assert set(bare["dags"]) == {
+        *INGESTION,
+        "finhouse_dbt",
+        "finhouse_maintenance",
+        "finhouse_export",
+    }
+
+
+def test_the_export_dag_runs_after_a_successful_build_a_task_per_marked_mart(
+    bare: dict[str, Any],
+) -> None:
+    export = bare["dags"]["finhouse_export"]
+    assert export["asset_condition"] == ["finhouse://marts/built"]
+    assert sorted(export["tasks"]) == [
+        "export_loans_current",
+        "export_monthly_financial_summary",
+        "export_portfolio_daily",
+    ]
+    check = bare["dags"]["finhouse_dbt"]["tasks"]["dbt_build_check"]
+    assert check["outlets"] == ["finhouse://marts/built"]
 
 
 def test_every_dag_is_fit_to_schedule(bare: dict[str, Any]) -> None:

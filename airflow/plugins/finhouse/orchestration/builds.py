@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from finhouse import settings
@@ -36,6 +37,8 @@ CUT_TASK_ID = "raw_cut"
 CHECK_TASK_ID = "dbt_build_check"
 #: the raw_cut task's XCom holding the dbt var ``raw_cut`` as JSON
 CUT_XCOM = "raw_cut"
+#: emitted by ``dbt_build_check`` when the build succeeded: the export DAG runs on it
+MARTS_BUILT = Asset(uri="finhouse://marts/built", name="finhouse_marts_built", group="finhouse")
 #: task states that mean a task did not do its work
 FAILED_STATES = ("failed", "upstream_failed")
 

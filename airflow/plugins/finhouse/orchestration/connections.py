@@ -167,3 +167,23 @@ def warehouse_loader_dsn() -> str:
             f"{WAREHOUSE_CONN_ID} or set {settings.variable_of('warehouse_dsn')}"
         )
     return dsn
+
+
+#: the connection the export DAG reads the marts through (a role that reads the marts: the
+#: reporter; without it, the dbt DAG's own connection)
+EXPORT_CONN_ID = "finhouse_export"
+DBT_CONN_ID = "finhouse_dbt"
+
+
+def export_reader_dsn() -> str:
+    dsn = (
+        _from_airflow(EXPORT_CONN_ID)
+        or _from_airflow(DBT_CONN_ID)
+        or config.configured_warehouse_dsn("reporter")
+    )
+    if dsn is None:
+        raise ConfigError(
+            f"no connection to read the marts: define the Airflow connection {EXPORT_CONN_ID} "
+            f"(or {DBT_CONN_ID}), or set {settings.variable_of('warehouse_dsn')}"
+        )
+    return dsn

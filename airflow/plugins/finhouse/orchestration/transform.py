@@ -245,10 +245,13 @@ def _add_cut_and_check(dag: DbtDag) -> None:
             ),
             trigger_rule=TriggerRule.ALL_DONE,
             retries=0,
+            # a successful verdict triggers the export DAG (finhouse.orchestration.exporting)
+            outlets=[builds.MARTS_BUILT],
             doc_md=(
                 "The run's verdict: fails when the dbt build failed or any task did, naming "
                 "the failing dbt nodes, even when model tasks' retries passed; records the "
-                "build's end (`finhouse_meta.mart_builds`). The build's one alert."
+                "build's end (`finhouse_meta.mart_builds`). The build's one alert; its "
+                "success triggers the mart exports."
             ),
         )
     cut >> roots
