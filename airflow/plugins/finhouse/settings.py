@@ -251,7 +251,7 @@ def _export_url(raw: str) -> str:
         raise ValueError(f"must be a folder or a URL such as s3://bucket/prefix, got {_shown(url)}")
     if sep and "@" in rest.split("/", 1)[0]:
         raise ValueError(
-            "must not carry credentials (user:secret@): configure the store's own credentials"
+            "must not carry credentials: configure the store's own (environment, role)"
         )
     return url
 
