@@ -1,8 +1,11 @@
 """Mart exports: a mart written as CSV and Parquet files with a manifest, published atomically
 to a folder or an object-store URL (one file-system layer: fsspec).
 
-Work in progress (issue 20, part 2): the writer, the manifest, the atomic publication and the
-retention; reading a mart from the warehouse, the DAG and ``finhouse export`` come next.
+Which marts: those marked ``meta: {export: …}`` in their YAML (:func:`specs`). Who runs it:
+the ``finhouse_export`` DAG after each successful build
+(:mod:`finhouse.orchestration.exporting`) and ``finhouse export`` by hand; both call
+:func:`export_mart`, which reads the mart in one read-only snapshot, ``BATCH_ROWS`` rows at a
+time (memory bounded), publishes it and applies the retention.
 
 Layout under the destination (``FINHOUSE_EXPORT_URL``, or ``--to``)::
 
