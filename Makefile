@@ -90,8 +90,9 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@$(FINHOUSE) airflow db migrate > $(STATE)/logs/airflow-db-migrate.log 2>&1 \
 		|| { tail -20 $(STATE)/logs/airflow-db-migrate.log; exit 1; }
 	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW), then the"
-	@echo "    dbt DAG (Cosmos watcher: one dbt build, tests included, a task per model)"
-	@$(FINHOUSE) dags run --ingestion finhouse_dbt
+	@echo "    dbt DAG (Cosmos watcher: one dbt build, tests included, a task per model), then"
+	@echo "    the export DAG (the marts marked for export as CSV and Parquet files)"
+	@$(FINHOUSE) dags run --ingestion finhouse_dbt finhouse_export
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 	@echo; $(FINHOUSE) platform next

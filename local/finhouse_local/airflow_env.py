@@ -101,6 +101,8 @@ def airflow_environment() -> dict[str, str]:
         env["AIRFLOW_CONN_FINHOUSE_WAREHOUSE"] = _connection_uri(dsns.warehouse_dsn("loader"))
     if not os.environ.get("AIRFLOW_CONN_FINHOUSE_DBT"):
         env["AIRFLOW_CONN_FINHOUSE_DBT"] = _connection_uri(dsns.warehouse_dsn("transformer"))
+    if not os.environ.get("AIRFLOW_CONN_FINHOUSE_EXPORT"):
+        env["AIRFLOW_CONN_FINHOUSE_EXPORT"] = _connection_uri(dsns.warehouse_dsn("reporter"))
     if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         if dsns.uses_external_servers():
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"

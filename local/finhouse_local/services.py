@@ -813,6 +813,8 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
 
 def next_steps() -> str:
     """What to open after `make demo`, and how: the lines it ends with."""
+    from finhouse import exports  # noqa: PLC0415 - its pyarrow only when this is printed
+
     lay = layout()
     airflow_passwords = password_file({**os.environ, "AIRFLOW_HOME": str(airflow_home())})
     cluster = default_cluster()
@@ -832,6 +834,8 @@ def next_steps() -> str:
             f"  the data     {lay.state}{postgres}",
             "               (the marts: schema marts of database warehouse;",
             "               `.venv/bin/finhouse db status --role reporter` prints a read-only DSN)",
+            f"  the exports  {exports.destination()} (CSV, Parquet and a manifest per mart;",
+            "               `.venv/bin/finhouse export --all` writes them again)",
             "  the docs     docs/README.md (operations, metrics, settings)",
         ]
     )

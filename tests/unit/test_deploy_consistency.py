@@ -65,6 +65,7 @@ CONNECTION_ROLES = {
     "finhouse_oltp": ROLES.extract,
     "finhouse_warehouse": "loader",
     "finhouse_dbt": "transformer",
+    "finhouse_export": "reporter",
 }
 #: the maintenance DAG's way to Airflow's own metadata database, not a pipeline role
 METADATA_CONNECTION = "finhouse_airflow_db"

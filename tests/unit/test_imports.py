@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "finhouse.pipeline",
             "finhouse.cut",
             "finhouse.quality",
+            "finhouse.exports",
             "finhouse.endpoints",
             "finhouse.reporting",
         ),

@@ -101,6 +101,7 @@ BAD: dict[str, list[str]] = {
     "directory": [str(Path(__file__))],
     "file": [str(REPO)],
     "script variable": ["X LARGE", "a;b", "x'y"],
+    "folder or URL": [f"s3://key:{SECRET}@bucket/x", f"Bad Scheme://u:{SECRET}@x/y"],
 }
 #: a value each kind takes
 GOOD: dict[str, str] = {
@@ -127,6 +128,7 @@ GOOD: dict[str, str] = {
     "directory": str(REPO / "dbt" / "finhouse"),
     "file": NOWHERE,  # the executable is not checked to exist while DAGs parse
     "script variable": "XLARGE",
+    "folder or URL": "s3://bucket/finhouse",
 }
 #: settings that take any text, on purpose (what finhouse sets for its children, pass-through)
 FREE_FORM = {
@@ -240,6 +242,8 @@ def test_every_setting_refuses_a_bad_value_in_one_line_naming_it(
         assert SECRET not in message
     if spec.kind == "URL":
         assert "hooks.example" not in message, "a webhook URL is never shown"
+    if spec.kind == "folder or URL":
+        assert SECRET not in message, "an export URL's credentials are never shown"
 
 
 @pytest.mark.parametrize("spec", checked, ids=param_id)

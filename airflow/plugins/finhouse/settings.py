@@ -248,7 +248,8 @@ def _export_url(raw: str) -> str:
         return ""
     scheme, sep, rest = url.partition("://")
     if sep and not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-        raise ValueError(f"must be a folder or a URL such as s3://bucket/prefix, got {_shown(url)}")
+        # the value is not shown: a malformed URL may still carry a secret
+        raise ValueError("must be a folder or a URL such as s3://bucket/prefix")
     if sep and "@" in rest.split("/", 1)[0]:
         raise ValueError(
             "must not carry credentials: configure the store's own (environment, role)"

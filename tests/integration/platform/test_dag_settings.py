@@ -52,27 +52,38 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
     }
     result = parse(env)
     assert result["errors"] == {}
-    assert set(result["dags"]) == {*INGESTION, "finhouse_dbt", "finhouse_maintenance"}
+    assert set(result["dags"]) == {
+        *INGESTION,
+        "finhouse_dbt",
+        "finhouse_maintenance",
+        "finhouse_export",
+    }
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "failing"),
     [
         # read by finhouse.tables, which both DAG files import
-        ("FINHOUSE_USERS_SCHEDULE", "every day", {"ingestion.py", "transform.py"}),
+        ("FINHOUSE_USERS_SCHEDULE", "every day", {"ingestion.py", "transform.py", "export.py"}),
         # the DAGs' default_args, shared by both
-        ("FINHOUSE_RETRY_DELAY_SECONDS", "nan", {"ingestion.py", "transform.py", "maintenance.py"}),
+        (
+            "FINHOUSE_RETRY_DELAY_SECONDS",
+            "nan",
+            {"ingestion.py", "transform.py", "maintenance.py", "export.py"},
+        ),
         (
             "FINHOUSE_ALERT_WEBHOOK_URL",
             f"ftp://hooks.example/{SECRET}",
-            {"ingestion.py", "transform.py", "maintenance.py"},
+            {"ingestion.py", "transform.py", "maintenance.py", "export.py"},
         ),
         # the dbt DAG's own
         ("FINHOUSE_DBT_THREADS", "zero", {"transform.py"}),
         ("FINHOUSE_DBT_FALLBACK_SCHEDULE", "30 */2 * *", {"transform.py"}),
-        ("FINHOUSE_DBT_PROJECT_DIR", "/nonexistent/dbt", {"transform.py"}),
+        ("FINHOUSE_DBT_PROJECT_DIR", "/nonexistent/dbt", {"transform.py", "export.py"}),
         # the maintenance DAG's own
         ("FINHOUSE_MAINTENANCE_SCHEDULE", "daily", {"maintenance.py"}),
+        # the export DAG's own
+        ("FINHOUSE_EXPORT_RETENTION_DAYS", "forever", {"export.py"}),
     ],
 )
 def test_a_bad_setting_is_one_import_error_naming_it(
@@ -96,4 +107,5 @@ def test_a_bad_setting_is_one_import_error_naming_it(
     expected = set() if "ingestion.py" in failing else set(INGESTION)
     expected |= set() if "transform.py" in failing else {"finhouse_dbt"}
     expected |= set() if "maintenance.py" in failing else {"finhouse_maintenance"}
+    expected |= set() if "export.py" in failing else {"finhouse_export"}
     assert set(result["dags"]) == expected

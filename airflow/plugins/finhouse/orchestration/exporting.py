@@ -54,6 +54,8 @@ an `s3://`, `gs://`… URL); kept `FINHOUSE_EXPORT_RETENTION_DAYS` days. By hand
 
 def build_export_dag() -> DAG:
     cfg = settings.load()
+    # read here: a bad setting fails the DAG file with one line naming it, not a task
+    keep_days, destination = cfg.export_retention_days, exports.destination()
     with DAG(
         dag_id=DAG_ID,
         description="Writes the marts marked for export as CSV and Parquet after each build",
@@ -75,11 +77,11 @@ def build_export_dag() -> DAG:
                 manifest, wrote = exports.export_mart(
                     connections.export_reader_dsn(),
                     spec,
-                    exports.destination(),
+                    destination,
                     dbt_run_id=_triggering_run(context),
-                    keep_days=cfg.export_retention_days,
+                    keep_days=keep_days,
                 )
-                log.info("%s", exports.describe(manifest, exports.destination(), wrote))
+                log.info("%s", exports.describe(manifest, destination, wrote))
                 return {"export_id": manifest.export_id, "rows": manifest.rows, "wrote": wrote}
 
             export()
