@@ -503,6 +503,99 @@ def quality_cmd(since: dt.datetime | None) -> None:
         click.echo(line)
 
 
+# ---------------------------------------------------------------------------- files
+@cli.group("files")
+def files_group() -> None:
+    """The spreadsheet sources: a drop folder (FINHOUSE_FILES_DIR) with one sub-folder per
+    dataset (branches, branch_targets, officer_targets) of .csv and .xlsx files."""
+
+
+@files_group.command("load")
+@click.argument("datasets", nargs=-1)
+@click.option("--all", "all_datasets", is_flag=True, help="every dataset")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="the drop folder  [default: FINHOUSE_FILES_DIR]",
+)
+@_LOCK_WAIT
+def files_load(
+    datasets: tuple[str, ...], all_datasets: bool, folder: Path | None, lock_wait: float
+) -> None:
+    """Load new and changed files into RAW (raw.file_<dataset>), mark deleted files' rows and
+    quarantine malformed files (one line each, naming the file, row and column). Exits 1 when
+    a file was quarantined by this run; the other files are loaded all the same."""
+    from finhouse import endpoints, files, pipeline  # noqa: PLC0415
+
+    if all_datasets == bool(datasets):
+        raise click.UsageError("name the datasets, or --all")
+    specs = [files.get_dataset(name) for name in datasets or tuple(files.DATASETS)]
+    if folder is not None and not folder.is_dir():
+        raise click.UsageError(f"--dir {folder}: no such folder")
+    target = endpoints.target(_warehouse_dsn("loader"))
+    quarantined = 0
+    try:
+        for spec in specs:
+            result = files.load_dataset(
+                target,
+                spec.name,
+                run_id=pipeline.new_run_id("files"),
+                folder=folder,
+                lock_wait=lock_wait,
+            )
+            for outcome in result.files:
+                # a quarantine's line is the library's warning (stderr): not said twice
+                if outcome.status != "unchanged" and not outcome.error:
+                    click.echo(outcome.describe(spec.name))
+            click.echo(result.summary())
+            quarantined += len(result.newly_quarantined)
+    finally:
+        target.close()
+    if quarantined:
+        raise SystemExit(1)
+
+
+@files_group.command("status")
+def files_status() -> None:
+    """Every file the loader knows: its dataset, state, rows and the quarantine reason."""
+    from finhouse import endpoints, files  # noqa: PLC0415
+
+    target = endpoints.target(_warehouse_dsn("loader"))
+    try:
+        states = files.file_states(target)
+    finally:
+        target.close()
+    if not states:
+        click.echo("no file loaded yet (finhouse files load --all)")
+    for dataset, path, status, rows, seen, error in states:
+        rows_text = f"{rows:,} rows" if rows is not None else "-"
+        line = f"{dataset}/{path}: {status}, {rows_text}, seen {seen:%Y-%m-%d %H:%M} UTC"
+        click.echo(line + (f": {error}" if error else ""))
+
+
+@files_group.command("seed")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="the drop folder  [default: FINHOUSE_FILES_DIR]",
+)
+@click.option("--seed", type=int, default=42, show_default=True)
+def files_seed(folder: Path | None, seed: int) -> None:
+    """Write the demo's spreadsheets (branches, branch and officer targets) from the OLTP
+    stand-in's branches, officers and disbursements."""
+    from finhouse import files  # noqa: PLC0415
+    from finhouse.oltp.spreadsheets import write_demo_files  # noqa: PLC0415
+
+    where = folder or files.files_dir()
+    written = write_demo_files(_oltp_dsn("app"), where, seed=seed)
+    for dataset, paths in written.items():
+        click.echo(f"{dataset}: {len(paths)} files in {where / dataset}")
+
+
 # ---------------------------------------------------------------------------- export
 @cli.command("export")
 @click.argument("marts", nargs=-1)

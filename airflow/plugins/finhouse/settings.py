@@ -506,6 +506,7 @@ DBT = "dbt"
 ALERTS = "Alerts"
 MAINTENANCE = "Housekeeping: logs and Airflow's metadata (the finhouse_maintenance DAG)"
 EXPORTS = "Mart exports (the finhouse_export DAG, `finhouse export`)"
+FILES = "Spreadsheet sources (the finhouse_files_* DAGs, `finhouse files`)"
 SNOWFLAKE = "Snowflake"
 LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
 INTERNAL = "Set by finhouse for its own child processes"
@@ -518,6 +519,7 @@ GROUPS = (
     ALERTS,
     MAINTENANCE,
     EXPORTS,
+    FILES,
     SNOWFLAKE,
     LOCAL,
     INTERNAL,
@@ -859,6 +861,21 @@ class FinhouseSettings(BaseSettings):
             kind="days",
             group=EXPORTS,
         )
+    )
+
+    # --- spreadsheet sources (finhouse.files, the finhouse_files_* DAGs, `finhouse files`)
+    files_dir: Annotated[Path | None, path("directory")] = setting(
+        None,
+        "the drop folder of the spreadsheet sources: one sub-folder per dataset (branches, "
+        "branch_targets, officer_targets) holding .csv and .xlsx files; unset: <state dir>/files",
+        kind="directory",
+        group=FILES,
+    )
+    files_schedule: Cron = setting(
+        "*/10 * * * *",
+        "when each finhouse_files_* DAG looks for new, changed and deleted files (UTC)",
+        kind="cron",
+        group=FILES,
     )
 
     # --- Snowflake (read by the Snowflake target and `finhouse snowflake apply`)

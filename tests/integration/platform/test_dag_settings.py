@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from finhouse.files import DATASETS
 from finhouse.tables import TABLES
 from tests.support import airflow_probe
 
 pytestmark = pytest.mark.integration
 
 INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
+SPREADSHEETS = {f"finhouse_files_{name}" for name in DATASETS}
 SECRET = "S3cr3t"  # noqa: S105 - the marker an import error must never contain
 
 
@@ -54,6 +56,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
     assert result["errors"] == {}
     assert set(result["dags"]) == {
         *INGESTION,
+        *SPREADSHEETS,
         "finhouse_dbt",
         "finhouse_maintenance",
         "finhouse_export",
@@ -64,17 +67,21 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
     ("variable", "value", "failing"),
     [
         # read by finhouse.tables, which both DAG files import
-        ("FINHOUSE_USERS_SCHEDULE", "every day", {"ingestion.py", "transform.py", "export.py"}),
+        (
+            "FINHOUSE_USERS_SCHEDULE",
+            "every day",
+            {"ingestion.py", "transform.py", "export.py", "spreadsheets.py"},
+        ),
         # the DAGs' default_args, shared by both
         (
             "FINHOUSE_RETRY_DELAY_SECONDS",
             "nan",
-            {"ingestion.py", "transform.py", "maintenance.py", "export.py"},
+            {"ingestion.py", "transform.py", "maintenance.py", "export.py", "spreadsheets.py"},
         ),
         (
             "FINHOUSE_ALERT_WEBHOOK_URL",
             f"ftp://hooks.example/{SECRET}",
-            {"ingestion.py", "transform.py", "maintenance.py", "export.py"},
+            {"ingestion.py", "transform.py", "maintenance.py", "export.py", "spreadsheets.py"},
         ),
         # the dbt DAG's own
         ("FINHOUSE_DBT_THREADS", "zero", {"transform.py"}),
@@ -84,6 +91,8 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         ("FINHOUSE_MAINTENANCE_SCHEDULE", "daily", {"maintenance.py"}),
         # the export DAG's own
         ("FINHOUSE_EXPORT_RETENTION_DAYS", "forever", {"export.py"}),
+        # the spreadsheet DAGs' own
+        ("FINHOUSE_FILES_SCHEDULE", "hourly", {"spreadsheets.py"}),
     ],
 )
 def test_a_bad_setting_is_one_import_error_naming_it(
@@ -108,4 +117,5 @@ def test_a_bad_setting_is_one_import_error_naming_it(
     expected |= set() if "transform.py" in failing else {"finhouse_dbt"}
     expected |= set() if "maintenance.py" in failing else {"finhouse_maintenance"}
     expected |= set() if "export.py" in failing else {"finhouse_export"}
+    expected |= set() if "spreadsheets.py" in failing else SPREADSHEETS
     assert set(result["dags"]) == expected

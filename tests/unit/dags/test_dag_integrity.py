@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from finhouse.config import UNCONFIGURED_WAREHOUSE
+from finhouse.files import DATASETS
 from finhouse.tables import TABLES
 from tests.support import airflow_probe
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
 INGESTION = {f"{kind}_{t}" for t in TABLES for kind in ("ingest", "reconcile")}
+SPREADSHEETS = {f"finhouse_files_{name}" for name in DATASETS}
 #: tasks without retries: a check whose answer a retry would not change ("is RAW fresh
 #: now?"), and the dbt watcher's producer (its model tasks retry model by model)
 CHECKS_WITHOUT_RETRIES = {
@@ -69,6 +71,7 @@ def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, 
     assert bare["errors"] == {}
     assert set(bare["dags"]) == {
         *INGESTION,
+        *SPREADSHEETS,
         "finhouse_dbt",
         "finhouse_maintenance",
         "finhouse_export",
@@ -111,6 +114,18 @@ def test_ingestion_dags(bare: dict[str, Any]) -> None:
         reconcile = bare["dags"][f"reconcile_{table}"]
         assert reconcile["params"] == ["repair"]
         assert reconcile["schedule"] == "CronTriggerTimetable"
+
+
+def test_spreadsheet_dags_one_per_dataset_emit_their_raw_table(bare: dict[str, Any]) -> None:
+    for name, spec in DATASETS.items():
+        dag = bare["dags"][f"finhouse_files_{name}"]
+        assert dag["schedule"] == "CronTriggerTimetable"
+        assert list(dag["tasks"]) == ["load_files"]
+        assert dag["tasks"]["load_files"]["outlets"] == [
+            f"{UNCONFIGURED_WAREHOUSE}/raw/{spec.raw_table}"
+        ]
+        # the dataset's columns are documented where the operator triggers it
+        assert all(f"`{c.name}`" in dag["doc_md"] for c in spec.columns), name
 
 
 def test_dbt_dag_shape(bare: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from finhouse.drift import Column
 from finhouse.state.dialect import Dialect
 
 #: the control schema's version; ``setup`` brings an older one up to it
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MODES = ("incremental", "window", "full", "repair")
 STATUSES = ("running", "success", "failed", "abandoned")
 
@@ -44,7 +44,7 @@ class Watermark:
 
 
 def _tables(d: Dialect) -> dict[str, list[str]]:
-    """Column definitions of the control tables (version 5)."""
+    """Column definitions of the control tables (version 6)."""
     ts, text, big, sec = d.timestamp, d.text, d.bigint, d.seconds
     return {
         "watermarks": [
@@ -187,6 +187,34 @@ def _tables(d: Dialect) -> dict[str, list[str]]:
             f"run_id {text} not null",
             f"checked_at {ts} not null",
             f"status_since {ts} not null",
+        ],
+        # the spreadsheet sources (finhouse.files): each file's state, and each version of a
+        # file a run loaded, quarantined or found deleted (the audit)
+        "file_states": [
+            f"dataset {text} not null",
+            f"file_path {text} not null",
+            f"status {text} not null",
+            f"sha256 {text} not null",
+            f"loaded_sha256 {text}",
+            f"bytes {big} not null",
+            f"rows_loaded {big}",
+            f"error {text}",
+            f"run_id {text} not null",
+            f"seen_at {ts} not null",
+            f"loaded_at {ts}",
+        ],
+        "file_loads": [
+            f"run_id {text} not null",
+            f"dataset {text} not null",
+            f"file_path {text} not null",
+            f"status {text} not null",
+            f"sha256 {text} not null",
+            f"bytes {big} not null",
+            f"rows_loaded {big} not null",
+            f"rows_deleted {big} not null",
+            f"error {text}",
+            f"seconds {sec} not null",
+            f"recorded_at {ts} not null",
         ],
     }
 

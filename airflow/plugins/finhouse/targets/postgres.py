@@ -370,6 +370,25 @@ class PostgresTarget(SqlTarget):
             ).fetchone()
         return bool(row and row[0])
 
+    def bulk_insert(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        listed = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+        with (
+            conn.cursor() as cur,
+            cur.copy(sql.SQL("copy {} ({}) from stdin").format(sql.SQL(table), listed)) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def grant_read(self, conn: Any, relation: str) -> None:
+        if conn.execute("select 1 from pg_roles where rolname = %s", (TRANSFORMER,)).fetchone():
+            conn.execute(
+                sql.SQL("grant select on {} to {}").format(
+                    sql.SQL(relation), sql.Identifier(TRANSFORMER)
+                )
+            )
+
     # ------------------------------------------------------------------ lock
     @contextmanager
     def lock(self, table: str, run_id: str, wait_seconds: float) -> Iterator[None]:

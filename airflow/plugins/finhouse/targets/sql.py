@@ -275,6 +275,22 @@ class SqlTarget:
         """``{purpose: qualified schema}`` of RAW and the control schema."""
         raise NotImplementedError
 
+    def bulk_insert(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert ``rows`` into the qualified ``table`` (the spreadsheet loader's staging)."""
+        listed = column_list(self.dialect, columns)
+        marks = ", ".join("%s" for _ in columns)
+        cur = conn.cursor()
+        try:
+            cur.executemany(f"insert into {table} ({listed}) values ({marks})", list(rows))
+        finally:
+            cur.close()
+
+    def grant_read(self, conn: Any, relation: str) -> None:
+        """Let the transformer read a RAW table the loader created outside a load."""
+        del conn, relation
+
     # shared --------------------------------------------------------------
     _setup_done = False
 
