@@ -501,8 +501,7 @@ class FileLoader:
     # ------------------------------------------------------------------ the run
     def run(self, lock_wait: float) -> DatasetResult:
         self.target.setup()
-        with self.target.control_connection() as conn:
-            self.ensure_raw(conn)
+        ensure_raw_tables(self.target, self.run_id)
         with (
             self.target.lock(f"files:{self.spec.name}", self.run_id, lock_wait),
             self.target.control_connection() as conn,
@@ -536,6 +535,7 @@ class FileLoader:
                     outcome = self._load(conn, path, file, sha256_of(file), again=True)
                 else:
                     outcome = FileOutcome(path, "still quarantined", error=states[path][2])
+                    log.warning(outcome.describe(self.spec.name))
                 self.result.files.append(outcome)
             self.d.execute(conn, f"drop table if exists {self.stage}")
         return self.result
@@ -779,6 +779,17 @@ class FileLoader:
                 round(outcome.seconds, 3),
             ),
         )
+
+
+def ensure_raw_tables(target: Any, run_id: str) -> None:
+    """Every dataset's RAW table, created empty where missing: the dbt project reads them
+    before any file arrives. Every ingestion run calls this (once per target object)."""
+    if getattr(target, "_file_tables_ready", False):
+        return
+    with target.control_connection() as conn:
+        for spec in DATASETS.values():
+            FileLoader(target, spec, Path(), run_id).ensure_raw(conn)
+    target._file_tables_ready = True
 
 
 def load_dataset(

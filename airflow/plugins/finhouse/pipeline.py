@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from finhouse import files
 from finhouse.compare import Diff, batches, coalesce_ranges, compare_buckets, merge_sorted
 from finhouse.drift import Column, DriftPlan, plan_drift
 from finhouse.errors import ConfigError, FinhouseError, LoadError, WindowError, safe_error_text
@@ -154,9 +155,12 @@ def _check_columns(spec: TableSpec, columns: Sequence[Column]) -> None:
         raise ConfigError(f"{spec.name}: the source has no key column {spec.primary_key!r}")
 
 
-def _prepare(spec: TableSpec, source: PostgresSource, target: Target) -> list[Column]:
+def _prepare(
+    spec: TableSpec, source: PostgresSource, target: Target, run_id: str
+) -> list[Column]:
     """Checks every run makes before it changes anything: the source answers and is
-    PostgreSQL 13+, the warehouse is not the source itself, the columns can be loaded."""
+    PostgreSQL 13+, the warehouse is not the source itself, the columns can be loaded. Then
+    the control schema, and the spreadsheet datasets' RAW tables (:mod:`finhouse.files`)."""
     identity = source.check()
     columns = source.columns(spec)
     _check_columns(spec, columns)
@@ -166,6 +170,7 @@ def _prepare(spec: TableSpec, source: PostgresSource, target: Target) -> list[Co
             "another database (the warehouse)"
         )
     target.setup()
+    files.ensure_raw_tables(target, run_id)
     return columns
 
 
@@ -192,7 +197,7 @@ def ingest(
                 f"impossible window: it starts at {since.isoformat()}, after the source's "
                 f"current time {now.isoformat()}"
             )
-    columns = _prepare(spec, source, target)
+    columns = _prepare(spec, source, target, run_id)
     with target.lock(spec.name, run_id, lock_wait):
         for name in target.drop_expired_stages(spec.name):
             log.warning("%s: dropped %s, left by a staged full refresh that died", spec.name, name)
@@ -466,7 +471,7 @@ def plan_full_refresh(
 ) -> FullRefreshPlan:
     """Split the key space and create the run's staging table; nothing is written to RAW yet.
     A newer plan replaces any older staged refresh of the table."""
-    columns = _prepare(spec, source, target)
+    columns = _prepare(spec, source, target, run_id)
     plan_drift(spec.name, columns, target.recorded_columns(spec.name), spec.required_columns)
     ranges = source.key_ranges(spec, parts or spec.parallel_ranges)
     plan = FullRefreshPlan(
@@ -563,7 +568,7 @@ def reconcile(
     """Compare RAW's current state with the source, every column of every row (see the
     module doc); mark deletes; with ``repair`` reload what differs."""
     run_id = run_id or new_run_id("reconcile")
-    columns = _prepare(spec, source, target)
+    columns = _prepare(spec, source, target, run_id)
     report = ReconcileReport(spec.name, marked_deletes=mark_deleted)
     with (
         target.lock(spec.name, run_id, lock_wait),
