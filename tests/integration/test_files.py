@@ -22,7 +22,7 @@ from tests.conftest import FINHOUSE, Databases, SeededOltps, run_cli
 
 pytestmark = pytest.mark.integration
 
-SECRET = "S3CRET-VALUE-77"
+SECRET = "S3CRET-VALUE-77"  # noqa: S105 - a marker no message may contain
 BRANCH_HEADER = ["branch_code", "branch_name", "region", "country"]
 
 
@@ -143,7 +143,9 @@ def test_a_malformed_file_is_quarantined_and_the_others_still_load(
     status = run_cli("files", "status", env=dbs.env(), check=True).stdout
     assert "branch_targets/2027.csv: quarantined, -, seen " in status
     assert "row 3, column disbursement_target" in status
-    recorded = query(dbs, "select error from finhouse_meta.file_states where status = 'quarantined'")
+    recorded = query(
+        dbs, "select error from finhouse_meta.file_states where status = 'quarantined'"
+    )
     assert SECRET not in str(recorded)
 
     # unchanged, it stays quarantined without failing every run again
@@ -206,7 +208,7 @@ def test_a_killed_load_leaves_the_previous_version_current(dbs: Databases, tmp_p
     write_csv(targets / "t.csv", header, big)
     env = dbs.env()
     for delay in (0.6, 1.5):
-        proc = subprocess.Popen(  # noqa: S603 - the installed command, fixed arguments
+        proc = subprocess.Popen(
             [FINHOUSE, "files", "load", "officer_targets", "--dir", str(folder)],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -245,9 +247,7 @@ def test_the_demo_files_load_clean_against_the_seeded_oltp(
     assert out.stderr == ""
     with psycopg.connect(dbs.oltp_dsn) as oltp:
         branches = {r[0] for r in oltp.execute("select distinct branch_code from users")}
-        officers = {
-            r[0] for r in oltp.execute("select id from users where role = 'loan_officer'")
-        }
+        officers = {r[0] for r in oltp.execute("select id from users where role = 'loan_officer'")}
     assert {r[0] for r in query(dbs, "select branch_code from raw.file_branches")} == branches
     targeted = {r[0] for r in query(dbs, "select loan_officer_id from raw.file_officer_targets")}
     assert targeted

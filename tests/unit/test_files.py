@@ -17,7 +17,7 @@ from finhouse.oltp.spreadsheets import HEADERS
 pytestmark = pytest.mark.unit
 
 #: a value that must never appear in a message
-SECRET = "S3CRET-VALUE-77"
+SECRET = "S3CRET-VALUE-77"  # noqa: S105 - a marker no message may contain
 
 
 def typed(dataset: str, path: Path) -> tuple[files.Layout, list[tuple[object, ...]]]:
@@ -163,7 +163,17 @@ def test_a_workbook_reads_as_its_csv_export_would(tmp_path: Path) -> None:
     assert sheet is not None
     sheet.append(HEADERS["officer_targets"])
     # Excel keeps numbers as doubles and dates as date cells, percentages as fractions
-    sheet.append([dt.datetime(2026, 3, 1), 17.0, "NBO01", "A. Officer", 1234567.89, 12.0, 0.05])
+    sheet.append(
+        [
+            dt.datetime(2026, 3, 1),  # noqa: DTZ001 - a cell has no zone
+            17.0,
+            "NBO01",
+            "A. Officer",
+            1234567.89,
+            12.0,
+            0.05,
+        ]
+    )
     sheet.append([dt.date(2026, 4, 1), 17, None, None, 0.1, 3, 0.075])
     sheet.append([None] * 7)
     path = tmp_path / "o.xlsx"

@@ -155,9 +155,7 @@ def _check_columns(spec: TableSpec, columns: Sequence[Column]) -> None:
         raise ConfigError(f"{spec.name}: the source has no key column {spec.primary_key!r}")
 
 
-def _prepare(
-    spec: TableSpec, source: PostgresSource, target: Target, run_id: str
-) -> list[Column]:
+def _prepare(spec: TableSpec, source: PostgresSource, target: Target, run_id: str) -> list[Column]:
     """Checks every run makes before it changes anything: the source answers and is
     PostgreSQL 13+, the warehouse is not the source itself, the columns can be loaded. Then
     the control schema, and the spreadsheet datasets' RAW tables (:mod:`finhouse.files`)."""
