@@ -75,6 +75,8 @@ db-down: ## stop the embedded PostgreSQL
 	@if [ -x $(FINHOUSE) ]; then $(FINHOUSE) db down; fi
 
 .PHONY: demo
+SPREADSHEET_DAGS := finhouse_files_branches finhouse_files_branch_targets finhouse_files_officer_targets
+
 demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow (ingestion DAGs, dbt DAG) -> marts
 	@$(FINHOUSE) oltp init
 	@if $(FINHOUSE) oltp summary --require-data >/dev/null 2>&1; then \
@@ -85,14 +87,17 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 		$(FINHOUSE) oltp seed --scale $(SCALE) --seed $(SEED); \
 	fi
 	@$(FINHOUSE) oltp summary
+	@echo "==> the spreadsheets managers keep beside the core system (branches, targets)"
+	@$(FINHOUSE) files seed --seed $(SEED)
 	@echo "==> Airflow: migrating its metadata database"
 	@mkdir -p $(STATE)/logs
 	@$(FINHOUSE) airflow db migrate > $(STATE)/logs/airflow-db-migrate.log 2>&1 \
 		|| { tail -20 $(STATE)/logs/airflow-db-migrate.log; exit 1; }
-	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW), then the"
+	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW) and the three"
+	@echo "    spreadsheet DAGs (the drop folder's files into RAW), then the"
 	@echo "    dbt DAG (Cosmos watcher: one dbt build, tests included, a task per model), then"
 	@echo "    the export DAG (the marts marked for export as CSV and Parquet files)"
-	@$(FINHOUSE) dags run --ingestion finhouse_dbt finhouse_export
+	@$(FINHOUSE) dags run --ingestion $(SPREADSHEET_DAGS) finhouse_dbt finhouse_export
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 	@echo; $(FINHOUSE) platform next

@@ -813,7 +813,7 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
 
 def next_steps() -> str:
     """What to open after `make demo`, and how: the lines it ends with."""
-    from finhouse import exports  # noqa: PLC0415 - its pyarrow only when this is printed
+    from finhouse import exports, files  # noqa: PLC0415 - its pyarrow only when this is printed
 
     lay = layout()
     airflow_passwords = password_file({**os.environ, "AIRFLOW_HOME": str(airflow_home())})
@@ -836,6 +836,8 @@ def next_steps() -> str:
             "               `.venv/bin/finhouse db status --role reporter` prints a read-only DSN)",
             f"  the exports  {exports.destination()} (CSV, Parquet and a manifest per mart;",
             "               `.venv/bin/finhouse export --all` writes them again)",
+            f"  spreadsheets {files.files_dir()} (a folder per dataset: edit or drop .csv/.xlsx",
+            "               files; the finhouse_files_* DAGs load them, `finhouse files status`)",
             "  the docs     docs/README.md (operations, metrics, settings)",
         ]
     )

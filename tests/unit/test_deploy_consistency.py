@@ -276,6 +276,9 @@ def test_airflow_requirements_are_the_pins_of_the_freeze() -> None:
         "faker",
         "click",
         "rich",
+        "pyarrow",
+        "fsspec",
+        "openpyxl",
     }
     assert wanted <= set(image), f"missing from airflow/requirements.txt: {wanted - set(image)}"
     assert not {"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk"} & set(image), (

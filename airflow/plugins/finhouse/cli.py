@@ -584,13 +584,19 @@ def files_status() -> None:
     help="the drop folder  [default: FINHOUSE_FILES_DIR]",
 )
 @click.option("--seed", type=int, default=42, show_default=True)
-def files_seed(folder: Path | None, seed: int) -> None:
+@click.option("--replace", is_flag=True, help="write them even where the folder has files")
+def files_seed(folder: Path | None, seed: int, replace: bool) -> None:
     """Write the demo's spreadsheets (branches, branch and officer targets) from the OLTP
-    stand-in's branches, officers and disbursements."""
+    stand-in's branches, officers and disbursements. A drop folder that already holds files
+    is left as it is (--replace overwrites the demo's own files)."""
     from finhouse import files  # noqa: PLC0415
     from finhouse.oltp.spreadsheets import write_demo_files  # noqa: PLC0415
 
     where = folder or files.files_dir()
+    held = sum(len(files.dataset_files(where / name)) for name in files.DATASETS)
+    if held and not replace:
+        click.echo(f"==> {where} already holds {held} spreadsheet files: left as they are")
+        return
     written = write_demo_files(_oltp_dsn("app"), where, seed=seed)
     for dataset, paths in written.items():
         click.echo(f"{dataset}: {len(paths)} files in {where / dataset}")
@@ -743,7 +749,8 @@ def platform() -> None:
 
 
 def _prepare_oltp(ctx: click.Context) -> None:
-    """The OLTP `platform up` needs: its schema, seeded (scale 1) when empty."""
+    """The OLTP `platform up` needs: its schema, seeded (scale 1) when empty; the demo's
+    spreadsheets in the drop folder when it has none."""
     from finhouse.oltp import schema  # noqa: PLC0415
 
     ctx.invoke(oltp_init, drop=False)
@@ -752,6 +759,7 @@ def _prepare_oltp(ctx: click.Context) -> None:
     else:
         click.echo("==> seeding the OLTP (scale 1, seed 42)")
         ctx.invoke(oltp_seed, scale=1.0)
+    ctx.invoke(files_seed, folder=None, seed=42, replace=False)
 
 
 @platform.command("up")
