@@ -119,10 +119,11 @@ test: install $(TEST_DEPS) ## run every test (starts and stops its own PostgreSQ
 	@$(VENV)/bin/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: install ## benchmarks: DAG parse time; ingestion vs the physical COPY reference; dbt full vs incremental
+bench: install ## benchmarks: DAG parse time; ingestion vs the physical COPY reference; dbt full vs incremental, the portfolio_daily export; a 100 MB spreadsheet folder
 	@$(VENV)/bin/python tests/bench/bench_dags.py 2> >(grep -v "^\s*20[0-9][0-9]-" >&2)
 	@$(VENV)/bin/python tests/bench/bench_ingest.py
 	@$(VENV)/bin/python tests/bench/bench_dbt.py
+	@$(VENV)/bin/python tests/bench/bench_files.py
 
 .PHONY: lint
 lint: $(AF_STAMP) ## ruff, mypy and sqlfluff

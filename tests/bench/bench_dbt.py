@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,6 +93,42 @@ def keep_run_results(target: Path, name: str) -> None:
     (ARTIFACTS / f"bench-dbt-{name}-nodes.json").write_text(json.dumps(timings, indent=1))
 
 
+def export_portfolio_daily(cluster: Cluster) -> dict[str, float]:
+    """``finhouse export portfolio_daily`` (CSV + Parquet by month, manifest, SHA-256 of every
+    file) of the freshly built mart, as its own process: seconds, MB written per second, peak
+    RSS (``wait4``)."""
+    folder = Path(tempfile.mkdtemp(prefix="finhouse-bench-export-"))
+    env = {**os.environ, "FINHOUSE_REPORTER_DSN": cluster.dsn("warehouse", "reporter")}
+    try:
+        with tempfile.TemporaryFile() as out:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [FINHOUSE, "export", "portfolio_daily", "--to", str(folder)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            out.seek(0)
+            said = out.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"finhouse export portfolio_daily failed:\n{said[-4000:]}")
+        written = [p for p in folder.rglob("*") if p.is_file()]
+        megabytes = sum(p.stat().st_size for p in written) / 1024 / 1024
+        rows = sum(json.loads(p.read_text())["rows"] for p in written if p.name == "manifest.json")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "seconds": seconds,
+        "megabytes": megabytes,
+        "mb_per_second": megabytes / seconds,
+        "rows": rows,
+        "files": len(written),
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=10)
@@ -128,6 +165,12 @@ def main() -> None:
         keep_run_results(target, "full")
         log(f"  {full:.1f} s")
         maintenance = settle(cluster)
+        log("finhouse export portfolio_daily (CSV and Parquet by month, manifest)")
+        export = export_portfolio_daily(cluster)
+        log(
+            f"  {export['seconds']:.1f} s, {export['megabytes']:.1f} MB in {export['files']:.0f} "
+            f"files ({export['mb_per_second']:.1f} MB/s), peak RSS {export['peak_rss_mb']:.0f} MB"
+        )
         stats = simulate(app, ticks=1, seed=7)
         log(f"one simulate tick: {stats.operations} operations; loading RAW")
         ingest(cluster)
@@ -162,6 +205,11 @@ def main() -> None:
         )
     lines.append(f"{'dbt unit tests (not in scheduled runs)':<36}{unit:>8.1f} s")
     lines.append(f"{'VACUUM ANALYZE after the full build':<36}{maintenance:>8.1f} s   (in neither)")
+    lines.append(
+        f"{'export portfolio_daily (CSV+Parquet)':<36}{export['seconds']:>8.1f} s   "
+        f"{export['rows']:,.0f} rows, {export['megabytes']:.1f} MB in {export['files']:.0f} files, "
+        f"{export['mb_per_second']:.1f} MB/s, peak RSS {export['peak_rss_mb']:.0f} MB"
+    )
     lines.append(f"\nincremental / full = {incremental / full:.1%}  (goal <= 25 %)")
     sys.stdout.write("\n".join(lines) + "\n")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -174,6 +222,7 @@ def main() -> None:
                 "unchanged_seconds": unchanged,
                 "unit_tests_seconds": unit,
                 "vacuum_after_full_seconds": maintenance,
+                "export_portfolio_daily": export,
                 "slowest_full": slowest(full_out, 10),
                 "slowest_incremental": slowest(inc_out, 10),
             },

@@ -182,7 +182,7 @@ class BadValueError(ValueError):
 
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_DECIMAL_PARTS = re.compile(r"^([+-]?)(?=\.?\d)(\d*)(?:\.(\d*))?$")
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -197,15 +197,15 @@ def _integer(text: str, bits: int) -> int:
 
 
 def _decimal(text: str, precision: int, scale: int, what: str) -> Decimal:
-    if not _DECIMAL.match(text):
+    match = _DECIMAL_PARTS.match(text)
+    if match is None:
         raise BadValueError(f"not {what}")
-    value = Decimal(text)
-    exact = value.quantize(Decimal(1).scaleb(-scale))
-    if exact != value:
+    whole, fraction = match.group(2), (match.group(3) or "").rstrip("0")
+    if len(fraction) > scale:
         raise BadValueError(f"more than {scale} decimal places")
-    if abs(exact) >= Decimal(10) ** (precision - scale):
+    if len(whole.lstrip("0")) > precision - scale:
         raise BadValueError(f"more than {precision - scale} digits before the point")
-    return exact
+    return Decimal(f"{match.group(1)}{whole or '0'}.{fraction.ljust(scale, '0')}")
 
 
 def _fraction(text: str) -> Decimal:
@@ -375,21 +375,27 @@ def typed_rows(
     shape = layout(spec, header)
     width = max((i for i, _ in shape.positions), default=-1) + 1
 
+    columns = [
+        (index, name, convert, needed)
+        for (index, name), convert, needed in zip(
+            shape.positions, shape.converters, shape.required, strict=True
+        )
+    ]
+
     def typed() -> Iterator[tuple[Any, ...]]:
         number = 1
         for row in rows:
             number += 1
-            if not any(value is not None for value in row):
-                continue  # an empty line or row
-            if len(row) > width and any(v is not None for v in row[width:]):
+            cells = len(row)
+            if cells > width and any(v is not None for v in row[width:]):
                 raise RejectedFileError(f"row {number}: it has more cells than the header")
             out: list[Any] = [number]
-            for (index, name), convert, needed in zip(
-                shape.positions, shape.converters, shape.required, strict=True
-            ):
-                text = row[index] if index < len(row) else None
+            for index, name, convert, needed in columns:
+                text = row[index] if index < cells else None
                 if text is None:
                     if needed:
+                        if not any(row):
+                            break  # an empty line or row
                         raise RejectedFileError(f"row {number}, column {name}: the value is empty")
                     out.append(None)
                     continue
@@ -402,7 +408,9 @@ def typed_rows(
                     raise RejectedFileError(
                         f"row {number}, column {name}: not a valid value"
                     ) from None
-            yield tuple(out)
+            else:
+                # (every dataset has a required key, so an empty row stops at it, above)
+                yield tuple(out)
 
     return shape, typed()
 
