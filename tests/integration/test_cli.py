@@ -23,6 +23,10 @@ COMMANDS = [
     ["oltp", "summary"],
     ["dags"],
     ["dags", "run"],
+    ["files"],
+    ["files", "load"],
+    ["files", "status"],
+    ["files", "seed"],
 ]
 
 
