@@ -564,9 +564,10 @@ class FileLoader:
             f"_batch_id {d.text} not null",
             f"_deleted_at {d.timestamp}",
         ]
+        # (DDL outside the transaction: Snowflake commits it on its own anyway)
+        d.execute(conn, f"create table if not exists {self.raw} ({', '.join(columns)})")
+        self.target.grant_read(conn, self.raw)
         with d.transaction(conn):
-            d.execute(conn, f"create table if not exists {self.raw} ({', '.join(columns)})")
-            self.target.grant_read(conn, self.raw)
             self.control.record_columns(
                 conn,
                 self.spec.raw_table,
@@ -617,8 +618,10 @@ class FileLoader:
             log.warning(outcome.describe(self.spec.name))
             return outcome
         outcome = FileOutcome(path, "loaded", rows=rows)
+        new_columns = self._add_columns(conn, shape.extra)
         with self.d.transaction(conn):
-            self._add_columns(conn, shape.extra)
+            if new_columns:
+                self._record_columns(conn, new_columns)
             at = self._loaded_at(conn)
             self.d.execute(conn, f"delete from {self.raw} where _file = %s", (path,))
             names = [name for _, name in shape.positions]
@@ -690,21 +693,31 @@ class FileLoader:
                 f"{other}"
             )
 
-    def _add_columns(self, conn: Any, extra: Sequence[str]) -> None:
-        recorded = self.control.recorded_columns(conn, self.spec.raw_table)
-        known = {c.name for c in recorded}
+    def _add_columns(self, conn: Any, extra: Sequence[str]) -> list[str]:
+        """Add the file's undeclared columns RAW lacks, as text (before the publish: a DDL
+        statement commits on Snowflake; ``if not exists`` makes a retry after a failed
+        publish harmless); returns them, for :meth:`_record_columns`."""
+        known = {c.name for c in self.control.recorded_columns(conn, self.spec.raw_table)}
         new = [name for name in extra if name not in known]
-        if not new:
-            return
         for name in new:
-            self.d.execute(conn, f"alter table {self.raw} add column {self.d.ident(name)} text")
-            log.warning("schema drift: added column %s text to raw.%s", name, self.spec.raw_table)
+            self.d.execute(
+                conn,
+                f"alter table {self.raw} add column if not exists {self.d.ident(name)} "
+                f"{self.d.text}",
+            )
+        return new
+
+    def _record_columns(self, conn: Any, new: Sequence[str]) -> None:
+        """Record the added columns (inside the publish) and say so."""
+        recorded = self.control.recorded_columns(conn, self.spec.raw_table)
         self.control.record_columns(
             conn,
             self.spec.raw_table,
             [*recorded, *(Column(name, "text") for name in new)],
             self.run_id,
         )
+        for name in new:
+            log.warning("schema drift: added column %s text to raw.%s", name, self.spec.raw_table)
         self.result.added_columns.extend(new)
 
     def _delete(self, conn: Any, path: str) -> FileOutcome:

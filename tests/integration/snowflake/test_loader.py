@@ -400,3 +400,41 @@ def test_reconcile_compares_every_column_and_repairs(snow: SnowPipeline) -> None
     assert snow.reconcile("users", repair=True).repaired == 1
     assert_raw_equals_oltp(snow, ["users", "transactions"])
     assert snow.reconcile("users").clean
+
+
+def test_spreadsheet_files_load_replace_and_quarantine_on_snowflake(
+    snow: SnowPipeline, tmp_path: Any
+) -> None:
+    """The spreadsheet loader (finhouse.files) on the Snowflake target: typed rows, a changed
+    file replacing its rows, a deleted file marked, a malformed file quarantined."""
+    from finhouse import files  # noqa: PLC0415
+    from finhouse.oltp.spreadsheets import write_csv  # noqa: PLC0415
+
+    header = ["month", "branch_code", "disbursement_target", "par30_ceiling"]
+    folder = tmp_path / "drop"
+    write_csv(folder / "branch_targets" / "a.csv", header, [["2026-05", "NBO01", "5000.5", "5%"]])
+    write_csv(folder / "branch_targets" / "b.csv", header, [["2026-05", "MSA01", "7000", "0.08"]])
+    result = files.load_dataset(snow.target, "branch_targets", run_id="r1", folder=folder)
+    assert result.count("loaded") == 2
+    rows = snow.query(
+        "select month, branch_code, disbursement_target, par30_ceiling, _file "
+        "from file_branch_targets where _deleted_at is null order by branch_code"
+    )
+    assert rows == [
+        (dt.date(2026, 5, 1), "MSA01", Decimal("7000.00"), Decimal("0.0800"), "b.csv"),
+        (dt.date(2026, 5, 1), "NBO01", Decimal("5000.50"), Decimal("0.0500"), "a.csv"),
+    ]
+    write_csv(folder / "branch_targets" / "a.csv", header, [["2026-06", "NBO01", "6000", "5%"]])
+    (folder / "branch_targets" / "b.csv").unlink()
+    write_csv(folder / "branch_targets" / "c.csv", header, [["2026-06", "NBO01", "1", "5%"]])
+    result = files.load_dataset(snow.target, "branch_targets", run_id="r2", folder=folder)
+    assert {f.path: f.status for f in result.files} == {
+        "a.csv": "loaded",
+        "b.csv": "deleted",
+        "c.csv": "quarantined",
+    }
+    assert "already given by a.csv" in result.files[-1].error
+    current = snow.query(
+        "select month, branch_code from file_branch_targets where _deleted_at is null"
+    )
+    assert current == [(dt.date(2026, 6, 1), "NBO01")]
