@@ -148,6 +148,12 @@ def test_a_malformed_file_is_quarantined_and_the_others_still_load(
     )
     assert SECRET not in str(recorded)
 
+    # the quality record (Pipeline health, `finhouse quality`) shows it as a failing check
+    quality = run_cli("quality", env=dbs.env(), check=True).stdout
+    assert "file 2027.csv on files.branch_targets" in quality
+    assert "row 3, column disbursement_target" in quality
+    assert SECRET not in quality
+
     # unchanged, it stays quarantined without failing every run again
     quiet = load(dbs, folder, "branch_targets")
     assert quiet.returncode == 0
@@ -173,6 +179,7 @@ def test_a_malformed_file_is_quarantined_and_the_others_still_load(
     )
     fixed = load(dbs, folder, "branch_targets")
     assert fixed.returncode == 0, fixed.stderr
+    assert "file 2027.csv" not in run_cli("quality", env=dbs.env(), check=True).stdout
     assert query(
         dbs,
         "select month, disbursement_target, new_borrowers_target, par30_ceiling "

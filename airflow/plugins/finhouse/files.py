@@ -546,7 +546,43 @@ class FileLoader:
                     log.warning(outcome.describe(self.spec.name))
                 self.result.files.append(outcome)
             self.d.execute(conn, f"drop table if exists {self.stage}")
+            self._record_quality(conn)
         return self.result
+
+    def _record_quality(self, conn: Any) -> None:
+        """Each file as a check of the data-quality record (:mod:`finhouse.quality`, kind
+        ``file``): an error while quarantined, a pass otherwise (a deleted file's problem is
+        gone with it), so quarantined files show on Pipeline health and in `finhouse
+        quality` beside the dbt tests."""
+        from finhouse.quality import Check  # noqa: PLC0415
+
+        checks = []
+        for outcome in self.result.files:
+            if outcome.status == "changing":
+                continue  # read again at the next run
+            bad = outcome.status in ("quarantined", "still quarantined")
+            checks.append(
+                Check(
+                    kind="file",
+                    unique_id=f"file.{self.spec.name}.{outcome.path}",
+                    name=f"file {outcome.path}",
+                    subject=f"files.{self.spec.name}",
+                    column_name=None,
+                    severity="error",
+                    status="error" if bad else "pass",
+                    failures=None,
+                    message=outcome.error or None,
+                )
+            )
+        errors = sum(1 for c in checks if c.status == "error")
+        self.control.record_quality(
+            conn,
+            run_id=self.run_id,
+            invocation_id=None,
+            command=f"files {self.spec.name}",
+            counts={"pass": len(checks) - errors, "error": errors},
+            checks=checks,
+        )
 
     # ------------------------------------------------------------------ RAW
     def ensure_raw(self, conn: Any) -> None:

@@ -628,7 +628,8 @@ class Control:
         days = self.d.rows(
             conn,
             "select cast(recorded_at as date) as day, case when command = 'freshness' "
-            "then 'freshness' else 'tests' end as kind, count(*), sum(passed), sum(warned), "
+            "then 'freshness' when command like 'files %%' then 'files' else 'tests' end "
+            "as kind, count(*), sum(passed), sum(warned), "
             f"sum(failed), sum(errored), sum(skipped) from {self.meta('quality_runs')} "
             f"where recorded_at >= {self.d.ts()} group by 1, 2 order by 1, 2",
             (self.d.ts_value(dt.datetime.combine(since, dt.time(), dt.UTC)),),

@@ -13,5 +13,9 @@ select
     cast(failures as bigint) as failing_rows,
     message,
     recorded_at,
-    case when kind = 'freshness' then 'freshness' else 'tests' end as check_kind
+    case
+        when kind = 'freshness' then 'freshness'
+        when kind = 'file' then 'files'
+        else 'tests'
+    end as check_kind
 from {{ source('finhouse_meta', 'quality_results') }}

@@ -11,5 +11,9 @@ select
     cast(failed as bigint) as checks_failed,
     cast(errored as bigint) as checks_errored,
     cast(skipped as bigint) as checks_skipped,
-    case when command = 'freshness' then 'freshness' else 'tests' end as check_kind
+    case
+        when command = 'freshness' then 'freshness'
+        when command like 'files %' then 'files'
+        else 'tests'
+    end as check_kind
 from {{ source('finhouse_meta', 'quality_runs') }}

@@ -13,5 +13,9 @@ select
     run_id,
     checked_at,
     status_since,
-    case when kind = 'freshness' then 'freshness' else 'tests' end as check_kind
+    case
+        when kind = 'freshness' then 'freshness'
+        when kind = 'file' then 'files'
+        else 'tests'
+    end as check_kind
 from {{ source('finhouse_meta', 'quality_states') }}
