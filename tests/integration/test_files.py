@@ -204,6 +204,28 @@ def test_bad_requests_are_one_line_and_change_nothing(dbs: Databases, tmp_path: 
     assert query(dbs, "select to_regclass('finhouse_meta.file_loads')") == [(None,)]
 
 
+def test_a_missing_drop_folder_never_reads_as_every_file_deleted(
+    dbs: Databases, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    write_csv(folder / "branches" / "a.csv", BRANCH_HEADER, [["NBO01", "N", "C", "Kenya"]])
+    assert load(dbs, folder, "branches").returncode == 0
+    (folder / "branches" / "a.csv").unlink()
+    (folder / "branches").rmdir()
+    out = load(dbs, folder, "branches")
+    assert out.returncode != 0
+    assert "the drop folder" in out.stderr
+    assert "is missing (FINHOUSE_FILES_DIR)" in out.stderr
+    assert "nothing was changed" in out.stderr
+    assert set(current_branches(dbs)) == {"NBO01"}
+    # an empty folder is a real deletion of every file
+    (folder / "branches").mkdir()
+    assert load(dbs, folder, "branches").returncode == 0
+    assert current_branches(dbs) == {}
+    # a dataset never loaded, without a folder: nothing to do, no error
+    assert load(dbs, folder, "officer_targets").returncode == 0
+
+
 def test_a_killed_load_leaves_the_previous_version_current(dbs: Databases, tmp_path: Path) -> None:
     folder = tmp_path / "drop"
     targets = folder / "officer_targets"

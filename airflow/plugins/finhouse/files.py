@@ -515,6 +515,15 @@ class FileLoader:
             self.target.control_connection() as conn,
         ):
             states = self._states(conn)
+            if not self.folder.is_dir():
+                if any(state[0] != "deleted" for state in states.values()):
+                    # an unmounted share must not read as "every file deleted"
+                    raise ConfigError(
+                        f"the drop folder {self.folder} is missing (FINHOUSE_FILES_DIR); RAW "
+                        f"holds files of {self.spec.name} loaded from it: nothing was changed "
+                        "(to retire them, leave the folder in place, empty)"
+                    )
+                log.info("%s: no folder %s yet: nothing to load", self.spec.name, self.folder)
             present = dataset_files(self.folder)
             changed = False
             for path in sorted(set(states) - set(present)):
@@ -524,7 +533,16 @@ class FileLoader:
             retry: list[str] = []
             for path in present:
                 file = self.folder / path
-                digest = sha256_of(file)
+                try:
+                    digest = sha256_of(file)
+                except FileNotFoundError:
+                    continue  # gone since the listing: the next run marks it deleted
+                except OSError as exc:
+                    reason = f"row 1: the file cannot be read ({exc.strerror or 'I/O error'})"
+                    self.result.files.append(
+                        self._quarantine(conn, path, "", 0, reason, False, time.monotonic())
+                    )
+                    continue
                 before = states.get(path)
                 if before is not None and before[1] == digest and before[0] != "deleted":
                     if before[0] == "quarantined":
@@ -636,20 +654,25 @@ class FileLoader:
         self, conn: Any, path: str, file: Path, digest: str, *, again: bool = False
     ) -> FileOutcome:
         started = time.monotonic()
-        size = file.stat().st_size
         try:
+            size = file.stat().st_size
             shape, rows = self._stage(conn, path, file)
             self._check_keys(conn, path)
-        except RejectedFileError as exc:
-            error = str(exc)
-            outcome = FileOutcome(path, "still quarantined" if again else "quarantined", 0, 0)
-            outcome.error = error
-            outcome.seconds = time.monotonic() - started
-            with self.d.transaction(conn):
-                self._record(conn, path, "quarantined", digest, size, outcome, loaded=False)
+        except FileNotFoundError:
+            outcome = FileOutcome(path, "changing")
             log.warning(outcome.describe(self.spec.name))
             return outcome
-        if sha256_of(file) != digest:
+        except OSError as exc:
+            # (the OS's reason, never the content)
+            reason = f"row 1: the file cannot be read ({exc.strerror or 'I/O error'})"
+            return self._quarantine(conn, path, digest, 0, reason, again, started)
+        except RejectedFileError as exc:
+            return self._quarantine(conn, path, digest, size, str(exc), again, started)
+        try:
+            same = sha256_of(file) == digest
+        except OSError:
+            same = False
+        if not same:
             outcome = FileOutcome(path, "changing")
             log.warning(outcome.describe(self.spec.name))
             return outcome
@@ -671,6 +694,23 @@ class FileLoader:
             outcome.seconds = time.monotonic() - started
             self._record(conn, path, "loaded", digest, size, outcome, loaded=True, at=at)
         log.info(outcome.describe(self.spec.name))
+        return outcome
+
+    def _quarantine(
+        self,
+        conn: Any,
+        path: str,
+        digest: str,
+        size: int,
+        error: str,
+        again: bool,
+        started: float,
+    ) -> FileOutcome:
+        outcome = FileOutcome(path, "still quarantined" if again else "quarantined", error=error)
+        outcome.seconds = time.monotonic() - started
+        with self.d.transaction(conn):
+            self._record(conn, path, "quarantined", digest, size, outcome, loaded=False)
+        log.warning(outcome.describe(self.spec.name))
         return outcome
 
     def _stage(self, conn: Any, path: str, file: Path) -> tuple[Layout, int]:
