@@ -102,6 +102,9 @@ class Options:
     freshness_goal_minutes: float = 5.0
     rss_growth_max_pct: float = 10.0
     log_mb_per_hour_max: float = 20.0
+    #: the measured window starts once a dbt build has succeeded (the marts exist), waiting
+    #: at most this long; 0 measures from the moment Airflow is healthy
+    warm_up_minutes: float = 20.0
 
 
 def _every(minutes: int) -> str:
@@ -240,6 +243,10 @@ def violations(report: dict[str, Any], options: Options) -> list[str]:
         found.append("no DAG run succeeded")
     if not report["dbt"]["success"]:
         found.append("no finhouse_dbt run succeeded")
+    if report.get("warm_up", {}).get("timed_out"):
+        found.append(
+            f"warm-up: no dbt build succeeded within {options.warm_up_minutes:g} min of the start"
+        )
     fresh = report["freshness"]
     goal = options.freshness_goal_minutes * 60
     if not fresh["measured"]:
@@ -517,6 +524,40 @@ def summarize_runs(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"dags": dict(sorted(per.items())), "totals": totals}
 
 
+def warm_up(
+    api: services.AirflowApi,
+    began: dt.datetime,
+    limit_seconds: float,
+    echo: Echo,
+    *,
+    poll_seconds: float = 10.0,
+) -> dict[str, Any]:
+    """Wait until a finhouse_dbt run started since ``began`` has succeeded (the first build of
+    a new warehouse builds every mart from scratch: a platform's start, not its steady state),
+    at most ``limit_seconds``; a line a minute says what it waits for."""
+    started = time.monotonic()
+    next_note = 60.0
+    while True:
+        waited = time.monotonic() - started
+        builds = [r for r in dag_runs(api, began) if r["dag_id"] == "finhouse_dbt"]
+        done = [r for r in builds if r["state"] == "success"]
+        if done:
+            first = dbt_durations(done)["builds"][0]
+            echo(
+                f"    warm-up over after {waited / 60:.1f} min: the first dbt build succeeded "
+                f"in {first['seconds']} s"
+            )
+            return {"seconds": round(waited, 1), "first_build": first, "timed_out": False}
+        if waited >= limit_seconds:
+            echo(f"    warm-up: no dbt build succeeded within {limit_seconds / 60:g} min")
+            return {"seconds": round(waited, 1), "first_build": None, "timed_out": True}
+        if waited >= next_note:
+            states = ", ".join(sorted(r["state"] for r in builds)) or "none yet"
+            echo(f"    warm-up {waited / 60:.0f} min: waiting for a dbt build (runs: {states})")
+            next_note += 60.0
+        time.sleep(poll_seconds)
+
+
 def dbt_durations(runs: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The finished finhouse_dbt runs: how many, their durations (p50, max) and each one."""
     builds = []
@@ -768,12 +809,6 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
     api = services.api_for()
     oltp_dsn, wh_dsn = dsns.oltp_dsn("extract"), dsns.warehouse_dsn("loader")
     databases = platform_databases()
-    with _connect(oltp_dsn) as oltp:
-        postmaster = postmaster_pid(oltp)
-        db_start = database_sizes(oltp, databases)
-    logs_start = {name: _dir_bytes(path) for name, path in log_dirs().items()}
-    entries_start = log_sizes()
-    ready = _utcnow()
     try:
         stale = stale_runs(api, began)
     except (OSError, services.ApiError, ValueError, KeyError) as exc:
@@ -785,6 +820,19 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
             if "error" not in run
             else f"    warning: runs from before the soak not read: {run['error']}"
         )
+    warmed: dict[str, Any] = {"seconds": 0.0, "first_build": None, "timed_out": False}
+    if options.warm_up_minutes > 0:
+        echo(
+            "==> soak warm-up: the platform runs until its first dbt build has built the marts "
+            f"(at most {options.warm_up_minutes:g} min); the measured window starts then"
+        )
+        warmed = warm_up(api, began, options.warm_up_minutes * 60, echo)
+    with _connect(oltp_dsn) as oltp:
+        postmaster = postmaster_pid(oltp)
+        db_start = database_sizes(oltp, databases)
+    logs_start = {name: _dir_bytes(path) for name, path in log_dirs().items()}
+    entries_start = log_sizes()
+    ready = _utcnow()
     recorder = Recorder(state, postmaster)
     duration = options.minutes * 60
     echo(
@@ -839,6 +887,7 @@ def run(options: Options, began: dt.datetime, echo: Echo = services._echo) -> di
             "tasks_failed_a_try": retried,
             "left_from_before": stale,
         },
+        "warm_up": warmed,
         "dbt": dbt_durations(runs),
         "freshness": {**fresh, "goal_s": options.freshness_goal_minutes * 60},
         "rss": {"processes": recorder.profiles(duration), "samples": recorder.samples},
@@ -895,7 +944,15 @@ def _fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
 
 def describe(report: dict[str, Any]) -> str:
     """The report as a few readable tables."""
-    lines = [f"soak: {report['minutes']:.1f} min from {report['ready_at']}", ""]
+    lines = [f"soak: {report['minutes']:.1f} min from {report['ready_at']}"]
+    warmed = report.get("warm_up") or {}
+    if warmed.get("seconds"):
+        first = warmed.get("first_build") or {}
+        lines.append(
+            f"  after a warm-up of {warmed['seconds'] / 60:.1f} min (the first dbt build: "
+            f"{first.get('seconds', 'none')} s; its runs are counted, its commits are not timed)"
+        )
+    lines.append("")
     lines.append(f"{'DAG':<26}{'runs':>6}{'ok':>6}{'failed':>8}{'running':>9}")
     for dag_id, c in report["runs"]["dags"].items():
         lines.append(

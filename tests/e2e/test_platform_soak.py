@@ -81,6 +81,12 @@ def test_a_short_soak_runs_reports_and_stops(
     assert out.returncode == 0, detail
     assert runs["totals"]["failed"] == 0, runs["failed"]
     assert 0 < dbt["p50_s"] <= dbt["max_s"] < 600, dbt
+    # the measured window began once the first build had built the marts (the warm-up)
+    warmed = report["warm_up"]
+    assert not warmed["timed_out"], warmed
+    assert warmed["first_build"]["state"] == "success", warmed
+    assert report["ready_at"] > warmed["first_build"]["start"]
+    assert "warm-up over after" in out.stdout
     fresh = report["freshness"]
     assert fresh["measured"], fresh
     assert fresh["overall"]["commits"] > 0

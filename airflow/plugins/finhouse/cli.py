@@ -835,6 +835,14 @@ def platform_up(ctx: click.Context) -> None:
     help="the platform's logs may grow this many MB per hour",
 )
 @click.option(
+    "--warm-up-minutes",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    help="measure from the first successful dbt build on (the marts built), waiting at most "
+    "this long; 0: from the moment Airflow is healthy",
+)
+@click.option(
     "--report",
     "report_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -852,6 +860,7 @@ def platform_soak(
     freshness_goal_minutes: float,
     rss_growth_max_pct: float,
     log_mb_per_hour_max: float,
+    warm_up_minutes: float,
     report_file: Path | None,
 ) -> None:
     """Run the platform for a while with fast schedules and the simulator, then report.
@@ -877,6 +886,7 @@ def platform_soak(
         freshness_goal_minutes=freshness_goal_minutes,
         rss_growth_max_pct=rss_growth_max_pct,
         log_mb_per_hour_max=log_mb_per_hour_max,
+        warm_up_minutes=warm_up_minutes,
     )
     if services.status().running:
         _fail(

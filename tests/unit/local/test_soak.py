@@ -232,3 +232,13 @@ def test_only_the_servers_own_processes_are_judged_workers_come_and_go() -> None
     ]
     assert {soak.postgres_process(t) for t in judged} == {"postgres"}
     assert {soak.postgres_process(t) for t in passing} == {soak.POSTGRES_BACKENDS}
+
+
+def test_a_warm_up_without_a_successful_build_fails_the_soak() -> None:
+    report = passing_report()
+    report["warm_up"] = {"seconds": 1200.0, "first_build": None, "timed_out": True}
+    assert soak.violations(report, soak.Options()) == [
+        "warm-up: no dbt build succeeded within 20 min of the start"
+    ]
+    report["warm_up"] = {"seconds": 300.0, "first_build": {"seconds": 290.0}, "timed_out": False}
+    assert soak.violations(report, soak.Options()) == []
