@@ -6,7 +6,8 @@
     loan there). Disbursements of the last 30 days are those with a disbursement date in (as-of -
     30, as-of]. The on-time collection rate (docs/metrics.md "Collections and income") is the one of
     the last full month: the latest calendar month whose last day is on or before the as-of date.
-    One row per officer and branch with at least one loan disbursed on or before the as-of date. -#}
+    One row per officer and branch with at least one loan disbursed on or before the as-of date,
+    with the branch's name and region from the branch file (as loans_current carries them). -#}
 with
 
 loans_current as (
@@ -43,6 +44,8 @@ officer_portfolio as (
     select
         loans_current.loan_officer_id,
         loans_current.branch_code,
+        loans_current.branch_name,
+        loans_current.branch_region,
         count(case when loans_current.is_active then 1 end) as active_loans,
         count(distinct case when loans_current.is_active then loans_current.borrower_id end)
             as active_borrowers,
@@ -67,7 +70,11 @@ officer_portfolio as (
         ) as disbursed_amount_last_30_days
     from loans_current
     left join at_risk_as_of on loans_current.loan_id = at_risk_as_of.loan_id
-    group by loans_current.loan_officer_id, loans_current.branch_code
+    group by
+        loans_current.loan_officer_id,
+        loans_current.branch_code,
+        loans_current.branch_name,
+        loans_current.branch_region
 ),
 
 branch_caseload as (
@@ -116,6 +123,8 @@ final as (
     select
         loan_officer_id,
         branch_code,
+        branch_name,
+        branch_region,
         cast(active_loans as bigint) as active_loans,
         cast(active_borrowers as bigint) as active_borrowers,
         cast(gross_loan_portfolio as numeric(18, 2)) as gross_loan_portfolio,

@@ -2,8 +2,9 @@
     as-of date. Principal paid, outstanding principal, days past due, DPD bucket and whether the
     loan is in the portfolio and active are the loan's figures of that day in
     int_loans__delinquency, where docs/metrics.md "Delinquency and portfolio quality" is written
-    once; this mart adds the loan's attributes, its lifecycle status as of the date and the
-    borrower's current branch (restated, not frozen). -#}
+    once; this mart adds the loan's attributes, its lifecycle status as of the date, the
+    borrower's current branch (restated, not frozen) and that branch's name and region from the
+    branch file (null when the file does not list it; a left join on its unique key). -#}
 with
 
 loans as (
@@ -16,6 +17,10 @@ users as (
 
 delinquency as (
     select * from {{ ref('int_loans__delinquency') }}
+),
+
+branch_directory as (
+    select * from {{ ref('int_portfolio__branch_directory') }}
 ),
 
 -- every loan disbursed on or before the as-of date has its row of that day
@@ -31,6 +36,8 @@ measured as (
         loans.borrower_id,
         loans.loan_officer_id,
         users.branch_code,
+        branch_directory.branch_name,
+        branch_directory.branch_region,
         loans.product,
         loans.loan_status as current_status,
         loans.principal,
@@ -63,6 +70,7 @@ measured as (
     from delinquency_as_of
     inner join loans on delinquency_as_of.loan_id = loans.loan_id
     left join users on loans.borrower_id = users.user_id
+    left join branch_directory on users.branch_code = branch_directory.branch_code
 ),
 
 final as (
@@ -71,6 +79,8 @@ final as (
         borrower_id,
         loan_officer_id,
         branch_code,
+        branch_name,
+        branch_region,
         product,
         status,
         current_status,
