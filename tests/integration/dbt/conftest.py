@@ -86,6 +86,22 @@ class Warehouse:
         for spec in TABLES.values():
             pipeline.ingest(spec, source, target)
 
+    def load_files(self) -> None:
+        """The demo's spreadsheets (branches, branch and officer targets), written from the
+        OLTP into a drop folder and loaded into RAW, as `make demo` does."""
+        folder = self.target_path / "files"
+        for args in (("seed", "--dir", str(folder)), ("load", "--all", "--dir", str(folder))):
+            out = subprocess.run(
+                [FINHOUSE, "files", *args],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if out.returncode != 0:
+                raise AssertionError(f"finhouse files {args[0]} failed:\n{out.stdout}{out.stderr}")
+
     def reconcile(self) -> None:
         """Prove RAW equals the source, table by table (the daily reconcile DAGs' work: the
         data-quality marts show it)."""
@@ -112,6 +128,7 @@ def built(pg_server: Provisioner) -> Iterator[Warehouse]:
     seed(wh.oltp_dsn, scale=SCALE, seed=7, as_of=AS_OF)
     wh.ingest()
     wh.reconcile()
+    wh.load_files()
     # FINHOUSE_DBT_TEST_SELECT narrows the build while a model elsewhere is being written;
     # CI builds the whole project, seeds included (a `dbt seed` first would load them twice).
     select = os.environ.get("FINHOUSE_DBT_TEST_SELECT")
