@@ -3,7 +3,7 @@
 The YAML under ``superset/assets/`` is what the bootstrap imports and what reviewers read;
 this file only writes it (``python superset/assets_spec.py``, any Python with PyYAML): one
 dataset per mart (columns from the dbt models' YAML, saved metrics defined once here), the
-charts and the seven dashboards with their native filters. UUIDs are uuid5 of stable keys,
+charts and the eight dashboards with their native filters. UUIDs are uuid5 of stable keys,
 so regenerating gives the same files and a diff shows only what changed.
 
 It also writes the dbt project's exposures (``dbt/finhouse/models/marts/_exposures.yml``):
@@ -58,6 +58,23 @@ class Dataset:
 
 
 PAR = "SUM({0}_amount) / NULLIF(SUM(gross_loan_portfolio), 0)"
+#: the targets marts' metrics: attainment of the rows summed (actual / target)
+TARGET_METRICS = {
+    "disbursed_amount": ("Disbursed", "SUM(disbursed_amount)"),
+    "disbursement_target": ("Disbursement target", "SUM(disbursement_target)"),
+    "disbursement_attainment": (
+        "Disbursement attainment",
+        "SUM(disbursed_amount) / NULLIF(SUM(disbursement_target), 0)",
+    ),
+    "new_borrowers": ("New borrowers", "SUM(new_borrowers)"),
+    "new_borrowers_target": ("New borrowers target", "SUM(new_borrowers_target)"),
+    "new_borrowers_attainment": (
+        "New borrowers attainment",
+        "CAST(SUM(new_borrowers) AS NUMERIC) / NULLIF(SUM(new_borrowers_target), 0)",
+    ),
+    "par30_ratio": ("PAR30", PAR.format("par30")),
+    "par30_ceiling": ("PAR30 ceiling", "MAX(par30_ceiling)"),
+}
 DATASETS = {
     d.table: d
     for d in [
@@ -202,6 +219,8 @@ DATASETS = {
             "maturity_month",
             {"principal_maturing": ("Principal maturing", "SUM(principal_maturing)")},
         ),
+        Dataset("branch_targets_vs_actuals", "month_start", TARGET_METRICS),
+        Dataset("officer_targets_vs_actuals", "month_start", TARGET_METRICS),
         Dataset(
             "pipeline_health",
             None,
@@ -942,6 +961,45 @@ DASHBOARDS = [
         [DATE, ("Table", "load_runs_daily", "table_name")],
         "Ingestion runs, rows, durations, failures and freshness; data-quality checks over "
         "time and now (marts ops).",
+    ),
+    Dashboard(
+        "targets_vs_actuals",
+        "Targets vs actuals",
+        [
+            [
+                Chart("ta_branch_attainment", "Attainment by branch (latest complete month)",
+                      "table", "branch_targets_vs_actuals",
+                      ["disbursement_attainment", "disbursed_amount", "disbursement_target",
+                       "new_borrowers_attainment", "new_borrowers", "new_borrowers_target"],
+                      groupby=["branch_code", "branch_name"],
+                      where="is_latest_complete_month", time_scoped=False, width=7),
+                Chart("ta_par30_vs_ceiling", "PAR30 vs ceiling by branch (latest complete month)",
+                      "bar", "branch_targets_vs_actuals", ["par30_ratio", "par30_ceiling"],
+                      x="branch_code", where="is_latest_complete_month", time_scoped=False,
+                      stack=False, fmt=PCT, width=5),
+            ],
+            [
+                Chart("ta_disbursed_vs_target", "Disbursed vs target per month", "line",
+                      "branch_targets_vs_actuals", ["disbursed_amount", "disbursement_target"],
+                      x="month_start", grain="month", fmt=MONEY, width=6),
+                Chart("ta_new_borrowers_vs_target", "New borrowers vs target per month", "bar",
+                      "branch_targets_vs_actuals", ["new_borrowers", "new_borrowers_target"],
+                      x="month_start", grain="month", stack=False, fmt=",d", width=6),
+            ],
+            [
+                Chart("ta_officer_league", "Loan officers by attainment (latest complete month)",
+                      "table", "officer_targets_vs_actuals",
+                      ["disbursement_attainment", "disbursed_amount", "disbursement_target",
+                       "new_borrowers", "new_borrowers_target", "par30_ratio", "par30_ceiling"],
+                      groupby=["loan_officer_id", "branch_code", "branch_name"],
+                      where="is_latest_complete_month", time_scoped=False, width=12),
+            ],
+        ],
+        [DATE, BRANCH("branch_targets_vs_actuals"),
+         ("Region", "branch_targets_vs_actuals", "branch_region")],
+        "Monthly targets of the branches and loan officers (the target files) against "
+        "disbursements, new borrowers and PAR30 (marts.branch_targets_vs_actuals, "
+        "marts.officer_targets_vs_actuals).",
     ),
 ]  # fmt: skip
 
