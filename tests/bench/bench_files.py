@@ -50,28 +50,29 @@ def log(message: str) -> None:
 
 
 def write_folder(folder: Path, megabytes: float, seed: int = 1) -> int:
-    """``FILES`` CSV files of about ``megabytes`` in all; returns the rows written."""
+    """``FILES`` CSV files of about ``megabytes`` in all; returns the rows written. Written as
+    a stream: a child's peak RSS (``wait4``) counts what its parent held when it forked."""
     rng = random.Random(seed)
     per_file = int(megabytes * 1024 * 1024 / FILES)
     rows = 0
     for index in range(FILES):
-        lines = [HEADER]
-        size, officer = len(HEADER), 0
-        while size < per_file:
-            officer += 1
-            for month in range(1, 13):
-                amount = f"{rng.randrange(10_000, 5_000_000)}.{rng.randrange(100):02d}"
-                line = (
-                    f"{1990 + index}-{month:02d},{officer},{rng.choice(BRANCHES)},"
-                    f"{rng.choice(NAMES)},{amount},"
-                    f"{rng.randrange(1, 60)},{rng.choice(('5%', '8%', '0.05'))}\r\n"
-                )
-                lines.append(line)
-                size += len(line)
-            rows += 12
         path = folder / "officer_targets" / f"targets_{index:02d}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(lines), encoding="utf-8")
+        with path.open("w", encoding="utf-8", newline="") as out:
+            out.write(HEADER)
+            size, officer = len(HEADER), 0
+            while size < per_file:
+                officer += 1
+                for month in range(1, 13):
+                    amount = f"{rng.randrange(10_000, 5_000_000)}.{rng.randrange(100):02d}"
+                    line = (
+                        f"{1990 + index}-{month:02d},{officer},{rng.choice(BRANCHES)},"
+                        f"{rng.choice(NAMES)},{amount},"
+                        f"{rng.randrange(1, 60)},{rng.choice(('5%', '8%', '0.05'))}\r\n"
+                    )
+                    out.write(line)
+                    size += len(line)
+                rows += 12
     return rows
 
 
@@ -114,7 +115,11 @@ def run_size(cluster: Cluster, state: Path, megabytes: float, label: str) -> dic
     phases["unchanged"] = {"seconds": seconds, "peak_rss_mb": rss, "mb": size}
     log(f"  unchanged {seconds:.1f} s")
     changed = folder / "officer_targets" / "targets_03.csv"
-    changed.write_text(changed.read_text().replace(",5%\r\n", ",6%\r\n"), encoding="utf-8")
+    edited = changed.with_suffix(".tmp")
+    with changed.open(encoding="utf-8", newline="") as src, edited.open("w", newline="") as dst:
+        for line in src:
+            dst.write(line.replace(",5%\r\n", ",6%\r\n"))
+    edited.replace(changed)
     seconds, rss, out = measured(command, env)
     assert "1 loaded" in out, out
     phases["one file changed"] = {

@@ -740,6 +740,8 @@ class FileLoader:
         if batch:
             self.target.bulk_insert(conn, self.stage, ["_row", *names], batch)
             count += len(batch)
+        # statistics for the key checks' plans (a hash join, not a loop over RAW per row)
+        self.target.analyze(conn, self.stage)
         return shape, count
 
     def _check_keys(self, conn: Any, path: str) -> None:
@@ -756,11 +758,17 @@ class FileLoader:
                 f"row {second}, column {self.spec.key[-1]}: the key ({named}) repeats row {first}'s"
             )
         on = " and ".join(f"s.{k} = r.{k}" for k in keys)
-        clash = self.d.rows(
-            conn,
-            f"select s._row, r._file from {self.stage} s join {self.raw} r on {on} "
-            "where r._deleted_at is null and r._file <> %s order by s._row limit 1",
-            (path,),
+        # the first clash by an aggregate (an ORDER BY … LIMIT 1 invites a nested loop that
+        # scans RAW once per staged row), then the file it clashes with
+        join = (
+            f"from {self.stage} s join {self.raw} r on {on} "
+            "where r._deleted_at is null and r._file <> %s"
+        )
+        first = self.d.one(conn, f"select min(s._row) {join}", (path,))
+        clash = (
+            self.d.rows(conn, f"select s._row, r._file {join} and s._row = %s", (path, first))
+            if first is not None
+            else []
         )
         if clash:
             row, other = clash[0]

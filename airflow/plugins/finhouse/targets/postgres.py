@@ -381,6 +381,9 @@ class PostgresTarget(SqlTarget):
             for row in rows:
                 copy.write_row(row)
 
+    def analyze(self, conn: Any, relation: str) -> None:
+        conn.execute(sql.SQL("analyze {}").format(sql.SQL(relation)))
+
     def grant_read(self, conn: Any, relation: str) -> None:
         if conn.execute("select 1 from pg_roles where rolname = %s", (TRANSFORMER,)).fetchone():
             conn.execute(

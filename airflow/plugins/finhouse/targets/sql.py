@@ -287,6 +287,11 @@ class SqlTarget:
         finally:
             cur.close()
 
+    def analyze(self, conn: Any, relation: str) -> None:
+        """Gather the planner's statistics of a table just filled (where the warehouse has
+        them to gather)."""
+        del conn, relation
+
     def grant_read(self, conn: Any, relation: str) -> None:
         """Let the transformer read a RAW table the loader created outside a load."""
         del conn, relation
