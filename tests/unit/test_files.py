@@ -232,3 +232,12 @@ def test_the_demo_files_headers_are_the_datasets_columns() -> None:
 def test_unknown_dataset_is_one_line_naming_the_known_ones() -> None:
     with pytest.raises(files.ConfigError, match="unknown dataset 'loans'; known datasets: "):
         files.get_dataset("loans")
+
+
+def test_each_spreadsheet_dag_documents_its_dataset_columns() -> None:
+    from finhouse.orchestration.spreadsheets import _doc  # noqa: PLC0415 - imports Airflow
+
+    for spec in DATASETS.values():
+        doc = _doc(spec)
+        assert f"raw.{spec.raw_table}" in doc
+        assert all(f"| `{c.name}` |" in doc for c in spec.columns), spec.name

@@ -91,12 +91,12 @@ def money(value: Any) -> Decimal:
 
 def test_bootstrap_imports_every_asset_into_a_fresh_metadata_database(superset: Superset) -> None:
     datasets = len(list((ASSETS / "datasets" / "finhouse_warehouse").glob("*.yaml")))
-    counts = f"imported {datasets} datasets, {len(asset_charts())} charts, 7 dashboards"
+    counts = f"imported {datasets} datasets, {len(asset_charts())} charts, 8 dashboards"
     assert counts in superset.bootstrap_output
     dashboards = {d["dashboard_title"]: d for d in superset.listing("dashboard")}
     expected = {d["dashboard_title"] for d in asset_dashboards().values()}
     assert set(dashboards) == expected
-    assert len(expected) == 7
+    assert len(expected) == 8
     assert all(d["published"] for d in dashboards.values())
     assert {c["slice_name"] for c in superset.listing("chart")} == {
         c["slice_name"] for c in asset_charts().values()
@@ -347,7 +347,7 @@ def test_every_dashboard_renders_in_headless_chromium(superset: Superset) -> Non
     assert shot.stdout.strip(), shot.stderr[-3000:]
     report = json.loads(shot.stdout)
     (ARTIFACTS / "screenshots-report.json").write_text(json.dumps(report, indent=2))
-    assert len(report) == 8
+    assert len(report) == 9
     problems = {
         e["title"]: {k: e[k] for k in ("errors", "empty", "undrawn", "rendered")}
         for e in report
