@@ -179,7 +179,7 @@ def test_a_workbook_reads_as_its_csv_export_would(tmp_path: Path) -> None:
             0.05,
         ]
     )
-    sheet.append([dt.date(2026, 4, 1), 17, None, None, 0.1, 3, 0.075])
+    sheet.append([dt.date(2026, 4, 1), 17, None, None, 3703.68, 3, 0.3])
     sheet.append([None] * 7)
     path = tmp_path / "o.xlsx"
     book.save(path)
@@ -195,8 +195,27 @@ def test_a_workbook_reads_as_its_csv_export_would(tmp_path: Path) -> None:
             12,
             Decimal("0.0500"),
         ),
-        (3, dt.date(2026, 4, 1), 17, None, None, Decimal("0.10"), 3, Decimal("0.0750")),
+        (3, dt.date(2026, 4, 1), 17, None, None, Decimal("3703.68"), 3, Decimal("0.3000")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "text"),
+    [
+        # a formula's double as Excel stores it (17 digits) reads as Excel shows it (15)
+        (1234.56 * 3, "3703.68"),
+        (0.1 + 0.2, "0.3"),
+        (5.0, "5"),
+        (0.075, "0.075"),
+        (123456789012345678.0, "123456789012345680"),
+        (True, "true"),
+        (dt.datetime(2026, 3, 1, 0, 0), "2026-03-01"),  # noqa: DTZ001 - a cell has no zone
+        ("  x  ", "x"),
+        ("   ", None),
+    ],
+)
+def test_workbook_cells_read_as_excel_shows_them(cell: object, text: str | None) -> None:
+    assert files._cell_text(cell) == text
 
 
 def test_a_file_that_is_not_a_workbook_is_rejected(tmp_path: Path) -> None:

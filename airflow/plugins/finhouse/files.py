@@ -289,8 +289,12 @@ def _cell_text(value: object) -> Cell:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        # the shortest text that reads back as the same double: 1234.56, not 1234.5599…
-        return str(int(value)) if value.is_integer() else repr(value)
+        if value.is_integer() and abs(value) < 1e18:
+            return str(int(value))
+        # what Excel shows: 15 significant digits (a formula's 1100.0000000000002 is 1100,
+        # 0.1 + 0.2 is 0.3); the shortest exact text beyond that range
+        text = f"{value:.15g}"
+        return repr(value) if "e" in text else text
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
     if isinstance(value, dt.date):
