@@ -298,3 +298,32 @@ def test_the_demo_files_load_clean_against_the_seeded_oltp(
     }
     assert ceilings <= {Decimal("0.0500"), Decimal("0.0800")}
     assert Decimal("0.0500") in ceilings
+
+
+def test_concurrent_first_runs_create_the_raw_tables_once(dbs: Databases, tmp_path: Path) -> None:
+    """Runs of different datasets (and ingestion runs) starting together on a new warehouse
+    all create the file tables: serialised, none fails on PostgreSQL's catalog race."""
+    folder = tmp_path / "drop"
+    write_csv(folder / "branches" / "a.csv", BRANCH_HEADER, [["NBO01", "N", "C", "Kenya"]])
+    procs = [
+        subprocess.Popen(
+            [FINHOUSE, "files", "load", name, "--dir", str(folder)],
+            env=dbs.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("branches", "branch_targets", "officer_targets", "branches")
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    columns = query(
+        dbs,
+        "select table_name, count(*) from finhouse_meta.source_columns "
+        "where table_name like 'file_%%' group by 1 order by 1",
+    )
+    assert columns == [
+        ("file_branch_targets", 5),
+        ("file_branches", 7),
+        ("file_officer_targets", 7),
+    ]

@@ -622,16 +622,15 @@ class FileLoader:
             f"_batch_id {d.text} not null",
             f"_deleted_at {d.timestamp}",
         ]
-        # (DDL outside the transaction: Snowflake commits it on its own anyway)
+        # (no transaction of its own: see ensure_raw_tables)
         d.execute(conn, f"create table if not exists {self.raw} ({', '.join(columns)})")
         self.target.grant_read(conn, self.raw)
-        with d.transaction(conn):
-            self.control.record_columns(
-                conn,
-                self.spec.raw_table,
-                [Column(c.name, c.sql_type) for c in self.spec.columns],
-                self.run_id,
-            )
+        self.control.record_columns(
+            conn,
+            self.spec.raw_table,
+            [Column(c.name, c.sql_type) for c in self.spec.columns],
+            self.run_id,
+        )
 
     def _states(self, conn: Any) -> dict[str, tuple[str, str, str]]:
         rows = self.d.rows(
@@ -896,8 +895,17 @@ def ensure_raw_tables(target: Any, run_id: str) -> None:
     if getattr(target, "_file_tables_ready", False):
         return
     with target.control_connection() as conn:
-        for spec in DATASETS.values():
-            FileLoader(target, spec, Path(), run_id).ensure_raw(conn)
+        missing = [
+            spec
+            for spec in DATASETS.values()
+            if not target.control.recorded_columns(conn, spec.raw_table)
+        ]
+        if missing:
+            # serialised with other runs' setups (concurrent CREATE … IF NOT EXISTS of one
+            # name fails on PostgreSQL's catalogs); on PostgreSQL also one transaction
+            with target.setup_guard(conn):
+                for spec in missing:
+                    FileLoader(target, spec, Path(), run_id).ensure_raw(conn)
     target._file_tables_ready = True
 
 
