@@ -53,6 +53,9 @@ def test_a_short_soak_runs_reports_and_stops(
             "platform", "soak", "--minutes", str(MINUTES), "--schedule-minutes", "1",
             "--reconcile-minutes", "2", "--simulate-seconds", "10", "--sample-seconds", "10",
             "--rss-growth-max-pct", "1000", "--log-mb-per-hour-max", "100000",
+            # measured from the start: a 3-minute window after a first build of 2-3 min under
+            # CI's load would hold no build of its own commits (the warm-up: the long soak)
+            "--warm-up-minutes", "0",
             "--report", str(report_file),
             env=env, timeout=1200,
         )  # fmt: skip
@@ -81,12 +84,7 @@ def test_a_short_soak_runs_reports_and_stops(
     assert out.returncode == 0, detail
     assert runs["totals"]["failed"] == 0, runs["failed"]
     assert 0 < dbt["p50_s"] <= dbt["max_s"] < 600, dbt
-    # the measured window began once the first build had built the marts (the warm-up)
-    warmed = report["warm_up"]
-    assert not warmed["timed_out"], warmed
-    assert warmed["first_build"]["state"] == "success", warmed
-    assert report["ready_at"] > warmed["first_build"]["start"]
-    assert "warm-up over after" in out.stdout
+    assert report["warm_up"] == {"seconds": 0.0, "first_build": None, "timed_out": False}
     fresh = report["freshness"]
     assert fresh["measured"], fresh
     assert fresh["overall"]["commits"] > 0
