@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from finhouse import config, endpoints, pipeline
+from finhouse import config, endpoints, exports, pipeline
 from finhouse.oltp import schema
 from finhouse.oltp.seed import seed
 from finhouse.oltp.simulate import simulate
@@ -116,7 +116,7 @@ def export_portfolio_daily(cluster: Cluster) -> dict[str, float]:
             raise SystemExit(f"finhouse export portfolio_daily failed:\n{said[-4000:]}")
         written = [p for p in folder.rglob("*") if p.is_file()]
         megabytes = sum(p.stat().st_size for p in written) / 1024 / 1024
-        rows = sum(json.loads(p.read_text())["rows"] for p in written if p.name == "manifest.json")
+        rows = sum(json.loads(p.read_text())["rows"] for p in written if p.name == exports.MANIFEST)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {

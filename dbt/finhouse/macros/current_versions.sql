@@ -9,7 +9,7 @@
     select candidate.*
     from {{ versions }} as candidate
     where
-        candidate.deleted_at is null
+        {{ raw_not_deleted('candidate') }}
         and not exists (
             select 1
             from {{ versions }} as newer

@@ -7,7 +7,7 @@
 {% macro accounts_with_deleted_ledger_rows() -%}
     select account_id
     from {{ ref('stg_oltp__transactions_versions') }}
-    where deleted_at is not null
+    where {{ raw_deleted() }}
 {%- endmacro %}
 
 {% macro remove_balances_before_first_ledger_day() -%}
@@ -149,7 +149,7 @@
                     as month_start,
                 max(deleted_at) as deleted_at
             from {{ ref('stg_oltp__transactions_versions') }}
-            where deleted_at is not null
+            where {{ raw_deleted() }}
             group by 1
         ) as deletions
             on

@@ -61,10 +61,32 @@
 {%- endmacro %}
 
 {#- The RAW rows a build reads: those that first landed by the horizon (a version rewritten
-    later keeps when it first landed in _first_loaded_at). Nothing without a horizon. -#}
+    later keeps when it first landed in _first_loaded_at). Nothing without a horizon.
+    `coalesce(_first_loaded_at, _loaded_at) <= horizon` written out on the plain columns, so
+    that PostgreSQL estimates it from their statistics (on the expression it guesses a third
+    of the rows). -#}
 {% macro raw_cut_filter(table) -%}
     {%- set value = raw_cut_value(table) -%}
     {%- if value is not none -%}
-        where coalesce(_first_loaded_at, _loaded_at) <= {{ raw_cut_horizon(table) }}
+        {%- set horizon = raw_cut_horizon(table) -%}
+        where
+            _first_loaded_at <= {{ horizon }}
+            or (_first_loaded_at is null and _loaded_at <= {{ horizon }})
     {%- endif -%}
+{%- endmacro %}
+
+{#- Whether a *_versions row is (not) marked deleted as of the cut: the same as `deleted_at is
+    null` (`is not null`), but on RAW's own _deleted_at, so that PostgreSQL estimates it from
+    the column's statistics and reaches RAW's partial _deleted_at index. On deleted_at, a CASE
+    expression, the planner guesses 0.5 % of the rows for `is null`: at scale 10 that made
+    the models downstream of the current state nested loops (one model was still running
+    after 20 minutes). -#}
+{% macro raw_not_deleted(alias=none) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    ({{ prefix }}raw_deleted_at is null or {{ prefix }}raw_deleted_at > {{ prefix }}cut_horizon)
+{%- endmacro %}
+
+{% macro raw_deleted(alias=none) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    {{ prefix }}raw_deleted_at <= {{ prefix }}cut_horizon
 {%- endmacro %}

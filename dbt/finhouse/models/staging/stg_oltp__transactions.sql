@@ -15,4 +15,4 @@ select
     created_at,
     loaded_at
 from {{ ref('stg_oltp__transactions_versions') }}
-where deleted_at is null
+where {{ raw_not_deleted() }}
