@@ -268,8 +268,10 @@ def _task_key(ti: Any) -> str:
 
 
 def describe(results: Iterable[RunResult]) -> str:
+    results = list(results)
+    width = max((len(r.dag_id) for r in results), default=0) + 2
     return "\n".join(
-        f"{r.dag_id:<24}{r.state:<9}{len(r.tasks):>4} tasks {r.seconds:>7.1f} s"
+        f"{r.dag_id:<{width}}{r.state:<9}{len(r.tasks):>4} tasks {r.seconds:>7.1f} s"
         + (f"  failed: {', '.join(r.failed_tasks())}" if not r.ok else "")
         for r in results
     )

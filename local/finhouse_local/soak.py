@@ -953,13 +953,14 @@ def describe(report: dict[str, Any]) -> str:
             f"{first.get('seconds', 'none')} s; its runs are counted, its commits are not timed)"
         )
     lines.append("")
-    lines.append(f"{'DAG':<26}{'runs':>6}{'ok':>6}{'failed':>8}{'running':>9}")
+    w = max((len(dag_id) for dag_id in report["runs"]["dags"]), default=0) + 2
+    lines.append(f"{'DAG':<{w}}{'runs':>6}{'ok':>6}{'failed':>8}{'running':>9}")
     for dag_id, c in report["runs"]["dags"].items():
         lines.append(
-            f"{dag_id:<26}{c['runs']:>6}{c['success']:>6}{c['failed']:>8}{c['running']:>9}"
+            f"{dag_id:<{w}}{c['runs']:>6}{c['success']:>6}{c['failed']:>8}{c['running']:>9}"
         )
     t = report["runs"]["totals"]
-    lines.append(f"{'total':<26}{t['runs']:>6}{t['success']:>6}{t['failed']:>8}{t['running']:>9}")
+    lines.append(f"{'total':<{w}}{t['runs']:>6}{t['success']:>6}{t['failed']:>8}{t['running']:>9}")
     for run in report["runs"]["failed"]:
         lines.append(f"  failed: {run['dag_id']} {run['run_id']}")
         lines += [f"    {task}" for task in run["failed_tasks"]]
