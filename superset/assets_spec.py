@@ -144,6 +144,30 @@ DATASETS = {
             },
         ),
         Dataset(
+            "risk_coverage_monthly",
+            "month_start",
+            {
+                "loan_loss_reserve": ("Loan-loss reserve", "SUM(loan_loss_reserve)"),
+                "provision_expense": ("Provision expense", "SUM(provision_expense)"),
+                "risk_coverage_ratio": (
+                    "Risk coverage",
+                    "SUM(loan_loss_reserve) / NULLIF(SUM(par30_amount), 0)",
+                ),
+                "loan_loss_reserve_ratio": (
+                    "Loan-loss reserve ratio",
+                    "SUM(loan_loss_reserve) / NULLIF(SUM(gross_loan_portfolio), 0)",
+                ),
+            },
+        ),
+        Dataset(
+            "provisions_by_bucket_monthly",
+            "month_start",
+            {
+                "outstanding_principal": ("Outstanding principal", "SUM(outstanding_principal)"),
+                "provision_amount": ("Provision", "SUM(provision_amount)"),
+            },
+        ),
+        Dataset(
             "collections_monthly",
             "month_start",
             {
@@ -779,9 +803,25 @@ DASHBOARDS = [
                       ["written_off_amount"], x="month_start", grain="month", fmt=MONEY,
                       width=4),
             ],
+            [
+                Chart("pq_risk_coverage", "Risk coverage (reserve / PAR30) and loan-loss "
+                      "reserve ratio at each month's end", "line", "risk_coverage_monthly",
+                      ["risk_coverage_ratio", "loan_loss_reserve_ratio"], x="month_start",
+                      grain="month", fmt=PCT, width=5),
+                Chart("pq_reserve", "Loan-loss reserve and provision expense per month",
+                      "bar", "risk_coverage_monthly",
+                      ["loan_loss_reserve", "provision_expense"], x="month_start",
+                      grain="month", fmt=MONEY, stack=False, width=4),
+                Chart("pq_provisions_by_bucket", "Provisions by DPD bucket (as of date)",
+                      "table", "provisions_by_bucket_monthly",
+                      ["outstanding_principal", "provision_amount"],
+                      groupby=["dpd_bucket", "provision_rate"],
+                      where="period_end_date = as_of_date", time_scoped=False, width=3),
+            ],
         ],
         [DATE, BRANCH("portfolio_daily"), PRODUCT, OFFICER],
-        "PAR, DPD buckets, roll rates, vintages and write-offs (docs/metrics.md definitions).",
+        "PAR, DPD buckets, roll rates, vintages, write-offs, provisioning and risk coverage "
+        "(docs/metrics.md definitions).",
     ),
     Dashboard(
         "collections",

@@ -53,6 +53,7 @@ def integrity() -> dict:
             "params": sorted(dag.params.keys()),
             "param_specs": {name: _param(dag.params, name) for name in dag.params},
             "schedule": type(dag.timetable).__name__,
+            "cron": getattr(dag.timetable, "_expression", None),
             "asset_condition": sorted(
                 getattr(a, "uri", str(a))
                 for a in getattr(getattr(dag.timetable, "asset_condition", None), "objects", [])

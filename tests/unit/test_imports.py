@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "finhouse.cut",
             "finhouse.quality",
             "finhouse.exports",
+            "finhouse.closes",
             "finhouse.files",
             "finhouse.endpoints",
             "finhouse.reporting",

@@ -658,6 +658,33 @@ def export_cmd(
         click.echo(exports.describe(manifest, destination, wrote))
 
 
+# ---------------------------------------------------------------------------- close
+@cli.command("close")
+@click.argument("month", required=False)
+@click.option("--list", "list_them", is_flag=True, help="list the closes instead")
+def close_cmd(month: str | None, list_them: bool) -> None:
+    """Freeze MONTH's (YYYY-MM) month-end figures from the marts into the warehouse's
+    `closes` schema, immutable, as a new close version; closing a month again writes a
+    new version only when a figure changed, with its restatement (every changed figure, and
+    the loans and payments that changed it). What the finhouse_close DAG runs after each
+    month-end; without MONTH, the last complete month."""
+    from finhouse import closes, settings  # noqa: PLC0415
+
+    dsn = _warehouse_dsn("transformer")
+    if list_them:
+        if month:
+            raise click.UsageError("--list takes no MONTH")
+        click.echo(closes.describe_closes(closes.list_closes(dsn)))
+        return
+    which = (
+        closes.parse_month(month)
+        if month
+        else closes.previous_month(dt.datetime.now(dt.UTC).date())
+    )
+    result = closes.close_month(dsn, which, reader_role=settings.load().reporter_role)
+    click.echo(result.describe())
+
+
 # ---------------------------------------------------------------------------- dbt
 @cli.command(
     "dbt", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}

@@ -506,6 +506,7 @@ DBT = "dbt"
 ALERTS = "Alerts"
 MAINTENANCE = "Housekeeping: logs and Airflow's metadata (the finhouse_maintenance DAG)"
 EXPORTS = "Mart exports (the finhouse_export DAG, `finhouse export`)"
+CLOSES = "Month-end closes (the finhouse_close DAG, `finhouse close`)"
 FILES = "Spreadsheet sources (the finhouse_files_* DAGs, `finhouse files`)"
 SNOWFLAKE = "Snowflake"
 LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
@@ -519,6 +520,7 @@ GROUPS = (
     ALERTS,
     MAINTENANCE,
     EXPORTS,
+    CLOSES,
     FILES,
     SNOWFLAKE,
     LOCAL,
@@ -861,6 +863,15 @@ class FinhouseSettings(BaseSettings):
             kind="days",
             group=EXPORTS,
         )
+    )
+
+    # --- month-end closes (finhouse.closes, the finhouse_close DAG, `finhouse close`)
+    close_days_after_month_end: Annotated[int, whole_number(minimum=1, maximum=28)] = setting(
+        5,
+        "the finhouse_close DAG closes the previous month on this day of each month (06:00 "
+        "UTC): late payments of the month's last days have this long to arrive",
+        kind="integer",
+        group=CLOSES,
     )
 
     # --- spreadsheet sources (finhouse.files, the finhouse_files_* DAGs, `finhouse files`)

@@ -75,7 +75,16 @@ def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, 
         "finhouse_dbt",
         "finhouse_maintenance",
         "finhouse_export",
+        "finhouse_close",
     }
+
+
+def test_the_close_dag_runs_monthly_after_the_configured_days(bare: dict[str, Any]) -> None:
+    close = bare["dags"]["finhouse_close"]
+    assert sorted(close["tasks"]) == ["close_month"]
+    assert close["params"] == ["month"]
+    assert close["schedule"] == "CronTriggerTimetable"
+    assert close["cron"] == "0 6 5 * *"
 
 
 def test_the_export_dag_runs_after_a_successful_build_a_task_per_marked_mart(

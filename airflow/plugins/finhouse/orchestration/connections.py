@@ -187,3 +187,15 @@ def export_reader_dsn() -> str:
             f"(or {DBT_CONN_ID}), or set {settings.variable_of('warehouse_dsn')}"
         )
     return dsn
+
+
+def transformer_dsn() -> str:
+    """The warehouse as the transformer role (the dbt DAG's connection): what the month-end
+    close writes with (it owns the ``closes`` schema)."""
+    dsn = _from_airflow(DBT_CONN_ID) or config.configured_warehouse_dsn("transformer")
+    if dsn is None:
+        raise ConfigError(
+            f"no connection to the warehouse as the transformer: define the Airflow connection "
+            f"{DBT_CONN_ID}, or set {settings.variable_of('warehouse_dsn')}"
+        )
+    return dsn

@@ -1,0 +1,230 @@
+"""Month-end closes (finhouse.closes) on the dbt-built warehouse, through `finhouse close`.
+
+May 2026 (complete in the marts, built as of 2026-06-30) is closed; the close equals the
+marts; it is immutable for every role; closing again with nothing changed writes nothing.
+Then a payment is entered late (paid in May, entered now) and another May payment is
+reversed; after an ingest and a build, the month closed again is a new version whose
+restatement names both loans with their causes and carries every changed figure, and the
+"as closed" views follow the new version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from tests.conftest import FINHOUSE
+from tests.integration.dbt.conftest import Warehouse
+
+pytestmark = pytest.mark.integration
+
+MONTH = "2026-05"
+MONTH_START = dt.date(2026, 5, 1)
+
+
+def _close(built: Warehouse, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FINHOUSE, "close", *args],
+        env=built.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _closes(wh: psycopg.Connection) -> list[tuple]:
+    return wh.execute(
+        "select close_id, version, previous_close_id from closes.month_end_closes "
+        "where month = %s order by version",
+        (MONTH_START,),
+    ).fetchall()
+
+
+def _mart_minus_close(wh: psycopg.Connection, mart: str, section: str, where: str) -> int:
+    """Rows of the mart's month not in the close's latest version, and the other way round
+    (every column but the marts' as-of date)."""
+    columns = [
+        r[0]
+        for r in wh.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = %s and column_name <> 'as_of_date' order by ordinal_position",
+            (mart,),
+        )
+    ]
+    cols = ", ".join(columns)
+    one_way = wh.execute(
+        f"select count(*) from (select {cols} from marts.{mart} where {where} except all "
+        f"select {cols} from closes.{section}_as_closed where close_month = %s) d",
+        (MONTH_START,),
+    ).fetchone()
+    other_way = wh.execute(
+        f"select count(*) from (select {cols} from closes.{section}_as_closed "
+        f"where close_month = %s except all select {cols} from marts.{mart} where {where}) d",
+        (MONTH_START,),
+    ).fetchone()
+    assert one_way is not None
+    assert other_way is not None
+    return int(one_way[0]) + int(other_way[0])
+
+
+def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
+    # the marts as the source stands (tests before this one may have changed it)
+    built.ingest()
+    built.dbt("run")
+    # -- bad requests: one line each, nothing written
+    for args, message in (
+        (("2026-13",), "not a month"),
+        (("2026-06",), "is not complete in the marts"),
+        (("1999-01",), "no figure for this month"),
+    ):
+        bad = _close(built, *args)
+        assert bad.returncode != 0
+        assert message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+    first = _close(built, MONTH)
+    assert first.returncode == 0, first.stderr
+    assert f"closed as {MONTH}-v1" in first.stdout
+    with psycopg.connect(built.dsn()) as wh:
+        assert _closes(wh) == [(f"{MONTH}-v1", 1, None)]
+        # the close is the marts' month, to the cent
+        for mart, section, where in (
+            ("risk_coverage_monthly", "risk_coverage", "month_start = '2026-05-01'"),
+            ("portfolio_daily", "portfolio_quality", "as_of_date = '2026-05-31'"),
+            ("loan_provisions_monthly", "loan_positions", "month_start = '2026-05-01'"),
+            ("collections_monthly", "collections", "month_start = '2026-05-01'"),
+        ):
+            assert _mart_minus_close(wh, mart, section, where) == 0, mart
+        counts = wh.execute(
+            "select (select count(*) from closes.risk_coverage), "
+            "(select count(*) from closes.loan_positions)"
+        ).fetchone()
+        assert counts is not None
+        assert counts[0] > 0
+        assert counts[1] > 0
+
+    # -- immutable, for the owner and the superuser alike
+    for role in ("transformer", "admin"):
+        for statement in (
+            "update closes.risk_coverage set loan_loss_reserve = 0",
+            "delete from closes.loan_positions",
+            "truncate closes.month_end_closes",
+        ):
+            with (
+                psycopg.connect(built.dsn(role)) as conn,
+                pytest.raises(psycopg.errors.RaiseException, match="closes are immutable"),
+            ):
+                conn.execute(statement)
+    # the reporter reads the closes, and writes nothing
+    with psycopg.connect(built.dsn("reporter")) as reporter:
+        row = reporter.execute("select count(*) from closes.risk_coverage_as_closed").fetchone()
+        assert row is not None
+        assert row[0] > 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reporter.execute(
+                "insert into closes.restated_loans select * from closes.restated_loans"
+            )
+
+    # -- nothing changed: no new version
+    again = _close(built, MONTH)
+    assert again.returncode == 0, again.stderr
+    assert f"unchanged since close {MONTH}-v1" in again.stdout
+    with psycopg.connect(built.dsn()) as wh:
+        assert len(_closes(wh)) == 1
+
+    # -- a late payment and a reversal, both dated in May
+    with psycopg.connect(built.dsn()) as wh:
+        late_loan = wh.execute(
+            "select loan_id, outstanding_principal from closes.loan_positions "
+            "where close_id = %s and days_past_due > 30 and outstanding_principal > 500 "
+            "order by loan_id limit 1",
+            (f"{MONTH}-v1",),
+        ).fetchone()
+    assert late_loan is not None
+    with psycopg.connect(built.oltp_dsn, autocommit=True) as oltp:
+        reversed_payment = oltp.execute(
+            """
+            select p.id, p.loan_id, p.principal_paid
+            from payments p join loans l on l.id = p.loan_id
+            where p.status = 'completed' and p.principal_paid > 0 and l.status = 'active'
+              and p.paid_at >= '2026-05-01' and p.paid_at < '2026-05-31' and p.loan_id <> %s
+            order by p.id limit 1""",
+            (late_loan[0],),
+        ).fetchone()
+        assert reversed_payment is not None
+        oltp.execute(
+            "update payments set status = 'reversed', updated_at = now() where id = %s",
+            (reversed_payment[0],),
+        )
+        late_payment = oltp.execute(
+            """
+            insert into payments (loan_id, amount, principal_paid, interest_paid, penalty_paid,
+                                  channel, status, paid_at, reference, created_at, updated_at)
+            values (%s, 100.00, 100.00, 0, 0, 'cash', 'completed', '2026-05-20 10:00+00',
+                    'LATE-CLOSE-1', now(), now())
+            returning id""",
+            (late_loan[0],),
+        ).fetchone()
+    assert late_payment is not None
+    built.ingest()
+    built.dbt("run")
+
+    second = _close(built, MONTH)
+    assert second.returncode == 0, second.stderr
+    assert f"closed as {MONTH}-v2" in second.stdout
+    assert f"previous close {MONTH}-v1" in second.stdout
+    assert f"loan {late_loan[0]} " in second.stdout
+    with psycopg.connect(built.dsn()) as wh:
+        assert _closes(wh) == [(f"{MONTH}-v1", 1, None), (f"{MONTH}-v2", 2, f"{MONTH}-v1")]
+        loans = {
+            r[0]: r[1:]
+            for r in wh.execute(
+                "select loan_id, previous_outstanding_principal, restated_outstanding_principal, "
+                "causes from closes.restated_loans where close_id = %s",
+                (f"{MONTH}-v2",),
+            )
+        }
+        assert loans.keys() == {late_loan[0], reversed_payment[1]}
+        before, after, causes = loans[late_loan[0]]
+        assert before - after == Decimal("100.00")
+        assert f"payment {late_payment[0]} entered after the previous close" in causes
+        before, after, causes = loans[reversed_payment[1]]
+        assert after - before == reversed_payment[2]
+        assert f"payment {reversed_payment[0]} (paid 2026-05-" in causes
+        assert "reversed" in causes
+        # every changed figure is listed: the GLP of May's end moved by both changes
+        glp = wh.execute(
+            "select sum(difference) from closes.restated_figures where close_id = %s "
+            "and section = 'portfolio_quality' and figure = 'gross_loan_portfolio'",
+            (f"{MONTH}-v2",),
+        ).fetchone()
+        assert glp is not None
+        assert glp[0] == reversed_payment[2] - Decimal("100.00")
+        # "as closed" follows the new version, which equals the restated marts
+        assert (
+            _mart_minus_close(
+                wh, "risk_coverage_monthly", "risk_coverage", "month_start = '2026-05-01'"
+            )
+            == 0
+        )
+        versions = wh.execute(
+            "select distinct close_id from closes.loan_positions_as_closed where close_month = %s",
+            (MONTH_START,),
+        ).fetchall()
+        assert versions == [(f"{MONTH}-v2",)]
+        # v1 is still there, unchanged
+        kept = wh.execute(
+            "select outstanding_principal from closes.loan_positions "
+            "where close_id = %s and loan_id = %s",
+            (f"{MONTH}-v1", late_loan[0]),
+        ).fetchone()
+        assert kept == (late_loan[1],)
+    listed = _close(built, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{MONTH}-v2" in listed.stdout
+    assert "since 2026-05-v1" in listed.stdout
