@@ -96,8 +96,9 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@echo "==> through Airflow: the six ingestion DAGs (incremental loads into RAW) and the three"
 	@echo "    spreadsheet DAGs (the drop folder's files into RAW), then the"
 	@echo "    dbt DAG (Cosmos watcher: one dbt build, tests included, a task per model), then"
-	@echo "    the export DAG (the marts marked for export as CSV and Parquet files)"
-	@$(FINHOUSE) dags run --ingestion $(SPREADSHEET_DAGS) finhouse_dbt finhouse_export
+	@echo "    the export DAG (the marts marked for export as CSV and Parquet files), then the"
+	@echo "    close DAG (the last complete month frozen, and its report pack: PDF and Excel)"
+	@$(FINHOUSE) dags run --ingestion $(SPREADSHEET_DAGS) finhouse_dbt finhouse_export finhouse_close
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 	@echo; $(FINHOUSE) platform next

@@ -80,3 +80,15 @@ def test_describe_a_restatement_and_an_unchanged_month() -> None:
     assert unchanged.describe() == (
         "2026-11: unchanged since close 2026-11-v1: no new version written"
     )
+
+
+def test_the_pdf_shows_money_ratios_and_counts_as_finance_reads_them() -> None:
+    from finhouse.report_pack import display  # noqa: PLC0415
+
+    assert display(Decimal("1271072.15"), "money") == "1,271,072.15"
+    assert display(Decimal("-307.9"), "money") == "-307.90"
+    assert display(Decimal("0.0429817"), "ratio") == "4.30 %"
+    assert display(1234, "int") == "1,234"
+    assert display(None, "money") == "-"
+    assert display(dt.date(2026, 11, 1), "date") == "Nov 2026"
+    assert display("NBO01", "text") == "NBO01"

@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "finhouse.quality",
             "finhouse.exports",
             "finhouse.closes",
+            "finhouse.report_pack",
             "finhouse.files",
             "finhouse.endpoints",
             "finhouse.reporting",

@@ -473,13 +473,53 @@ def reconcile_cmd(
 
 
 # ---------------------------------------------------------------------------- report
-@cli.command("report")
-def report_cmd() -> None:
-    """Print a portfolio summary from the marts (GLP, PAR30, borrowers, deposits, loads)."""
+@cli.group("report", invoke_without_command=True, context_settings=CONTEXT)
+@click.pass_context
+def report_cmd(ctx: click.Context) -> None:
+    """Print a portfolio summary from the marts (GLP, PAR30, borrowers, deposits, loads);
+    `finhouse report monthly` writes a closed month's report pack."""
+    if ctx.invoked_subcommand is not None:
+        return
     from finhouse.reporting import portfolio_summary  # noqa: PLC0415
 
     dsn = _warehouse_dsn("reporter")
     click.echo(portfolio_summary(dsn).describe())
+
+
+@report_cmd.command("monthly")
+@click.option("--month", "month", default=None, help="YYYY-MM  [default: the last complete month]")
+@click.option(
+    "--close",
+    "close_id",
+    default=None,
+    help="a close id (2026-11-v1)  [default: the month's latest]",
+)
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    help="a folder or an fsspec URL  [default: FINHOUSE_EXPORT_URL, with the exports]",
+)
+def report_monthly_cmd(month: str | None, close_id: str | None, out: str | None) -> None:
+    """Write a closed month's report pack - a PDF (portfolio quality, provisioning and risk
+    coverage, collections, the financial summary, the trend, the restatement) and an Excel
+    workbook (one sheet per table) - from its month-end close, with a manifest, under
+    OUT/monthly_report/CLOSE_ID/. What the finhouse_close DAG does after each close."""
+    from finhouse import closes, exports, report_pack, settings  # noqa: PLC0415
+
+    which = (
+        closes.parse_month(month)
+        if month
+        else closes.previous_month(dt.datetime.now(dt.UTC).date())
+    )
+    if out is not None:
+        settings.validate_export_url(out)
+    destination = out if out is not None else exports.destination()
+    pack = report_pack.read_pack(_warehouse_dsn("reporter"), which, close_id)
+    _manifest, wrote, _contents = report_pack.publish(
+        pack, destination, keep_days=settings.load().export_retention_days
+    )
+    click.echo(report_pack.describe(pack, destination, wrote))
 
 
 # ---------------------------------------------------------------------------- quality

@@ -55,6 +55,9 @@ class Section:
     month_column: str = "month_start"
     #: per-loan rows: compared loan by loan (closes.restated_loans), not figure by figure
     per_loan: bool = False
+    #: also the rows of this many months before (a trend, frozen as known at the close; not
+    #: part of the restatement, which is about the month itself)
+    history_months: int = 0
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -67,6 +70,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("financial_summary", "monthly_financial_summary", ("summary_key",)),
     Section("roll_rates", "roll_rates_monthly", ("from_bucket", "to_bucket")),
     Section("loan_positions", "loan_provisions_monthly", ("loan_id",), per_loan=True),
+    Section("portfolio_trend", "risk_coverage_monthly", ("month_start", "branch_code"),
+            history_months=11),
 )  # fmt: skip
 
 #: columns that describe a row's computation, not a figure: never a restatement
@@ -279,11 +284,14 @@ def _copy_section(conn: Any, section: Section, close_id: str, month: dt.date) ->
     mart_columns = [name for name, _ in _columns(conn, MARTS, section.mart)]
     names = ", ".join(_q(n) for n in mart_columns)
     value = month_end(month) if section.month_column == "as_of_date" else month
+    first = month
+    for _ in range(section.history_months):
+        first = previous_month(first)
     cur = conn.execute(
         f"insert into {SCHEMA}.{_q(section.name)} (close_id, close_month, {names}) "
         f"select %s, %s, {names} from {MARTS}.{_q(section.mart)} "
-        f"where {_q(section.month_column)} = %s",
-        (close_id, month, value),
+        f"where {_q(section.month_column)} between %s and %s",
+        (close_id, month, first if section.history_months else value, value),
     )
     return int(cur.rowcount)
 
@@ -517,6 +525,8 @@ def close_month(
                 result.rows[section.name] = _copy_section(conn, section, close_id, month)
             if previous is not None:
                 for section in SECTIONS:
+                    if section.history_months:
+                        continue
                     if section.per_loan:
                         result.restated_loans = _restated_loans(
                             conn, section, close_id, previous, period_end, previous_closed_at

@@ -235,19 +235,9 @@ def publish(
     now = now or dt.datetime.now(dt.UTC)
     staging = f"{root}/{mart}/{INCOMPLETE}/{uuid.uuid4().hex}"
     rows, files = write_files(fs, staging, mart, schema, batches, partition_by)
-    identity = export_id(as_of, files)
-    final = f"{root}/{mart}/{identity}"
-    if fs.exists(f"{final}/{MANIFEST}"):
-        fs.rm(staging, recursive=True)
-        with fs.open(f"{final}/{MANIFEST}", "r") as handle:
-            done = Manifest.from_json(handle.read())
-        current = latest(fs, root, mart)
-        if current is None or current.export_id != identity:
-            _put_text(fs, f"{root}/{mart}/{LATEST}", done.to_json())
-        return done, False
     manifest = Manifest(
         mart=mart,
-        export_id=identity,
+        export_id=export_id(as_of, files),
         as_of_date=as_of.isoformat(),
         exported_at=now.isoformat(timespec="seconds"),
         rows=rows,
@@ -255,13 +245,78 @@ def publish(
         files=files,
         dbt_run_id=dbt_run_id,
     )
+    return _publish_staged(fs, root, staging, manifest)
+
+
+def _publish_staged(fs: Any, root: str, staging: str, manifest: Manifest) -> tuple[Manifest, bool]:
+    """Move the files written under ``staging`` to their export's folder with ``manifest``,
+    then name it in ``LATEST.json``; when that export is complete already, drop ``staging``
+    and return the export on record (and False)."""
+    name, identity = manifest.mart, manifest.export_id
+    final = f"{root}/{name}/{identity}"
+    if fs.exists(f"{final}/{MANIFEST}"):
+        fs.rm(staging, recursive=True)
+        return _already_published(fs, root, name, identity), False
     with fs.open(f"{staging}/{MANIFEST}", "w") as handle:
         handle.write(manifest.to_json())
     if fs.exists(final):  # a folder without a manifest: an earlier move cut short
         fs.rm(final, recursive=True)
     fs.mv(staging, final, recursive=True)
-    _put_text(fs, f"{root}/{mart}/{LATEST}", manifest.to_json())
+    _put_text(fs, f"{root}/{name}/{LATEST}", manifest.to_json())
     return manifest, True
+
+
+def _already_published(fs: Any, root: str, name: str, identity: str) -> Manifest:
+    """The complete export ``identity``, named current in ``LATEST.json`` if it was not."""
+    with fs.open(f"{root}/{name}/{identity}/{MANIFEST}", "r") as handle:
+        done = Manifest.from_json(handle.read())
+    current = latest(fs, root, name)
+    if current is None or current.export_id != identity:
+        _put_text(fs, f"{root}/{name}/{LATEST}", done.to_json())
+    return done
+
+
+def publish_files(
+    fs: Any,
+    root: str,
+    name: str,
+    identity: str,
+    contents: dict[str, bytes],
+    *,
+    as_of: dt.date,
+    now: dt.datetime | None = None,
+) -> tuple[Manifest, bool]:
+    """Publish ready-made files (a report pack) as the export ``identity`` of ``name``, with
+    the marts' manifest, atomicity and retention (:func:`prune`); an export of that identity
+    already complete is left as it is (False)."""
+    now = now or dt.datetime.now(dt.UTC)
+    if fs.exists(f"{root}/{name}/{identity}/{MANIFEST}"):
+        return _already_published(fs, root, name, identity), False
+    staging = f"{root}/{name}/{INCOMPLETE}/{uuid.uuid4().hex}"
+    fs.makedirs(staging, exist_ok=True)
+    files = []
+    for path, data in sorted(contents.items()):
+        with fs.open(f"{staging}/{path}", "wb") as handle:
+            handle.write(data)
+        files.append(
+            ExportFile(
+                path,
+                path.rsplit(".", 1)[-1],
+                0,
+                len(data),
+                hashlib.sha256(data).hexdigest(),
+            )
+        )
+    manifest = Manifest(
+        mart=name,
+        export_id=identity,
+        as_of_date=as_of.isoformat(),
+        exported_at=now.isoformat(timespec="seconds"),
+        rows=0,
+        columns=[],
+        files=files,
+    )
+    return _publish_staged(fs, root, staging, manifest)
 
 
 def prune(

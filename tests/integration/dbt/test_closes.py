@@ -228,3 +228,176 @@ def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
     assert listed.returncode == 0, listed.stderr
     assert f"{MONTH}-v2" in listed.stdout
     assert "since 2026-05-v1" in listed.stdout
+
+
+def _cents(value: object) -> Decimal:
+    """A number read back from the workbook (a float holding cents) as exact cents."""
+    return Decimal(repr(value)).quantize(Decimal("0.01"))
+
+
+def _sheet(book: object, name: str) -> list[dict]:
+    sheet = book[name]  # type: ignore[index]
+    rows = list(sheet.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path) -> None:
+    import openpyxl  # noqa: PLC0415
+    import pypdfium2  # noqa: PLC0415
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    from finhouse import exports  # noqa: PLC0415
+
+    closed = _close(built, MONTH)  # closes May if no test did yet; else nothing changes
+    assert closed.returncode == 0, closed.stderr
+    out = tmp_path / "packs"
+    made = subprocess.run(
+        [FINHOUSE, "report", "monthly", "--month", MONTH, "--out", str(out)],
+        env={**built.env(), "FINHOUSE_REPORTER_DSN": built.dsn("reporter")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    with psycopg.connect(built.dsn()) as wh:
+        close_id, version = wh.execute(
+            "select close_id, version from closes.month_end_closes where month = %s "
+            "order by version desc limit 1",
+            (MONTH_START,),
+        ).fetchone()  # type: ignore[misc]
+        coverage = {
+            r[0]: r[1:]
+            for r in wh.execute(
+                "select branch_code, gross_loan_portfolio, par30_amount, "
+                "opening_loan_loss_reserve, loan_loss_reserve, provision_expense, "
+                "written_off_amount, risk_coverage_ratio from closes.risk_coverage "
+                "where close_id = %s",
+                (close_id,),
+            )
+        }
+        quality = wh.execute(
+            "select branch_code, gross_loan_portfolio, par30_amount, active_loans "
+            "from closes.portfolio_quality where close_id = %s",
+            (close_id,),
+        ).fetchall()
+        buckets = wh.execute(
+            "select dpd_bucket, loans, outstanding_principal, provision_amount "
+            "from closes.provisions_by_bucket where close_id = %s",
+            (close_id,),
+        ).fetchall()
+        restated = sorted(
+            r[0]
+            for r in wh.execute(
+                "select loan_id from closes.restated_loans where close_id = %s", (close_id,)
+            )
+        )
+    assert f"report pack of close {close_id}" in made.stdout
+    # stored like an export: a manifest naming both files with their checksums, current
+    fs, root = exports.filesystem(str(out))
+    manifest = exports.verify(fs, root, "monthly_report")
+    assert manifest.export_id == close_id
+    names = sorted(f.path for f in manifest.files)
+    assert [n.rsplit(".", 1)[1] for n in names] == ["pdf", "xlsx"]
+    folder = out / "monthly_report" / close_id
+
+    # -- the workbook, read back
+    book = openpyxl.load_workbook(folder / names[1])
+    assert {
+        "close",
+        "summary",
+        "portfolio_by_branch",
+        "dpd_buckets",
+        "risk_coverage",
+        "collections",
+        "financial_summary",
+        "roll_rates",
+        "trend",
+    } <= set(book.sheetnames)
+    rows = _sheet(book, "risk_coverage")
+    assert rows[-1]["Branch"] == "Total"
+    assert {r["Branch"] for r in rows[:-1]} == set(coverage)
+    for row in rows[:-1]:
+        glp, par30, opening, reserve, expense, written_off, ratio = coverage[row["Branch"]]
+        assert _cents(row["GLP"]) == glp
+        assert _cents(row["PAR30 amount"]) == par30
+        assert _cents(row["Opening reserve"]) == opening
+        assert _cents(row["Loan-loss reserve"]) == reserve
+        assert _cents(row["Provision expense"]) == expense
+        assert _cents(row["Write-offs"]) == written_off
+        if ratio is None:
+            assert row["Risk coverage"] is None
+        else:
+            assert abs(Decimal(repr(row["Risk coverage"])) - ratio) < Decimal("1e-9")
+    total_reserve = sum(c[3] for c in coverage.values())
+    assert _cents(rows[-1]["Loan-loss reserve"]) == total_reserve
+    sheet = book["risk_coverage"]
+    assert sheet.cell(row=2, column=2).number_format == "#,##0.00"
+    assert sheet.cell(row=2, column=7).number_format == "0.00%"
+    assert sheet.cell(row=1, column=1).font.bold
+
+    by_branch: dict[str, list[Decimal]] = {}
+    for branch, glp, par30, loans in quality:
+        sums = by_branch.setdefault(branch, [Decimal(0), Decimal(0), Decimal(0)])
+        sums[0] += glp
+        sums[1] += par30
+        sums[2] += loans
+    rows = _sheet(book, "portfolio_by_branch")
+    assert {
+        r["Branch"]: [_cents(r["GLP"]), _cents(r["PAR30 amount"]), r["Active loans"]]
+        for r in rows[:-1]
+    } == by_branch
+    total_glp = sum(v[0] for v in by_branch.values())
+    assert _cents(rows[-1]["GLP"]) == total_glp
+
+    bucket_totals: dict[str, list] = {}
+    for bucket, loans, outstanding, provision in buckets:
+        sums = bucket_totals.setdefault(bucket, [0, Decimal(0), Decimal(0)])
+        sums[0] += loans
+        sums[1] += outstanding
+        sums[2] += provision
+    rows = _sheet(book, "dpd_buckets")
+    assert [r["DPD bucket"] for r in rows] == [
+        "current",
+        "1-30",
+        "31-60",
+        "61-90",
+        "91-180",
+        "181+",
+        "Total",
+    ]
+    for row in rows[:-1]:
+        loans, outstanding, provision = bucket_totals[row["DPD bucket"]]
+        assert (row["Loans"], _cents(row["Outstanding principal"]), _cents(row["Provision"])) == (
+            loans,
+            outstanding,
+            provision,
+        )
+    summary = {r["Figure"]: r["Value"] for r in _sheet(book, "summary")}
+    assert _cents(summary["Gross loan portfolio"]) == total_glp
+    assert _cents(summary["Loan-loss reserve"]) == total_reserve
+    assert [r["Loan"] for r in _sheet(book, "restatement")] == restated
+    assert (version > 1) == bool(restated)
+
+    # -- the PDF: its text carries the figures, every page renders with something on it
+    pdf_path = folder / names[0]
+    text = "\n".join(page.extract_text() for page in PdfReader(pdf_path).pages)
+    for expected in (
+        close_id,
+        f"{total_glp:,.2f}",
+        f"{total_reserve:,.2f}",
+        "Provisioning and risk coverage",
+        "Collections",
+        "Financial summary",
+        *(f"{v[0]:,.2f}" for v in by_branch.values()),
+    ):
+        assert expected in text, expected
+    for loan_id in restated:
+        assert str(loan_id) in text
+    document = pypdfium2.PdfDocument(pdf_path)
+    assert len(document) >= 4
+    for index in range(len(document)):
+        image = document[index].render(scale=0.5).to_pil().convert("L")
+        inked = sum(image.histogram()[:200])  # pixels darker than light grey
+        assert inked > 500, f"page {index + 1} is (nearly) empty"
+    document.close()

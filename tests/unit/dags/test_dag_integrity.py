@@ -81,7 +81,8 @@ def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, 
 
 def test_the_close_dag_runs_monthly_after_the_configured_days(bare: dict[str, Any]) -> None:
     close = bare["dags"]["finhouse_close"]
-    assert sorted(close["tasks"]) == ["close_month"]
+    assert sorted(close["tasks"]) == ["close_month", "report_pack"]
+    assert close["tasks"]["report_pack"]["upstream"] == ["close_month"]
     assert close["params"] == ["month"]
     assert close["schedule"] == "CronTriggerTimetable"
     assert close["cron"] == "0 6 5 * *"

@@ -1,5 +1,7 @@
 """The month-end close DAG (``finhouse_close``): each month, the previous month's figures
-frozen from the marts (:mod:`finhouse.closes`).
+frozen from the marts (:mod:`finhouse.closes`), then its report pack - a PDF and an Excel
+workbook (:mod:`finhouse.report_pack`) - stored with the exports (``FINHOUSE_EXPORT_URL``,
+``monthly_report/<close id>/``, the exports' manifest and retention).
 
 * Scheduled on day ``FINHOUSE_CLOSE_DAYS_AFTER_MONTH_END`` of each month (06:00 UTC): late
   payments of the month's last days have that long to arrive; it closes the month before
@@ -37,7 +39,9 @@ every loan's position) into the warehouse's `closes` schema: immutable, versione
 (`2026-11-v1`, `-v2`…). A month closed again gets a new version only when a figure changed,
 with a restatement: every changed figure (`closes.restated_figures`) and every loan whose
 position changed with the payments and write-offs that caused it (`closes.restated_loans`).
-Reports read `closes.<section>_as_closed` (each month's latest close).
+Reports read `closes.<section>_as_closed` (each month's latest close). Then `report_pack`
+writes the close's PDF and Excel workbook with the exports (`FINHOUSE_EXPORT_URL`, folder
+`monthly_report/<close id>/`).
 
 Schedule: day `FINHOUSE_CLOSE_DAYS_AFTER_MONTH_END` of each month, 06:00 UTC. Trigger with
 `{"month": "YYYY-MM"}` to close or re-close another month. By hand: `finhouse close YYYY-MM`.
@@ -96,5 +100,22 @@ def build_close_dag() -> DAG:
                 "restated_loans": len(result.restated_loans),
             }
 
-        close_month()
+        @task(task_id="report_pack")
+        def report(closed: dict[str, Any]) -> dict[str, Any]:
+            from finhouse import exports, report_pack  # noqa: PLC0415
+            from finhouse.orchestration import connections  # noqa: PLC0415
+
+            pack = report_pack.read_pack(
+                connections.export_reader_dsn(),
+                closes.parse_month(closed["month"]),
+                closed["close_id"],
+            )
+            destination = exports.destination()
+            manifest, wrote, _contents = report_pack.publish(
+                pack, destination, keep_days=settings.load().export_retention_days
+            )
+            log.info("%s", report_pack.describe(pack, destination, wrote))
+            return {"close_id": pack.close_id, "files": [f.path for f in manifest.files]}
+
+        report(close_month())
     return dag
