@@ -160,6 +160,28 @@ DATASETS = {
             },
         ),
         Dataset(
+            "risk_coverage_closed_vs_restated",
+            "month_start",
+            {
+                "risk_coverage_as_closed": (
+                    "Risk coverage as closed",
+                    "SUM(loan_loss_reserve_as_closed) / NULLIF(SUM(par30_amount_as_closed), 0)",
+                ),
+                "risk_coverage_as_restated": (
+                    "Risk coverage as restated",
+                    "SUM(loan_loss_reserve_as_restated) / NULLIF(SUM(par30_amount_as_restated), 0)",
+                ),
+                "loan_loss_reserve_as_closed": (
+                    "Loan-loss reserve as closed",
+                    "SUM(loan_loss_reserve_as_closed)",
+                ),
+                "loan_loss_reserve_as_restated": (
+                    "Loan-loss reserve as restated",
+                    "SUM(loan_loss_reserve_as_restated)",
+                ),
+            },
+        ),
+        Dataset(
             "provisions_by_bucket_monthly",
             "month_start",
             {
@@ -817,6 +839,14 @@ DASHBOARDS = [
                       ["outstanding_principal", "provision_amount"],
                       groupby=["dpd_bucket", "provision_rate"],
                       where="period_end_date = as_of_date", time_scoped=False, width=3),
+            ],
+            [
+                Chart("pq_closed_vs_restated", "Closed months: loan-loss reserve as closed "
+                      "and as restated today", "table", "risk_coverage_closed_vs_restated",
+                      ["loan_loss_reserve_as_closed", "loan_loss_reserve_as_restated",
+                       "risk_coverage_as_closed", "risk_coverage_as_restated"],
+                      groupby=["month_start", "close_id"], where="close_id IS NOT NULL",
+                      width=12, height=40),
             ],
         ],
         [DATE, BRANCH("portfolio_daily"), PRODUCT, OFFICER],

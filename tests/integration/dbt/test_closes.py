@@ -217,6 +217,14 @@ def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
             (MONTH_START,),
         ).fetchall()
         assert versions == [(f"{MONTH}-v2",)]
+        # the mart of closed vs restated figures shows v2 (its view found the closes when
+        # the run above rebuilt it), equal to the restated figures
+        shown = wh.execute(
+            "select distinct close_id, loan_loss_reserve_as_closed = loan_loss_reserve_as_restated "
+            "from marts.risk_coverage_closed_vs_restated where month_start = %s",
+            (MONTH_START,),
+        ).fetchall()
+        assert shown == [(f"{MONTH}-v2", True)]
         # v1 is still there, unchanged
         kept = wh.execute(
             "select outstanding_principal from closes.loan_positions "

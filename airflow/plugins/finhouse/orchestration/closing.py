@@ -101,7 +101,7 @@ def build_close_dag() -> DAG:
             }
 
         @task(task_id="report_pack")
-        def report(closed: dict[str, Any]) -> dict[str, Any]:
+        def report(closed: Any) -> dict[str, Any]:  # (the close task's XCom: a dict)
             from finhouse import exports, report_pack  # noqa: PLC0415
             from finhouse.orchestration import connections  # noqa: PLC0415
 
