@@ -52,12 +52,16 @@ class Section:
     name: str
     mart: str
     keys: tuple[str, ...]
-    month_column: str = "month_start"
+    #: the rows of the month (a date column equal to the month's first or last day); None: every
+    #: row, as the mart holds it at the close
+    month_column: str | None = "month_start"
     #: per-loan rows: compared loan by loan (closes.restated_loans), not figure by figure
     per_loan: bool = False
-    #: also the rows of this many months before (a trend, frozen as known at the close; not
-    #: part of the restatement, which is about the month itself)
+    #: also the rows of this many months before (a trend, frozen as known at the close)
     history_months: int = 0
+    #: compared with the previous close (the restatement is about the month's own figures:
+    #: not its trend, nor the state of the checks when it was closed)
+    restated: bool = True
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -71,7 +75,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("roll_rates", "roll_rates_monthly", ("from_bucket", "to_bucket")),
     Section("loan_positions", "loan_provisions_monthly", ("loan_id",), per_loan=True),
     Section("portfolio_trend", "risk_coverage_monthly", ("month_start", "branch_code"),
-            history_months=11),
+            history_months=11, restated=False),
+    Section("data_quality", "data_quality_checks", ("check_key",), month_column=None,
+            restated=False),
 )  # fmt: skip
 
 #: columns that describe a row's computation, not a figure: never a restatement
@@ -283,14 +289,18 @@ def _marts_as_of(conn: Any) -> dt.date | None:
 def _copy_section(conn: Any, section: Section, close_id: str, month: dt.date) -> int:
     mart_columns = [name for name, _ in _columns(conn, MARTS, section.mart)]
     names = ", ".join(_q(n) for n in mart_columns)
+    insert = (
+        f"insert into {SCHEMA}.{_q(section.name)} (close_id, close_month, {names}) "
+        f"select %s, %s, {names} from {MARTS}.{_q(section.mart)}"
+    )
+    if section.month_column is None:
+        return int(conn.execute(insert, (close_id, month)).rowcount)
     value = month_end(month) if section.month_column == "as_of_date" else month
     first = month
     for _ in range(section.history_months):
         first = previous_month(first)
     cur = conn.execute(
-        f"insert into {SCHEMA}.{_q(section.name)} (close_id, close_month, {names}) "
-        f"select %s, %s, {names} from {MARTS}.{_q(section.mart)} "
-        f"where {_q(section.month_column)} between %s and %s",
+        insert + f" where {_q(section.month_column)} between %s and %s",
         (close_id, month, first if section.history_months else value, value),
     )
     return int(cur.rowcount)
@@ -525,7 +535,7 @@ def close_month(
                 result.rows[section.name] = _copy_section(conn, section, close_id, month)
             if previous is not None:
                 for section in SECTIONS:
-                    if section.history_months:
+                    if not section.restated:
                         continue
                     if section.per_loan:
                         result.restated_loans = _restated_loans(

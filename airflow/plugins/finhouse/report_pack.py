@@ -111,6 +111,11 @@ KEY_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "select sum(deposits) from closes.financial_summary where close_id = %(close)s"),
     ("net_flow", "Net flow (month)", "money",
      "select sum(net_flow) from closes.financial_summary where close_id = %(close)s"),
+    ("quality_checks", "Data-quality checks at the close", "int",
+     "select count(*) from closes.data_quality where close_id = %(close)s"),
+    ("quality_problems", "... of which not passing", "int",
+     "select count(*) filter (where is_problem) from closes.data_quality "
+     "where close_id = %(close)s"),
 )  # fmt: skip
 
 #: the tables: (key, title, columns, SQL with the total as its last row, note)
@@ -245,6 +250,18 @@ TABLES: tuple[tuple[str, str, list[Column], str, str], ...] = (
            group by month_start order by month_start""",
         "Month-end figures of the twelve months to the close, as the marts held them when it "
         "was taken.",
+    ),
+    (
+        "data_quality",
+        "Data-quality checks not passing at the close",
+        [_c("check_kind", "Kind"), _c("check_name", "Check"), _c("subject", "Subject"),
+         _c("severity", "Severity"), _c("check_status", "Status"),
+         _c("failing_rows", "Failing rows", "int")],
+        """select check_kind, check_name, subject, severity, check_status, failing_rows
+           from closes.data_quality where close_id = %(close)s and is_problem
+           order by severity, check_kind, check_name, subject""",
+        "The checks of the data-quality record (the dbt builds' tests and source freshness, the "
+        "spreadsheet files, the daily reconciles) as they stood when the month was closed.",
     ),
     (
         "restatement",

@@ -294,6 +294,11 @@ def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path
             "from closes.provisions_by_bucket where close_id = %s",
             (close_id,),
         ).fetchall()
+        checks, problems = wh.execute(
+            "select count(*), count(*) filter (where is_problem) from closes.data_quality "
+            "where close_id = %s",
+            (close_id,),
+        ).fetchone()  # type: ignore[misc]
         restated = sorted(
             r[0]
             for r in wh.execute(
@@ -384,6 +389,8 @@ def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path
     summary = {r["Figure"]: r["Value"] for r in _sheet(book, "summary")}
     assert _cents(summary["Gross loan portfolio"]) == total_glp
     assert _cents(summary["Loan-loss reserve"]) == total_reserve
+    assert summary["Data-quality checks at the close"] == checks
+    assert summary["... of which not passing"] == problems == len(_sheet(book, "data_quality"))
     assert [r["Loan"] for r in _sheet(book, "restatement")] == restated
     assert (version > 1) == bool(restated)
 
