@@ -68,3 +68,23 @@ def test_with_a_dsn_no_local_tooling_is_needed(
     monkeypatch.setenv("FINHOUSE_OLTP_DSN", "postgresql://app:secret@127.0.0.1:9/oltp")
     err = run(monkeypatch, capsys, "oltp", "summary")
     assert err.startswith("finhouse: error: cannot connect to postgresql://app:***@127.0.0.1:9")
+
+
+@pytest.mark.usefixtures("no_local_tooling")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("close", "2026-11"),
+        ("report", "monthly", "--month", "2026-11", "--out", "/nonexistent"),
+        ("export", "--all", "--to", "/nonexistent"),
+    ],
+)
+def test_closes_reports_and_exports_refuse_a_snowflake_warehouse_without_its_secret(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = "snowflake://svc:s3cr3t-pw@acct/db?warehouse=w&role=r"
+    for variable in ("FINHOUSE_WAREHOUSE_DSN", "FINHOUSE_TRANSFORMER_DSN", "FINHOUSE_REPORTER_DSN"):
+        monkeypatch.setenv(variable, dsn)
+    err = run(monkeypatch, capsys, *args)
+    assert "is not a PostgreSQL DSN: this needs PostgreSQL" in err
+    assert "s3cr3t" not in err

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from finhouse.connections import connect
 from finhouse.errors import ConfigError
 
 log = logging.getLogger("finhouse.closes")
@@ -359,8 +360,41 @@ def _figure_changes(
     return out
 
 
+@dataclass
+class _SourceVersions:
+    """RAW's versions of some loans and of their payments (staging's ``*_versions`` views),
+    read once for every restated loan: (changed_at, ...) rows by loan."""
+
+    payments: dict[int, list[tuple[Any, ...]]]
+    loans: dict[int, list[tuple[Any, ...]]]
+
+    @classmethod
+    def read(cls, conn: Any, loan_ids: list[int], period_end: dt.date) -> _SourceVersions:
+        payments: dict[int, list[tuple[Any, ...]]] = {}
+        for row in conn.execute(
+            f"select v.loan_id, v.changed_at, v.payment_id, v.payment_status, "
+            f"(v.paid_at at time zone 'UTC')::date, v.principal_paid, v.deleted_at is not null, "
+            f"min(v.loaded_at) over (partition by v.payment_id) "
+            f"from {STAGING}.stg_oltp__payments_versions v "
+            f"where v.loan_id = any(%s) and (v.paid_at at time zone 'UTC')::date <= %s "
+            f"order by v.loan_id, v.payment_id, v.changed_at",
+            (loan_ids, period_end),
+        ):
+            payments.setdefault(row[0], []).append(row[1:])
+        loans: dict[int, list[tuple[Any, ...]]] = {}
+        for row in conn.execute(
+            f"select loan_id, changed_at, (written_off_at at time zone 'UTC')::date, "
+            f"(closed_at at time zone 'UTC')::date, (disbursed_at at time zone 'UTC')::date "
+            f"from {STAGING}.stg_oltp__loans_versions where loan_id = any(%s) "
+            f"order by loan_id, changed_at",
+            (loan_ids,),
+        ):
+            loans.setdefault(row[0], []).append(row[1:])
+        return cls(payments, loans)
+
+
 def _loan_causes(
-    conn: Any,
+    versions: _SourceVersions,
     loan_id: int,
     period_end: dt.date,
     window_of_changes: tuple[Any, Any],
@@ -369,8 +403,8 @@ def _loan_causes(
     in_previous: bool,
 ) -> list[str]:
     """The source changes of a loan between two closes' knowledge of it: RAW versions of the
-    loan and its payments that changed in ``window_of_changes`` (after the previous close's
-    change time of the loan, up to this close's)."""
+    loan and its payments (paid by the month's end) that changed in ``window_of_changes``
+    (after the previous close's change time of the loan, up to this close's)."""
     since, until = window_of_changes
     causes = []
     if branch_moved[0] != branch_moved[1] and branch_moved[0] is not None:
@@ -378,23 +412,11 @@ def _loan_causes(
             f"borrower's branch {branch_moved[0]} -> {branch_moved[1]} (figures follow the "
             "current branch)"
         )
-    window = "changed_at > %s and changed_at <= %s"
-    bounds = (since, until)
-    payments = conn.execute(
-        f"select v.payment_id, v.payment_status, (v.paid_at at time zone 'UTC')::date, "
-        f"v.principal_paid, v.deleted_at is not null, "
-        f"(select min(f.loaded_at) from {STAGING}.stg_oltp__payments_versions f "
-        f" where f.payment_id = v.payment_id) "
-        f"from {STAGING}.stg_oltp__payments_versions v "
-        f"where v.loan_id = %s and (v.paid_at at time zone 'UTC')::date <= %s and {window} "
-        f"order by v.payment_id, v.changed_at",
-        (loan_id, period_end, *bounds),
-    ).fetchall()
-    seen: set[int] = set()
-    for payment_id, status, paid_on, principal, deleted, first_loaded in reversed(payments):
-        if payment_id in seen:
-            continue  # its latest change in the window describes it
-        seen.add(payment_id)
+    latest: dict[int, tuple[Any, ...]] = {}  # each payment's latest change in the window
+    for changed_at, payment_id, *rest in versions.payments.get(loan_id, []):
+        if since < changed_at <= until:
+            latest[payment_id] = tuple(rest)
+    for payment_id, (status, paid_on, principal, deleted, first_loaded) in sorted(latest.items()):
         if deleted:
             causes.append(f"payment {payment_id} (paid {paid_on}) deleted in the source")
         elif first_loaded is not None and first_loaded > since:
@@ -406,14 +428,9 @@ def _loan_causes(
             causes.append(f"payment {payment_id} (paid {paid_on}) reversed")
         else:
             causes.append(f"payment {payment_id} (paid {paid_on}) changed: now {status}")
-    loans = conn.execute(
-        f"select (written_off_at at time zone 'UTC')::date, (closed_at at time zone 'UTC')::date, "
-        f"(disbursed_at at time zone 'UTC')::date from {STAGING}.stg_oltp__loans_versions "
-        f"where loan_id = %s and {window} order by changed_at desc limit 1",
-        (loan_id, *bounds),
-    ).fetchone()
-    if loans is not None:
-        written_off, closed, disbursed = loans
+    changes = [v for v in versions.loans.get(loan_id, []) if since < v[0] <= until]
+    if changes:
+        _changed_at, written_off, closed, disbursed = changes[-1]
         if written_off is not None and written_off <= period_end:
             causes.append(f"written off, dated {written_off}")
         elif closed is not None and closed <= period_end:
@@ -446,16 +463,17 @@ def _restated_loans(
         f"where n.close_id is null or p.close_id is null or ({changed}) order by 1",
         (new, old),
     ).fetchall()
+    versions = _SourceVersions.read(conn, [row[0] for row in rows], period_end)
     out = []
     for row in rows:
         loan_id, values, (in_old, in_new) = row[0], row[1:-2], row[-2:]
         before = {c: values[2 * i] for i, c in enumerate(wanted)} if in_old else {}
         after = {c: values[2 * i + 1] for i, c in enumerate(wanted)} if in_new else {}
         # a loan the previous close did not hold: what changed since that close
-        since = before.get("source_changed_at") if in_old else previous_closed_at
+        since = (before.get("source_changed_at") if in_old else None) or previous_closed_at
         until = after.get("source_changed_at") or dt.datetime.now(dt.UTC)
         causes = _loan_causes(
-            conn,
+            versions,
             loan_id,
             period_end,
             (since, until),
@@ -503,7 +521,7 @@ def close_month(
     month = month.replace(day=1)
     period_end = month_end(month)
     unchanged: CloseResult | None = None
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         conn.execute("set time zone 'UTC'")
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('finhouse.closes'))")
@@ -625,9 +643,8 @@ def _record_restatement(conn: Any, result: CloseResult) -> None:
 def list_closes(dsn: str) -> list[tuple[Any, ...]]:
     """Every close: (close_id, month, version, closed_at, marts_as_of, previous, restated
     figures, restated loans), newest month first."""
-    import psycopg  # noqa: PLC0415
 
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         exists = conn.execute(
             "select to_regclass(%s) is not null", (f"{SCHEMA}.month_end_closes",)
         ).fetchone()

@@ -540,8 +540,7 @@ def export_mart(
     """Read the mart (as the reporter: read-only on the marts) and publish it at ``url``;
     then prune the mart's exports past ``keep_days``. ``as_of``: the rows up to that day of
     a mart partitioned by a date (the day is the export's label; default today, UTC)."""
-    import psycopg  # noqa: PLC0415
-
+    from finhouse.connections import connect  # noqa: PLC0415
     from finhouse.errors import ConfigError  # noqa: PLC0415
 
     if as_of is not None and spec.partition_by is None:
@@ -550,7 +549,7 @@ def export_mart(
         )
     label = as_of or dt.datetime.now(dt.UTC).date()
     fs, root = filesystem(url)
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         conn.execute("set transaction isolation level repeatable read, read only")
         columns = mart_columns(conn, schema, spec.mart)
         if not columns:

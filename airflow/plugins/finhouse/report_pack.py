@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from finhouse.closes import SCHEMA, month_end
+from finhouse.connections import connect
 from finhouse.errors import ConfigError
 
 log = logging.getLogger("finhouse.report_pack")
@@ -283,10 +284,9 @@ TABLES: tuple[tuple[str, str, list[Column], str, str], ...] = (
 
 def read_pack(dsn: str, month: dt.date, close_id: str | None = None) -> Pack:
     """The close's tables: the month's latest close, or ``close_id`` (one of its versions)."""
-    import psycopg  # noqa: PLC0415
 
     month = month.replace(day=1)
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         conn.execute("set transaction isolation level repeatable read, read only")
         found = conn.execute("select to_regclass('closes.month_end_closes') is not null").fetchone()
         if not found or not found[0]:
