@@ -514,9 +514,7 @@ def file_names(pack: Pack) -> tuple[str, str]:
     return f"{stem}.pdf", f"{stem}.xlsx"
 
 
-def publish(
-    pack: Pack, url: str, *, keep_days: float | None = None
-) -> tuple[Any, bool, dict[str, bytes]]:
+def publish(pack: Pack, url: str, *, keep_days: float | None = None) -> tuple[Any, bool]:
     """Render the pack and store the PDF and the workbook under ``<url>/monthly_report/<close
     id>/`` with a manifest, atomically (a close already published is left as it is); then the
     packs past ``keep_days`` go (the current one stays)."""
@@ -524,13 +522,15 @@ def publish(
 
     fs, root = exports.filesystem(url)
     pdf_name, excel_name = file_names(pack)
-    contents = {pdf_name: pdf(pack), excel_name: excel(pack)}
+    done = fs.exists(f"{root}/{NAME}/{pack.close_id}/{exports.MANIFEST}")
+    # a close published already is not rendered again (publish_files keeps the files on record)
+    contents = {} if done else {pdf_name: pdf(pack), excel_name: excel(pack)}
     manifest, wrote = exports.publish_files(
         fs, root, NAME, pack.close_id, contents, as_of=pack.period_end
     )
     if keep_days is not None:
         exports.prune(fs, root, NAME, keep_days=keep_days)
-    return manifest, wrote, contents
+    return manifest, wrote
 
 
 def describe(pack: Pack, url: str, wrote: bool) -> str:

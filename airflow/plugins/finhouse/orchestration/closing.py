@@ -111,7 +111,7 @@ def build_close_dag() -> DAG:
                 closed["close_id"],
             )
             destination = exports.destination()
-            manifest, wrote, _contents = report_pack.publish(
+            manifest, wrote = report_pack.publish(
                 pack, destination, keep_days=settings.load().export_retention_days
             )
             log.info("%s", report_pack.describe(pack, destination, wrote))
