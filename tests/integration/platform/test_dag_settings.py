@@ -60,6 +60,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         "finhouse_dbt",
         "finhouse_maintenance",
         "finhouse_export",
+        "finhouse_close",
     }
 
 
@@ -70,18 +71,32 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         (
             "FINHOUSE_USERS_SCHEDULE",
             "every day",
-            {"ingestion.py", "transform.py", "export.py", "spreadsheets.py"},
+            {"ingestion.py", "transform.py", "export.py", "close.py", "spreadsheets.py"},
         ),
         # the DAGs' default_args, shared by both
         (
             "FINHOUSE_RETRY_DELAY_SECONDS",
             "nan",
-            {"ingestion.py", "transform.py", "maintenance.py", "export.py", "spreadsheets.py"},
+            {
+                "ingestion.py",
+                "transform.py",
+                "maintenance.py",
+                "export.py",
+                "close.py",
+                "spreadsheets.py",
+            },
         ),
         (
             "FINHOUSE_ALERT_WEBHOOK_URL",
             f"ftp://hooks.example/{SECRET}",
-            {"ingestion.py", "transform.py", "maintenance.py", "export.py", "spreadsheets.py"},
+            {
+                "ingestion.py",
+                "transform.py",
+                "maintenance.py",
+                "export.py",
+                "close.py",
+                "spreadsheets.py",
+            },
         ),
         # the dbt DAG's own
         ("FINHOUSE_DBT_THREADS", "zero", {"transform.py"}),
@@ -91,6 +106,8 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         ("FINHOUSE_MAINTENANCE_SCHEDULE", "daily", {"maintenance.py"}),
         # the export DAG's own
         ("FINHOUSE_EXPORT_RETENTION_DAYS", "forever", {"export.py"}),
+        # the close DAG's own
+        ("FINHOUSE_CLOSE_DAYS_AFTER_MONTH_END", "31", {"close.py"}),
         # the spreadsheet DAGs' own
         ("FINHOUSE_FILES_SCHEDULE", "hourly", {"spreadsheets.py"}),
     ],
@@ -117,5 +134,6 @@ def test_a_bad_setting_is_one_import_error_naming_it(
     expected |= set() if "transform.py" in failing else {"finhouse_dbt"}
     expected |= set() if "maintenance.py" in failing else {"finhouse_maintenance"}
     expected |= set() if "export.py" in failing else {"finhouse_export"}
+    expected |= set() if "close.py" in failing else {"finhouse_close"}
     expected |= set() if "spreadsheets.py" in failing else SPREADSHEETS
     assert set(result["dags"]) == expected
