@@ -517,7 +517,7 @@ def report_monthly_cmd(month: str | None, close_id: str | None, out: str | None)
     destination = out if out is not None else exports.destination()
     pack = report_pack.read_pack(_warehouse_dsn("reporter"), which, close_id)
     _manifest, wrote = report_pack.publish(
-        pack, destination, keep_days=settings.load().export_retention_days
+        pack, destination, keep_days=settings.load().report_retention_days
     )
     click.echo(report_pack.describe(pack, destination, wrote))
 

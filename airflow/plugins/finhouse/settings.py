@@ -873,6 +873,15 @@ class FinhouseSettings(BaseSettings):
         kind="integer",
         group=CLOSES,
     )
+    report_retention_days: Annotated[float, number(greater_than=0, maximum=3650, unit="days")] = (
+        setting(
+            2557.0,
+            "monthly report packs older than this are deleted from the exports' destination (the "
+            "latest always stays); default 7 years, a common retention of financial records",
+            kind="days",
+            group=CLOSES,
+        )
+    )
 
     # --- spreadsheet sources (finhouse.files, the finhouse_files_* DAGs, `finhouse files`)
     files_dir: Annotated[Path | None, path("directory")] = setting(

@@ -1,7 +1,8 @@
 """The month-end close DAG (``finhouse_close``): each month, the previous month's figures
 frozen from the marts (:mod:`finhouse.closes`), then its report pack - a PDF and an Excel
 workbook (:mod:`finhouse.report_pack`) - stored with the exports (``FINHOUSE_EXPORT_URL``,
-``monthly_report/<close id>/``, the exports' manifest and retention).
+``monthly_report/<close id>/``, the exports' manifest; kept
+``FINHOUSE_REPORT_RETENTION_DAYS``).
 
 * Scheduled on day ``FINHOUSE_CLOSE_DAYS_AFTER_MONTH_END`` of each month (06:00 UTC): late
   payments of the month's last days have that long to arrive; it closes the month before
@@ -112,7 +113,7 @@ def build_close_dag() -> DAG:
             )
             destination = exports.destination()
             manifest, wrote = report_pack.publish(
-                pack, destination, keep_days=settings.load().export_retention_days
+                pack, destination, keep_days=settings.load().report_retention_days
             )
             log.info("%s", report_pack.describe(pack, destination, wrote))
             return {"close_id": pack.close_id, "files": [f.path for f in manifest.files]}
