@@ -26,6 +26,7 @@ CLOSED_MARTS = (
     "collections_monthly",
     "yield_on_portfolio_monthly",
     "roll_rates_monthly",
+    "data_quality_checks",
 )
 
 
