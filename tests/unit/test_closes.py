@@ -76,6 +76,11 @@ def test_describe_a_restatement_and_an_unchanged_month() -> None:
     assert "1 figure, 1 loan" in text
     assert "risk_coverage branch_code=NBO01 loan_loss_reserve: 9 -> 7" in text
     assert "loan 210 (ELD01): payment 8462 entered after the previous close" in text
+    # what the DAG logs: counts, no payment, amount or loan
+    logged = result.describe(limit=0)
+    assert "1 figure, 1 loan" in logged
+    assert "payment" not in logged
+    assert "loan 210" not in logged
     unchanged = closes.CloseResult(month, None, None, "2026-11-v1")
     assert unchanged.describe() == (
         "2026-11: unchanged since close 2026-11-v1: no new version written"

@@ -146,14 +146,14 @@ class CloseResult:
             for section, key, figure, before, after in self.restated_figures[:limit]:
                 lines.append(f"  {section} {key or '(month)'} {figure}: {before} -> {after}")
             if len(self.restated_figures) > limit:
-                lines.append(f"  ... and {len(self.restated_figures) - limit} more figures")
+                lines.append(f"  ... and {_count(self.restated_figures[limit:], 'more figure')}")
             for loan in self.restated_loans[:limit]:
                 lines.append(
                     f"  loan {loan.loan_id} ({loan.branch_code}): "
                     + "; ".join(loan.causes or ["no source change found"])
                 )
             if len(self.restated_loans) > limit:
-                lines.append(f"  ... and {len(self.restated_loans) - limit} more loans")
+                lines.append(f"  ... and {_count(self.restated_loans[limit:], 'more loan')}")
         return "\n".join(lines)
 
 
