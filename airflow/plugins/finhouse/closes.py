@@ -63,6 +63,8 @@ class Section:
     #: compared with the previous close (the restatement is about the month's own figures:
     #: not its trend, nor the state of the checks when it was closed)
     restated: bool = True
+    #: month_column is a day: the rows of every day of the month
+    daily: bool = False
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -75,13 +77,18 @@ SECTIONS: tuple[Section, ...] = (
     Section("financial_summary", "monthly_financial_summary", ("summary_key",)),
     Section("roll_rates", "roll_rates_monthly", ("from_bucket", "to_bucket")),
     Section("loan_positions", "loan_provisions_monthly", ("loan_id",), per_loan=True),
+    Section("investments", "investments_monthly", ("investment_product",)),
+    Section("concentration", "concentration_monthly", ("population",)),
     Section("portfolio_trend", "risk_coverage_monthly", ("month_start", "branch_code"),
             history_months=11, restated=False),
     Section("data_quality", "data_quality_checks", ("check_key",), month_column=None,
             restated=False),
+    Section("data_quality_record", "data_quality_daily", ("check_day_key",),
+            month_column="check_date", daily=True, restated=False),
 )  # fmt: skip
 
-#: columns that describe a row's computation, not a figure: never a restatement
+#: columns that describe a row's computation, not a figure: never a restatement (nor are a
+#: mart's surrogate keys, the columns named ``*_key``)
 NOT_FIGURES = frozenset(
     {"month_start", "as_of_date", "period_end_date", "is_month_complete", "days_in_period",
      "source_changed_at", "computed_as_of"}
@@ -296,13 +303,13 @@ def _copy_section(conn: Any, section: Section, close_id: str, month: dt.date) ->
     )
     if section.month_column is None:
         return int(conn.execute(insert, (close_id, month)).rowcount)
-    value = month_end(month) if section.month_column == "as_of_date" else month
+    value = month_end(month) if section.month_column == "as_of_date" or section.daily else month
     first = month
     for _ in range(section.history_months):
         first = previous_month(first)
     cur = conn.execute(
         insert + f" where {_q(section.month_column)} between %s and %s",
-        (close_id, month, first if section.history_months else value, value),
+        (close_id, month, first if section.history_months or section.daily else value, value),
     )
     return int(cur.rowcount)
 
@@ -313,7 +320,11 @@ def _diff(
     """Rows of ``section`` that differ between two closes: (key, before, after), with the
     figures only (None: the row is absent from that close)."""
     columns = [n for n, _ in _columns(conn, SCHEMA, section.name)][2:]
-    figures = [c for c in columns if c not in NOT_FIGURES and c not in section.keys]
+    figures = [
+        c
+        for c in columns
+        if c not in NOT_FIGURES and c not in section.keys and not c.endswith("_key")
+    ]
     # (a full join needs equalities: keys may be null)
     join = " and ".join(
         f"coalesce(n.{_q(k)}::text, '') = coalesce(p.{_q(k)}::text, '') "

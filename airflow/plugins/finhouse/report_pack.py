@@ -39,7 +39,7 @@ BUCKETS = ("current", "1-30", "31-60", "61-90", "91-180", "181+")
 class Column:
     name: str
     label: str
-    kind: str = "text"  # text, int, money, ratio, date
+    kind: str = "text"  # text, int, money, ratio, index (0.1234), date
 
 
 @dataclass
@@ -112,6 +112,11 @@ KEY_FIGURES: tuple[tuple[str, str, str, str], ...] = (
      "select sum(deposits) from closes.financial_summary where close_id = %(close)s"),
     ("net_flow", "Net flow (month)", "money",
      "select sum(net_flow) from closes.financial_summary where close_id = %(close)s"),
+    ("investment_book", "Investment book (principal)", "money",
+     "select sum(principal) from closes.investments where close_id = %(close)s"),
+    ("glp_top_10_pct_share", "GLP held by the top 10 % of loans", "ratio",
+     "select top_10_pct_share from closes.concentration "
+     "where close_id = %(close)s and population = 'glp'"),
     ("quality_checks", "Data-quality checks at the close", "int",
      "select count(*) from closes.data_quality where close_id = %(close)s"),
     ("quality_problems", "... of which not passing", "int",
@@ -253,6 +258,63 @@ TABLES: tuple[tuple[str, str, list[Column], str, str], ...] = (
         "was taken.",
     ),
     (
+        "investments",
+        "Investment book by product",
+        [_c("investment_product", "Product"),
+         _c("opening_principal", "Opening principal", "money"),
+         _c("started_principal", "Started", "money"),
+         _c("matured_principal", "Matured", "money"),
+         _c("withdrawn_principal", "Withdrawn", "money"),
+         _c("principal", "Closing principal", "money"),
+         _c("investment_count", "Investments", "int"),
+         _c("accrued_value", "Accrued value", "money"),
+         _c("weighted_annual_rate", "Weighted rate", "ratio")],
+        """select coalesce(investment_product, 'Total'), sum(opening_principal),
+                  sum(started_principal), sum(matured_principal), sum(withdrawn_principal),
+                  sum(principal), sum(investment_count), sum(accrued_value),
+                  sum(principal * weighted_annual_rate) / nullif(sum(principal), 0)
+           from closes.investments where close_id = %(close)s
+           group by grouping sets ((investment_product), ())
+           order by grouping(investment_product), investment_product""",
+        "Investments in the book at the month's end, valued at simple interest to that day "
+        "(capped at maturity), each rounded to cents. Closing = opening + started - matured - "
+        "withdrawn; an active investment past maturity is still owed.",
+    ),
+    (
+        "concentration",
+        "Concentration at the month's end",
+        [_c("population", "Population"), _c("holders", "Holders", "int"),
+         _c("total_balance", "Total balance", "money"),
+         _c("top_10_pct_holders", "Top 10 % holders", "int"),
+         _c("top_10_pct_balance", "Top 10 % balance", "money"),
+         _c("top_10_pct_share", "Top 10 % share", "ratio"), _c("gini", "Gini", "index")],
+        """select case population when 'glp' then 'Loans (GLP)'
+                  when 'deposits' then 'Deposit accounts' else population end,
+                  holders, total_balance, top_10_pct_holders, top_10_pct_balance,
+                  top_10_pct_share, gini
+           from closes.concentration where close_id = %(close)s
+           order by population desc""",
+        "Loans with outstanding principal and accounts with a positive balance at the month's "
+        "end. Top 10 % = the largest ceil(n / 10) holders; Gini 0 = equal balances, 1 = one "
+        "holder has everything.",
+    ),
+    (
+        "data_quality_record",
+        "Data-quality record of the month",
+        [_c("check_kind", "Kind"), _c("days", "Days", "int"), _c("runs", "Runs", "int"),
+         _c("checks", "Checks", "int"), _c("passed", "Passed", "int"),
+         _c("warned", "Warned", "int"), _c("failed", "Failed", "int"),
+         _c("errored", "Errored", "int"), _c("failing_rows", "Failing rows", "int")],
+        """select coalesce(check_kind, 'Total'), count(distinct check_date), sum(runs),
+                  sum(checks), sum(passed), sum(warned), sum(failed), sum(errored),
+                  sum(failing_rows)
+           from closes.data_quality_record where close_id = %(close)s
+           group by grouping sets ((check_kind), ()) having count(*) > 0
+           order by grouping(check_kind), check_kind""",
+        "Every check run during the month (the dbt builds' tests and source freshness, the "
+        "spreadsheet files, the daily reconciles), from the data-quality record.",
+    ),
+    (
         "data_quality",
         "Data-quality checks not passing at the close",
         [_c("check_kind", "Kind"), _c("check_name", "Check"), _c("subject", "Subject"),
@@ -278,6 +340,19 @@ TABLES: tuple[tuple[str, str, list[Column], str, str], ...] = (
            from closes.restated_loans where close_id = %(close)s order by loan_id""",
         "The loans whose month-end position differs from the previous close of this month, with "
         "the source changes found for them.",
+    ),
+    (
+        "restated_figures",
+        "Figures restated since the previous close",
+        [_c("section", "Table"), _c("row_key", "Row"), _c("figure", "Figure"),
+         _c("previous_value", "Before"), _c("restated_value", "Now"),
+         _c("difference", "Difference")],
+        """select section, regexp_replace(row_key, '[a-z_0-9]+=', '', 'g'), figure,
+                  previous_value, restated_value, difference
+           from closes.restated_figures where close_id = %(close)s
+           order by section, row_key, figure""",
+        "Every figure of the close tables that differs from the previous close of this month "
+        "(- : the row was not in that close).",
     ),
 )  # fmt: skip
 
@@ -333,11 +408,14 @@ def read_pack(dsn: str, month: dt.date, close_id: str | None = None) -> Pack:
 
 # ---------------------------------------------------------------------- formatting
 def display(value: Any, kind: str) -> str:
-    """A value as the PDF prints it: money 1,234.50, ratios 12.34 %, counts 1,234."""
+    """A value as the PDF prints it: money 1,234.50, ratios 12.34 %, indices 0.1234, counts
+    1,234."""
     if value is None:
         return "-"
     if kind == "money":
         return f"{Decimal(value):,.2f}"
+    if kind == "index":
+        return f"{Decimal(value):.4f}"
     if kind == "ratio":
         return f"{Decimal(value) * 100:,.2f} %"
     if kind == "int":
@@ -347,7 +425,9 @@ def display(value: Any, kind: str) -> str:
     return str(value)
 
 
-NUMBER_FORMATS = {"money": "#,##0.00", "ratio": "0.00%", "int": "#,##0", "date": "yyyy-mm-dd"}
+NUMBER_FORMATS = {
+    "money": "#,##0.00", "ratio": "0.00%", "index": "0.0000", "int": "#,##0", "date": "yyyy-mm-dd"
+}  # fmt: skip
 
 
 def excel(pack: Pack) -> bytes:
@@ -422,7 +502,7 @@ def _thousands() -> Any:
 
 def charts(pack: Pack) -> dict[str, str]:
     """The pack's charts as PNG data URIs: the PAR30 and risk-coverage trend, outstanding
-    principal and provisions by DPD bucket, GLP and PAR30 by branch."""
+    principal and provisions by DPD bucket, GLP and PAR30 by branch, the investment book."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -474,6 +554,18 @@ def charts(pack: Pack) -> dict[str, str]:
     axis.yaxis.set_major_formatter(_thousands())
     axis.legend(fontsize=8)
     out["branches"] = _png(figure)
+
+    products = [r for r in pack.tables["investments"].rows if r["investment_product"] != "Total"]
+    figure, axis = plt.subplots(figsize=(7.5, 2.4))
+    names = [r["investment_product"] for r in products]
+    axis.bar(names, [float(r["accrued_value"]) for r in products], color="#7fa7c9",
+             label="Accrued value")  # fmt: skip
+    axis.bar(names, [float(r["principal"]) for r in products], color="#1f3b57",
+             label="Principal")  # fmt: skip
+    axis.set_title("Investment book at the month's end by product")
+    axis.yaxis.set_major_formatter(_thousands())
+    axis.legend(fontsize=8)
+    out["investments"] = _png(figure)
     return out
 
 

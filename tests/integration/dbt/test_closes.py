@@ -73,6 +73,14 @@ def _mart_minus_close(wh: psycopg.Connection, mart: str, section: str, where: st
 
 
 def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
+    # a day of May in the data-quality record: two tables reconciled, one row missing in one
+    with psycopg.connect(built.dsn()) as wh:
+        wh.execute(
+            "insert into finhouse_meta.reconcile_runs (run_id, table_name, source_rows, "
+            "raw_current_rows, deleted_marked, missing_in_raw, stale_in_raw, finished_at) "
+            "values ('close-test', 'loans', 10, 10, 0, 0, 0, '2026-05-15 12:00+00'), "
+            "('close-test', 'payments', 10, 9, 0, 1, 0, '2026-05-15 12:00+00')"
+        )
     # the marts as the source stands (tests before this one may have changed it)
     built.ingest()
     built.dbt("run")
@@ -98,8 +106,21 @@ def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
             ("portfolio_daily", "portfolio_quality", "as_of_date = '2026-05-31'"),
             ("loan_provisions_monthly", "loan_positions", "month_start = '2026-05-01'"),
             ("collections_monthly", "collections", "month_start = '2026-05-01'"),
+            ("investments_monthly", "investments", "month_start = '2026-05-01'"),
+            ("concentration_monthly", "concentration", "month_start = '2026-05-01'"),
+            (
+                "data_quality_daily",
+                "data_quality_record",
+                "check_date between '2026-05-01' and '2026-05-31'",
+            ),
         ):
             assert _mart_minus_close(wh, mart, section, where) == 0, mart
+        record = wh.execute(
+            "select check_kind, check_date, runs, checks, passed, failed, failing_rows "
+            "from closes.data_quality_record where close_id = %s",
+            (f"{MONTH}-v1",),
+        ).fetchall()
+        assert record == [("reconcile", dt.date(2026, 5, 15), 1, 2, 1, 1, 1)]
         counts = wh.execute(
             "select (select count(*) from closes.risk_coverage), "
             "(select count(*) from closes.loan_positions)"
@@ -205,6 +226,13 @@ def test_close_freeze_immutability_and_restatement(built: Warehouse) -> None:
         ).fetchone()
         assert glp is not None
         assert glp[0] == reversed_payment[2] - Decimal("100.00")
+        # ... and so did the loans' total in the concentration section (the same positions)
+        concentration = wh.execute(
+            "select row_key, difference from closes.restated_figures where close_id = %s "
+            "and section = 'concentration' and figure = 'total_balance'",
+            (f"{MONTH}-v2",),
+        ).fetchall()
+        assert concentration == [("population=glp", glp[0])]
         # "as closed" follows the new version, which equals the restated marts
         assert (
             _mart_minus_close(
@@ -305,6 +333,29 @@ def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path
                 "select loan_id from closes.restated_loans where close_id = %s", (close_id,)
             )
         )
+        investments = {
+            r[0]: r[1:]
+            for r in wh.execute(
+                "select investment_product, opening_principal, started_principal, "
+                "matured_principal, withdrawn_principal, principal, investment_count, "
+                "accrued_value from closes.investments where close_id = %s",
+                (close_id,),
+            )
+        }
+        concentration = {
+            r[0]: r[1:]
+            for r in wh.execute(
+                "select population, holders, total_balance, top_10_pct_balance, "
+                "top_10_pct_share, gini from closes.concentration where close_id = %s",
+                (close_id,),
+            )
+        }
+        record = wh.execute(
+            "select check_kind, sum(runs), sum(checks), sum(passed), sum(failed) "
+            "from closes.data_quality_record where close_id = %s group by check_kind "
+            "order by check_kind",
+            (close_id,),
+        ).fetchall()
     assert f"report pack of close {close_id} ->" in made.stdout
     again = subprocess.run(
         made.args,
@@ -396,7 +447,47 @@ def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path
             outstanding,
             provision,
         )
+    # investments: every product's roll-forward and value, and the total
+    rows = _sheet(book, "investments")
+    assert rows[-1]["Product"] == "Total"
+    assert len(investments) >= 2
+    assert {
+        r["Product"]: (
+            _cents(r["Opening principal"]),
+            _cents(r["Started"]),
+            _cents(r["Matured"]),
+            _cents(r["Withdrawn"]),
+            _cents(r["Closing principal"]),
+            r["Investments"],
+            _cents(r["Accrued value"]),
+        )
+        for r in rows[:-1]
+    } == investments
+    total_book = sum(v[4] for v in investments.values())
+    assert _cents(rows[-1]["Closing principal"]) == total_book > 0
+    # concentration: both populations at May's end
+    rows = _sheet(book, "concentration")
+    populations = {"Loans (GLP)": "glp", "Deposit accounts": "deposits"}
+    assert {populations[r["Population"]] for r in rows} == set(concentration) == {"glp", "deposits"}
+    for row in rows:
+        holders, total, top, share, gini = concentration[populations[row["Population"]]]
+        assert (row["Holders"], _cents(row["Total balance"]), _cents(row["Top 10 % balance"])) == (
+            holders,
+            total,
+            top,
+        )
+        assert abs(Decimal(repr(row["Top 10 % share"])) - share) < Decimal("1e-9")
+        assert abs(Decimal(repr(row["Gini"])) - gini) < Decimal("1e-9")
+    # the GLP population is the portfolio: the same total as the portfolio tables
+    assert concentration["glp"][1] == total_glp
+    assert book["concentration"].cell(row=2, column=7).number_format == "0.0000"
+    # the month's data-quality record, per kind of check
+    rows = _sheet(book, "data_quality_record")
+    assert [
+        (r["Kind"], r["Runs"], r["Checks"], r["Passed"], r["Failed"]) for r in rows[:-1]
+    ] == record
     summary = {r["Figure"]: r["Value"] for r in _sheet(book, "summary")}
+    assert _cents(summary["Investment book (principal)"]) == total_book
     assert _cents(summary["Gross loan portfolio"]) == total_glp
     assert _cents(summary["Loan-loss reserve"]) == total_reserve
     assert summary["Data-quality checks at the close"] == checks
@@ -414,6 +505,10 @@ def test_the_report_pack_equals_the_close_to_the_cent(built: Warehouse, tmp_path
         "Provisioning and risk coverage",
         "Collections",
         "Financial summary",
+        "Investments",
+        "Concentration",
+        f"{total_book:,.2f}",
+        f"{concentration['deposits'][1]:,.2f}",
         *(f"{v[0]:,.2f}" for v in by_branch.values()),
     ):
         assert expected in text, expected

@@ -142,3 +142,58 @@ def test_pipeline_health_has_each_table_and_its_watermark(built: Any) -> None:
         assert runs >= 1
         assert freshness is not None
         assert freshness >= 0
+
+
+def _month_ends(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every month's last day from first's month to last's month, last itself for its month."""
+    ends = []
+    month = first.replace(day=1)
+    while month <= last:
+        following = (month + dt.timedelta(days=32)).replace(day=1)
+        ends.append(min(following - dt.timedelta(days=1), last))
+        month = following
+    return ends
+
+
+def test_concentration_at_month_ends_matches_the_oltp(built: Any) -> None:
+    """Deposits at past month-ends from the OLTP ledger; GLP from each loan's month-end position;
+    the as-of month's row is concentration_summary."""
+    with psycopg.connect(built.dsn()) as conn:
+        monthly = {
+            (population, period_end): (holders, total, top_share, gini)
+            for population, period_end, holders, total, top_share, gini in conn.execute(
+                "select population, period_end_date, holders, total_balance, top_10_pct_share, "
+                "gini from marts.concentration_monthly"
+            )
+        }
+        positions: dict[dt.date, list[Decimal]] = defaultdict(list)
+        for period_end, outstanding in conn.execute(
+            "select period_end_date, outstanding_principal from marts.loan_provisions_monthly "
+            "where outstanding_principal > 0"
+        ):
+            positions[period_end].append(outstanding)
+        summary = {
+            population: (holders, total, top_share, gini)
+            for population, holders, total, top_share, gini in conn.execute(
+                "select population, holders, total_balance, top_10_pct_share, gini "
+                "from marts.concentration_summary"
+            )
+        }
+
+    def figures(values: list[Decimal]) -> tuple[int, Decimal, Decimal, Decimal]:
+        return (
+            len(values),
+            sum(values, Decimal("0.00")),
+            _top_share(values).quantize(SIX_PLACES, ROUND_HALF_UP),
+            _gini(values).quantize(SIX_PLACES, ROUND_HALF_UP),
+        )
+
+    for period_end in (dt.date(2025, 12, 31), dt.date(2026, 3, 31), AS_OF):
+        balances = [b for _, _, b in _balances_at(built.oltp_dsn, period_end).values() if b > 0]
+        assert len(balances) > 10
+        assert monthly["deposits", period_end] == figures(balances), period_end
+    ends = _month_ends(min(positions), AS_OF)
+    assert sorted(end for p, end in monthly if p == "glp") == sorted(positions) == ends
+    for period_end, values in positions.items():
+        assert monthly["glp", period_end] == figures(values), period_end
+    assert summary == {p: monthly[p, AS_OF] for p in ("deposits", "glp")}

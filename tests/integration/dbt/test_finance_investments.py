@@ -282,3 +282,55 @@ def test_investment_accrued_values(built: Any) -> None:
         )
         == ladder
     )
+
+
+def test_investment_book_at_month_ends(built: Any) -> None:
+    """investments_monthly recomputed from the OLTP: every month-end's book per product (in the
+    book = started and not ended by that day; ended = matured on maturity_date, withdrawn on the
+    UTC date of the last update, capped at maturity), its value, and the month's movements."""
+    investments = [
+        row
+        for row in _rows(
+            built.oltp_dsn,
+            "select product, status, principal, annual_rate, start_date, maturity_date, "
+            "updated_at from investments",
+        )
+        if row[4] <= AS_OF
+    ]
+    assert investments
+    expected: dict[tuple[dt.date, str], list[Any]] = {}
+    products = {row[0] for row in investments}
+    month = _month(min(row[4] for row in investments))
+    while month <= AS_OF:
+        following = (month + dt.timedelta(days=32)).replace(day=1)
+        period_end = min(following - dt.timedelta(days=1), AS_OF)
+        for product in products:
+            expected[month, product] = [0, Decimal("0.00"), Decimal("0.00"), 0, 0, 0]
+        for product, status, principal, rate, start, maturity, updated_at in investments:
+            ended = {
+                "matured": maturity,
+                "withdrawn": max(start, min(_utc_date(updated_at), maturity)),
+            }.get(status)
+            if ended is not None and ended > AS_OF:
+                ended = None
+            figures = expected[month, product]
+            if start <= period_end and (ended is None or ended > period_end):
+                days = (min(period_end, maturity) - start).days
+                figures[0] += 1
+                figures[1] += principal
+                figures[2] += _cents(principal * (1 + rate * Decimal(days) / 365))
+            figures[3] += month <= start <= period_end
+            figures[4] += status == "matured" and ended is not None and month <= ended <= period_end
+            figures[5] += (
+                status == "withdrawn" and ended is not None and month <= ended <= period_end
+            )
+        month = following
+    mart = {
+        (row[0], row[1]): list(row[2:])
+        for row in _rows(
+            built.dsn(),
+            "select month_start, investment_product, investment_count, principal, accrued_value, "
+            "started_count, matured_count, withdrawn_count from marts.investments_monthly",
+        )
+    }
+    assert mart == expected

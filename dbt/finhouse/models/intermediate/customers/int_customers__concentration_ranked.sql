@@ -1,5 +1,5 @@
 {#- The single implementation of the concentration ranking (docs/metrics.md "Customers and
-    concentration"), for every population at once. Holders are ranked ascending by balance
+    concentration"), for every population and period end at once. Holders are ranked ascending by balance
     (holder_id breaks ties; tied balances give the same Gini terms, so the tie order does not
     change any figure). Decile d holds the ranks i with (d-1)*n/10 < i <= d*n/10, i.e.
     d = ceil(10*i/n), so decile 10 is exactly the top ceil(n/10) holders: the "top 10 %".
@@ -13,13 +13,14 @@ holders as (
 ranked as (
     select
         population,
+        period_end_date,
         holder_id,
         balance,
         row_number() over (
-            partition by population order by balance asc, holder_id asc
+            partition by population, period_end_date order by balance asc, holder_id asc
         ) as holder_rank,
-        count(*) over (partition by population) as population_size,
-        sum(balance) over (partition by population) as population_balance
+        count(*) over (partition by population, period_end_date) as population_size,
+        sum(balance) over (partition by population, period_end_date) as population_balance
     from holders
 ),
 
@@ -27,7 +28,7 @@ with_cumulative as (
     select
         *,
         sum(balance) over (
-            partition by population
+            partition by population, period_end_date
             order by holder_rank asc
             rows between unbounded preceding and current row
         ) as cumulative_balance
@@ -37,6 +38,7 @@ with_cumulative as (
 final as (
     select
         population,
+        period_end_date,
         holder_id,
         cast(balance as numeric(38, 2)) as balance,
         cast(holder_rank as bigint) as holder_rank,

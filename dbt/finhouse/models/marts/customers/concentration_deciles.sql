@@ -1,10 +1,12 @@
-{#- docs/metrics.md "Customers and concentration": balance deciles per population (decile 1 = the
-    smallest balances, 10 = the largest; decile d holds the ranks (d-1)*n/10 < i <= d*n/10).
+{#- docs/metrics.md "Customers and concentration": balance deciles per population at the as-of
+    date (decile 1 = the smallest balances, 10 = the largest; decile d holds the ranks
+    (d-1)*n/10 < i <= d*n/10).
     Deciles with no holder (populations under 10) have no row. -#}
 with
 
 ranked as (
     select * from {{ ref('int_customers__concentration_ranked') }}
+    where period_end_date = {{ as_of_date() }}
 ),
 
 per_decile as (

@@ -1,10 +1,11 @@
-{#- docs/metrics.md "Customers and concentration": Lorenz curve points per population, one per
-    percentile of holders (the last holder of each non-empty percentile, so at most 101
-    points whatever the population size) plus the origin (0, 0). -#}
+{#- docs/metrics.md "Customers and concentration": Lorenz curve points per population at the as-of
+    date, one per percentile of holders (the last holder of each non-empty percentile, so at
+    most 101 points whatever the population size) plus the origin (0, 0). -#}
 with
 
 ranked as (
     select * from {{ ref('int_customers__concentration_ranked') }}
+    where period_end_date = {{ as_of_date() }}
 ),
 
 percentile_ends as (

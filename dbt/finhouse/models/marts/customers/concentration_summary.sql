@@ -1,42 +1,24 @@
-{#- docs/metrics.md "Customers and concentration": per population (deposits, glp) the share held by
-    the top 10 % by balance (the top ceil(n/10) holders, decile 10) and the Gini coefficient
-    G = sum_i (2i - n - 1) * x_i / (n * sum_i x_i), x ascending, i = 1..n. -#}
+{#- docs/metrics.md "Customers and concentration" at the as-of date: per population (deposits, glp)
+    the top-10 % share and the Gini coefficient, the as-of row of concentration_monthly (where the
+    two rules are computed). -#}
 with
 
-ranked as (
-    select * from {{ ref('int_customers__concentration_ranked') }}
-),
-
-per_population as (
-    select
-        population,
-        max(population_size) as holders,
-        sum(balance) as total_balance,
-        sum(case when decile = 10 then 1 else 0 end) as top_10_pct_holders,
-        sum(case when decile = 10 then balance else 0 end) as top_10_pct_balance,
-        sum((2 * holder_rank - population_size - 1) * balance) as gini_numerator
-    from ranked
-    group by population
+concentration_monthly as (
+    select * from {{ ref('concentration_monthly') }}
 ),
 
 final as (
     select
         population,
-        {{ as_of_date() }} as as_of_date,
-        cast(holders as bigint) as holders,
-        cast(total_balance as numeric(38, 2)) as total_balance,
-        cast(top_10_pct_holders as bigint) as top_10_pct_holders,
-        cast(top_10_pct_balance as numeric(38, 2)) as top_10_pct_balance,
-        cast(
-            case when total_balance > 0 then top_10_pct_balance / total_balance end
-            as numeric(38, 6)
-        ) as top_10_pct_share,
-        cast(
-            case
-                when total_balance > 0 then gini_numerator / (holders * total_balance)
-            end as numeric(38, 6)
-        ) as gini
-    from per_population
+        as_of_date,
+        holders,
+        total_balance,
+        top_10_pct_holders,
+        top_10_pct_balance,
+        top_10_pct_share,
+        gini
+    from concentration_monthly
+    where period_end_date = {{ as_of_date() }}
 )
 
 select * from final
