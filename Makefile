@@ -97,8 +97,11 @@ demo: install db-up ## run the platform on the embedded default: OLTP -> Airflow
 	@echo "    spreadsheet DAGs (the drop folder's files into RAW), then the"
 	@echo "    dbt DAG (Cosmos watcher: one dbt build, tests included, a task per model), then"
 	@echo "    the export DAG (the marts marked for export as CSV and Parquet files), then the"
-	@echo "    close DAG (the last complete month frozen, and its report pack: PDF and Excel)"
-	@$(FINHOUSE) dags run --ingestion $(SPREADSHEET_DAGS) finhouse_dbt finhouse_export finhouse_close
+	@echo "    close DAG (the last complete month frozen, and its report pack: PDF and Excel),"
+	@echo "    then the default model's DAG (trained out of time, every active loan scored)"
+	@$(FINHOUSE) dags run --ingestion $(SPREADSHEET_DAGS) finhouse_dbt finhouse_export finhouse_close \
+		finhouse_ml_train
+	@echo; $(FINHOUSE) ml list
 	@echo; $(FINHOUSE) report
 	@echo; $(FINHOUSE) db status
 	@echo; $(FINHOUSE) platform next

@@ -288,6 +288,36 @@ DATASETS = {
         ),
         Dataset("data_quality_checks", None, {}),
         Dataset(
+            "loan_default_scores",
+            None,
+            {
+                "loans": ("Loans", "COUNT(*)"),
+                "expected_loss": ("Expected loss", "SUM(expected_loss)"),
+                "outstanding": ("Outstanding principal", "SUM(outstanding_principal)"),
+                "mean_pd": ("Mean PD", "AVG(default_probability)"),
+                "expected_loss_rate": (
+                    "Expected-loss rate",
+                    "SUM(expected_loss) / NULLIF(SUM(outstanding_principal), 0)",
+                ),
+            },
+        ),
+        Dataset("expected_loss_by_segment", None, {}),
+        Dataset("ml_model_versions", None, {}),
+        Dataset(
+            "ml_model_calibration",
+            None,
+            {
+                "mean_predicted": ("Mean predicted PD", "AVG(mean_predicted)"),
+                "observed_rate": ("Observed default rate", "AVG(observed_rate)"),
+            },
+        ),
+        Dataset(
+            "ml_feature_importance",
+            None,
+            {"importance": ("Share of the model's gain", "SUM(importance)")},
+        ),
+        Dataset("ml_feature_drift", None, {}),
+        Dataset(
             "load_runs_daily",
             "run_date",
             {
@@ -1031,6 +1061,66 @@ DASHBOARDS = [
         [DATE, ("Table", "load_runs_daily", "table_name")],
         "Ingestion runs, rows, durations, failures and freshness; data-quality checks over "
         "time and now (marts ops).",
+    ),
+    Dashboard(
+        "default_risk",
+        "Default risk",
+        [
+            [
+                Chart("dr_expected_loss", "Expected loss (active loans)", "big_number_total",
+                      "loan_default_scores", ["expected_loss"], time_scoped=False, fmt=MONEY,
+                      width=3, height=40),
+                Chart("dr_expected_loss_rate", "Expected loss / outstanding principal",
+                      "big_number_total", "loan_default_scores", ["expected_loss_rate"],
+                      time_scoped=False, fmt=PCT, width=3, height=40),
+                Chart("dr_bands", "Active loans by risk band", "bar",
+                      "loan_default_scores", ["loans"], x="risk_band", time_scoped=False,
+                      fmt=",d", width=6, height=40),
+            ],
+            [
+                Chart("dr_by_branch", "Expected loss by branch", "table",
+                      "expected_loss_by_segment",
+                      columns=["segment", "loans", "outstanding_principal", "expected_loss",
+                               "expected_loss_rate", "mean_default_probability"],
+                      where="segment_type = 'branch'", time_scoped=False, width=4),
+                Chart("dr_by_product", "Expected loss by product", "table",
+                      "expected_loss_by_segment",
+                      columns=["segment", "loans", "outstanding_principal", "expected_loss",
+                               "expected_loss_rate", "mean_default_probability"],
+                      where="segment_type = 'product'", time_scoped=False, width=4),
+                Chart("dr_by_officer", "Expected loss by loan officer", "table",
+                      "expected_loss_by_segment",
+                      columns=["segment", "loans", "outstanding_principal", "expected_loss",
+                               "expected_loss_rate", "mean_default_probability"],
+                      where="segment_type = 'loan_officer'", time_scoped=False, width=4),
+            ],
+            [
+                Chart("dr_calibration", "Calibration on the test set: predicted vs observed "
+                      "default rate by decile (serving model)", "bar", "ml_model_calibration",
+                      ["mean_predicted", "observed_rate"], x="bin",
+                      where="is_serving and model = 'gbm'", time_scoped=False, stack=False,
+                      fmt=PCT, width=6),
+                Chart("dr_drivers", "Top risk drivers (serving model)", "table",
+                      "ml_feature_importance",
+                      columns=["importance_rank", "feature", "importance"],
+                      where="is_serving", time_scoped=False, width=3),
+                Chart("dr_drift", "Feature drift since training (PSI)", "table",
+                      "ml_feature_drift", columns=["feature", "psi", "verdict"],
+                      time_scoped=False, width=3),
+            ],
+            [
+                Chart("dr_models", "Model versions: test AUC beside the baseline and the "
+                      "generator's own risk", "table", "ml_model_versions",
+                      columns=["model_version", "is_serving", "test_auc", "baseline_auc",
+                               "true_risk_auc", "test_ks", "test_brier", "testing_rows",
+                               "testing_from", "testing_to"],
+                      time_scoped=False, width=12, height=40),
+            ],
+        ],
+        [BRANCH("loan_default_scores"), ("Product", "loan_default_scores", "product"),
+         ("Risk band", "loan_default_scores", "risk_band")],
+        "Probability of default of every active loan, expected loss by branch, product and "
+        "officer, the model's calibration, risk drivers and drift (docs/ml.md; marts ml).",
     ),
     Dashboard(
         "targets_vs_actuals",

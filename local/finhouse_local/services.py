@@ -813,7 +813,7 @@ def _access(lay: Layout, port: int, env: dict[str, str], simulator: int | None) 
 
 def next_steps() -> str:
     """What to open after `make demo`, and how: the lines it ends with."""
-    from finhouse import exports, files  # noqa: PLC0415 - its pyarrow only when this is printed
+    from finhouse import exports, files, ml  # noqa: PLC0415 - its pyarrow only when this is printed
 
     lay = layout()
     airflow_passwords = password_file({**os.environ, "AIRFLOW_HOME": str(airflow_home())})
@@ -839,6 +839,8 @@ def next_steps() -> str:
             f"  the report   {exports.destination()}/monthly_report/<close id>/ (the last",
             "               month's close as a PDF and an Excel workbook; `.venv/bin/finhouse",
             "               close --list`, `finhouse report monthly --month YYYY-MM`)",
+            f"  the model    {ml.model_dir()} (a folder per version with its model card;",
+            "               `.venv/bin/finhouse ml list`; Superset: Default risk)",
             f"  spreadsheets {files.files_dir()} (a folder per dataset: edit or drop .csv/.xlsx",
             "               files; the finhouse_files_* DAGs load them, `finhouse files status`)",
             "  the docs     docs/README.md (operations, metrics, settings)",

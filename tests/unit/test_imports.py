@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "finhouse.exports",
             "finhouse.closes",
             "finhouse.report_pack",
+            "finhouse.ml",
             "finhouse.files",
             "finhouse.endpoints",
             "finhouse.reporting",

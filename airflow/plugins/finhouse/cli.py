@@ -725,6 +725,66 @@ def close_cmd(month: str | None, list_them: bool) -> None:
     click.echo(result.describe())
 
 
+# ---------------------------------------------------------------------------- ml
+@cli.group("ml", context_settings=CONTEXT)
+def ml_group() -> None:
+    """The default model (docs/ml.md): train and validate out of time, score the active
+    loans. Models are kept in FINHOUSE_ML_DIR (default <state dir>/ml), a folder per version
+    with its model card; the figures go to the warehouse's ml schema and marts."""
+
+
+@ml_group.command("train")
+@click.option("--seed", type=int, default=7, show_default=True, help="the model's random seed")
+@click.option(
+    "--no-promote", is_flag=True, help="keep the serving model even if the new one beats it"
+)
+def ml_train(seed: int, no_promote: bool) -> None:
+    """Train a gradient-boosted model (LightGBM) and a logistic-regression baseline on
+    marts.ml_training_set, measure both on marts.ml_testing_set (out of time: AUC, KS, Brier,
+    calibration), store the new version with its model card, and make it the serving model
+    when it beats the serving one on the test set. What the finhouse_ml_train DAG runs."""
+    from finhouse import ml  # noqa: PLC0415
+
+    oltp: str | None
+    try:
+        oltp = _oltp_dsn("app")
+    except FinhouseError:
+        oltp = None  # the generator's risk is an optional comparison
+    result = ml.train(
+        _warehouse_dsn("transformer"), seed=seed, oltp_dsn=oltp, promote=not no_promote
+    )
+    click.echo(result.describe())
+
+
+@ml_group.command("score")
+def ml_score() -> None:
+    """Score every active loan with the serving model (ml.loan_default_scores; the marts
+    loan_default_scores and expected_loss_by_segment add the risk band and expected loss) and
+    measure each feature's drift since training. What the finhouse_ml_score DAG runs."""
+    from finhouse import ml  # noqa: PLC0415
+
+    click.echo(ml.score(_warehouse_dsn("transformer")).describe())
+
+
+@ml_group.command("list")
+def ml_list() -> None:
+    """The model versions trained, their test AUC beside the baseline's, and the serving one."""
+    from finhouse import ml  # noqa: PLC0415
+
+    rows = ml.list_versions(_warehouse_dsn("transformer"))
+    serving = ml.serving_version(ml.model_dir())
+    if not rows:
+        click.echo("no model trained yet: `finhouse ml train`")
+        return
+    click.echo(f"{'version':<20} {'trained at (UTC)':<20} {'AUC':>6} {'baseline':>8} {'truth':>6}")
+    for version, trained_at, _promoted, auc, baseline, truth in rows:
+        mark = "  <- serving" if version == serving else ""
+        click.echo(
+            f"{version:<20} {trained_at:%Y-%m-%d %H:%M:%S}  {ml.fmt(auc):>6} "
+            f"{ml.fmt(baseline):>8} {ml.fmt(truth):>6}{mark}"
+        )
+
+
 # ---------------------------------------------------------------------------- dbt
 @cli.command(
     "dbt", context_settings={**CONTEXT, "ignore_unknown_options": True, "help_option_names": []}

@@ -508,6 +508,7 @@ MAINTENANCE = "Housekeeping: logs and Airflow's metadata (the finhouse_maintenan
 EXPORTS = "Mart exports (the finhouse_export DAG, `finhouse export`)"
 CLOSES = "Month-end closes (the finhouse_close DAG, `finhouse close`)"
 FILES = "Spreadsheet sources (the finhouse_files_* DAGs, `finhouse files`)"
+ML = "Default prediction (the finhouse_ml_* DAGs, `finhouse ml`)"
 SNOWFLAKE = "Snowflake"
 LOCAL = "The local platform (`make up`, `finhouse db|platform`)"
 INTERNAL = "Set by finhouse for its own child processes"
@@ -521,6 +522,7 @@ GROUPS = (
     MAINTENANCE,
     EXPORTS,
     CLOSES,
+    ML,
     FILES,
     SNOWFLAKE,
     LOCAL,
@@ -881,6 +883,28 @@ class FinhouseSettings(BaseSettings):
             kind="days",
             group=CLOSES,
         )
+    )
+
+    # --- default prediction (finhouse.ml, the finhouse_ml_* DAGs, `finhouse ml`)
+    ml_dir: Annotated[Path | None, path("directory")] = setting(
+        None,
+        "where the default models are kept: a folder per version (the model, its model card) "
+        "and serving.json naming the serving one; unset: <state dir>/ml",
+        kind="directory",
+        group=ML,
+    )
+    ml_train_schedule: Cron = setting(
+        "0 4 2 * *",
+        "when the finhouse_ml_train DAG trains a new default model (UTC); it serves only if it "
+        "beats the serving model on the test set",
+        kind="cron",
+        group=ML,
+    )
+    ml_score_schedule: Cron = setting(
+        "0 5 * * *",
+        "when the finhouse_ml_score DAG scores every active loan with the serving model (UTC)",
+        kind="cron",
+        group=ML,
     )
 
     # --- spreadsheet sources (finhouse.files, the finhouse_files_* DAGs, `finhouse files`)

@@ -61,6 +61,8 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         "finhouse_maintenance",
         "finhouse_export",
         "finhouse_close",
+        "finhouse_ml_train",
+        "finhouse_ml_score",
     }
 
 
@@ -71,7 +73,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         (
             "FINHOUSE_USERS_SCHEDULE",
             "every day",
-            {"ingestion.py", "transform.py", "export.py", "close.py", "spreadsheets.py"},
+            {"ingestion.py", "transform.py", "export.py", "close.py", "spreadsheets.py", "ml.py"},
         ),
         # the DAGs' default_args, shared by both
         (
@@ -84,6 +86,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
                 "export.py",
                 "close.py",
                 "spreadsheets.py",
+                "ml.py",
             },
         ),
         (
@@ -96,6 +99,7 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
                 "export.py",
                 "close.py",
                 "spreadsheets.py",
+                "ml.py",
             },
         ),
         # the dbt DAG's own
@@ -110,6 +114,8 @@ def test_good_settings_parse_every_dag(tmp_path: Path, monkeypatch: pytest.Monke
         ("FINHOUSE_CLOSE_DAYS_AFTER_MONTH_END", "31", {"close.py"}),
         # the spreadsheet DAGs' own
         ("FINHOUSE_FILES_SCHEDULE", "hourly", {"spreadsheets.py"}),
+        # the default-model DAGs' own
+        ("FINHOUSE_ML_SCORE_SCHEDULE", "daily", {"ml.py"}),
     ],
 )
 def test_a_bad_setting_is_one_import_error_naming_it(
@@ -136,4 +142,5 @@ def test_a_bad_setting_is_one_import_error_naming_it(
     expected |= set() if "export.py" in failing else {"finhouse_export"}
     expected |= set() if "close.py" in failing else {"finhouse_close"}
     expected |= set() if "spreadsheets.py" in failing else SPREADSHEETS
+    expected |= set() if "ml.py" in failing else {"finhouse_ml_train", "finhouse_ml_score"}
     assert set(result["dags"]) == expected

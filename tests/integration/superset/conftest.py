@@ -64,7 +64,7 @@ def _with_a_close(wh: Warehouse) -> None:
     """April closed (when no test closed it yet), and the marts' views rebuilt around it: the
     dbt tests rebuild parts of the warehouse, and replacing a table drops the views on it
     (loan_provisions_monthly, which the close reads); the view of the closed figures looks
-    the closes up when it is built."""
+    the closes up when it is built. Then a default model trained and the loans scored."""
     from finhouse import closes, settings  # noqa: PLC0415
 
     target = Path(tempfile.mkdtemp(prefix="finhouse-dbt-target-"))
@@ -75,6 +75,11 @@ def _with_a_close(wh: Warehouse) -> None:
             wh.dsn("transformer"), CLOSED_MONTH, reader_role=settings.load().reporter_role
         )
         rebuild.dbt("run", "--select", "risk_coverage_closed_vs_restated")
+        # a default model trained and the active loans scored (the Default risk dashboard)
+        from finhouse import ml  # noqa: PLC0415
+
+        ml.train(wh.dsn("transformer"), folder=target / "ml", oltp_dsn=wh.oltp_dsn)
+        ml.score(wh.dsn("transformer"), folder=target / "ml")
     finally:
         shutil.rmtree(target, ignore_errors=True)
 

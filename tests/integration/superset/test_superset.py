@@ -91,12 +91,12 @@ def money(value: Any) -> Decimal:
 
 def test_bootstrap_imports_every_asset_into_a_fresh_metadata_database(superset: Superset) -> None:
     datasets = len(list((ASSETS / "datasets" / "finhouse_warehouse").glob("*.yaml")))
-    counts = f"imported {datasets} datasets, {len(asset_charts())} charts, 8 dashboards"
+    counts = f"imported {datasets} datasets, {len(asset_charts())} charts, 9 dashboards"
     assert counts in superset.bootstrap_output
     dashboards = {d["dashboard_title"]: d for d in superset.listing("dashboard")}
     expected = {d["dashboard_title"] for d in asset_dashboards().values()}
     assert set(dashboards) == expected
-    assert len(expected) == 8
+    assert len(expected) == 9
     assert all(d["published"] for d in dashboards.values())
     assert {c["slice_name"] for c in superset.listing("chart")} == {
         c["slice_name"] for c in asset_charts().values()
@@ -212,6 +212,15 @@ def test_headline_figures_equal_the_same_sql_on_the_marts(
     }
     assert shown == deposits
     assert len(shown) >= 12
+
+    # the default model's expected loss over the scored active loans
+    ((loss, loans),) = sql(
+        superset, "select sum(expected_loss), count(*) from marts.loan_default_scores"
+    )
+    (row,) = chart_rows(superset, chart_ids["dr_expected_loss"])
+    assert money(row["expected_loss"]) == loss > 0
+    bands = chart_rows(superset, chart_ids["dr_bands"])
+    assert sum(r["loans"] for r in bands) == loans
 
 
 # ------------------------------------------------------------------------------ filters
@@ -347,7 +356,7 @@ def test_every_dashboard_renders_in_headless_chromium(superset: Superset) -> Non
     assert shot.stdout.strip(), shot.stderr[-3000:]
     report = json.loads(shot.stdout)
     (ARTIFACTS / "screenshots-report.json").write_text(json.dumps(report, indent=2))
-    assert len(report) == 9
+    assert len(report) == 10
     problems = {
         e["title"]: {k: e[k] for k in ("errors", "empty", "undrawn", "rendered")}
         for e in report

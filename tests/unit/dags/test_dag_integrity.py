@@ -76,7 +76,19 @@ def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, 
         "finhouse_maintenance",
         "finhouse_export",
         "finhouse_close",
+        "finhouse_ml_train",
+        "finhouse_ml_score",
     }
+
+
+def test_the_ml_dags_train_monthly_then_score_and_score_daily(bare: dict[str, Any]) -> None:
+    train = bare["dags"]["finhouse_ml_train"]
+    assert sorted(train["tasks"]) == ["score", "train"]
+    assert train["tasks"]["score"]["upstream"] == ["train"]
+    assert train["cron"] == "0 4 2 * *"
+    score = bare["dags"]["finhouse_ml_score"]
+    assert sorted(score["tasks"]) == ["score"]
+    assert score["cron"] == "0 5 * * *"
 
 
 def test_the_close_dag_runs_monthly_after_the_configured_days(bare: dict[str, Any]) -> None:

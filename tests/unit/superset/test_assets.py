@@ -81,7 +81,7 @@ def test_uuids_are_unique_and_references_resolve() -> None:
                     columns = {c["column_name"] for c in by_uuid[target["datasetUuid"]]["columns"]}
                     assert target["column"]["name"] in columns, flt["name"]
     assert sorted(placed) == sorted(chart_uuids), "every chart on exactly one dashboard"
-    assert len(dashboards) == 8
+    assert len(dashboards) == 9
 
 
 def test_every_dashboard_has_native_filters() -> None:
@@ -144,7 +144,7 @@ def test_each_dashboard_is_an_exposure_on_the_marts_its_charts_and_filters_read(
     spec = _spec()
     exposures = {e["name"]: e for e in yaml.safe_load(spec.EXPOSURES.read_text())["exposures"]}
     dashboards = _load("dashboards")
-    assert len(exposures) == len(dashboards) == 8
+    assert len(exposures) == len(dashboards) == 9
     datasets = {d["uuid"]: d["table_name"] for d in _load("datasets").values()}
     charts = {c["uuid"]: datasets[c["dataset_uuid"]] for c in _load("charts").values()}
     models = {

@@ -8,9 +8,12 @@ How it stays realistic and exact:
 
 * Loans follow microfinance loan cycles: apply, approve (or reject), disburse, repay, and a
   next loan after closing. Installments come from :mod:`finhouse.oltp.schedule` (the rules
-  of docs/metrics.md), so an on-time borrower is never a cent behind. Borrowers have a
-  behaviour profile: on time, late (some installments weeks late, sometimes in two parts),
-  early payoff, or default (stops paying; written off past 180 days past due).
+  of docs/metrics.md), so an on-time borrower is never a cent behind. Each loan has a
+  behaviour: on time, late (some installments weeks late, sometimes in two parts), early
+  payoff, or default (stops paying; written off past 180 days past due). Whether it defaults
+  is drawn from the generator's credit risk (:class:`RiskModel`: leverage, declared income,
+  risk appetite, product, the borrower's earlier loans, saving habit, officer and branch), kept
+  per loan in ``seed_loan_default_risk`` so a default model can be judged against it.
 * Every ledger row's ``balance_after`` is the running balance and each account's ``balance``
   its last ``balance_after``; repayments by mobile money or bank transfer debit the account
   (a deposit tops it up first when it is short), cash repayments do not touch the ledger.
@@ -114,7 +117,80 @@ PRODUCTS = {
     ),
     "emergency": (10, (100, 800), (0.30, 0.48), {"flat": 1.0, "declining": 0.0}, "weekly", (8, 12)),
 }
-PROFILES = {"on_time": 0.60, "late": 0.20, "early": 0.05, "default": 0.15}
+#: the behaviour of a loan that does not default (the default share comes from RISK)
+PROFILES = {"on_time": 0.60, "late": 0.20, "early": 0.05}
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """The generator's credit risk (docs/ml.md, "The generator's risk"): the probability that a
+    loan follows the "default" behaviour (stops paying) is the logistic function of
+
+    intercept + log_leverage x ln(principal / (12 x monthly income))
+    + income_unknown (no declared income; leverage then uses 300.00 a month)
+    + risk_appetite[the borrower's] + product[the loan's]
+    + previous_good x min(previous loans repaid without trouble, 3)
+    + previous_late (the borrower's previous loan was late or defaulted)
+    + log_saver_activity x ln(saver activity: how much the borrower saves, 0.3 to 1.5)
+    + the loan officer's effect + the branch's effect (normal, per officer and branch).
+
+    A model sees most of it through the features (income, principal, risk appetite, product,
+    previous loans and their worst DPD, savings balance, branch) but not the officer's effect
+    nor the saving habit itself, and the outcome is a draw: a perfect model's AUC is that of
+    :func:`default_probability` itself, reported beside the trained models'."""
+
+    intercept: float = -2.0
+    log_leverage: float = 0.7
+    income_unknown: float = 0.4
+    risk_appetite: tuple[tuple[str | None, float], ...] = (
+        ("low", -0.5), ("medium", 0.0), ("high", 0.7), (None, 0.2)
+    )  # fmt: skip
+    product: tuple[tuple[str, float], ...] = (
+        ("group", -0.3), ("individual", 0.0), ("sme", 0.1), ("agriculture", 0.4),
+        ("emergency", 0.5),
+    )  # fmt: skip
+    previous_good: float = -0.35
+    previous_late: float = 1.0
+    log_saver_activity: float = -0.7
+    officer_sd: float = 0.35
+    branch_sd: float = 0.25
+
+    def logit(
+        self,
+        *,
+        principal_cents: int,
+        income_cents: int | None,
+        risk_appetite: str | None,
+        product: str,
+        previous_good: int,
+        previous_late: bool,
+        saver_activity: float,
+        officer_effect: float,
+        branch_effect: float,
+    ) -> float:
+        leverage = principal_cents / (12 * (income_cents or 30_000))
+        return (
+            self.intercept
+            + self.log_leverage * math.log(leverage)
+            + (self.income_unknown if not income_cents else 0.0)
+            + dict(self.risk_appetite)[risk_appetite]
+            + dict(self.product)[product]
+            + self.previous_good * min(previous_good, 3)
+            + (self.previous_late if previous_late else 0.0)
+            + self.log_saver_activity * math.log(saver_activity)
+            + officer_effect
+            + branch_effect
+        )
+
+
+RISK = RiskModel()
+
+
+def default_probability(logit: float) -> float:
+    """The logistic function: a logit of RiskModel as a probability."""
+    return 1 / (1 + math.exp(-logit))
+
+
 CHANNELS = {"cash": 0.45, "mobile_money": 0.40, "bank_transfer": 0.15}
 LEDGER_CHANNELS = frozenset({"mobile_money", "bank_transfer"})
 CREDIT_TYPES = frozenset({"deposit", "transfer_in", "interest", "loan_disbursement"})
@@ -206,6 +282,16 @@ class _Account:
     ) -> None:
         if cents > 0:
             self.events.append((at, order, txn_type, cents, meta))
+
+
+@dataclass(slots=True)
+class _History:
+    """What the generator's risk knows of a borrower's loans so far (RiskModel)."""
+
+    saver_activity: float
+    officer_effect: float
+    good: int = 0
+    late: bool = False
 
 
 class _Writers:
@@ -307,12 +393,14 @@ class _Writers:
             "created_at",
             "updated_at",
         ),
+        # the generator's own risk of each disbursed loan (not an OLTP table: RISK_TABLE)
+        "loan_risk": ("id", "default_probability"),
     }
 
     def __init__(self, dsn: str, stack: ExitStack) -> None:
         self.copies: dict[str, Any] = {}
         self.counts = dict.fromkeys(TABLES, 0)
-        for table in TABLES:
+        for table in (*TABLES, "loan_risk"):
             conn = stack.enter_context(connect(dsn))
             cur = stack.enter_context(conn.cursor())
             stmt = sql.SQL("copy {} ({}) from stdin").format(
@@ -323,7 +411,8 @@ class _Writers:
 
     def row(self, table: str, values: tuple[Any, ...]) -> None:
         self.copies[table].write_row(values)
-        self.counts[table] += 1
+        if table in self.counts:
+            self.counts[table] += 1
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -360,6 +449,11 @@ class _Generator:
         self.n_branches = min(len(BRANCHES), max(3, round(10 * math.sqrt(scale))))
         self.branches = BRANCHES[: self.n_branches]
         self.officers: dict[str, list[int]] = {}
+        self.officer_effects: dict[int, float] = {}
+        self.branch_effects = {
+            code: random.Random(f"{seed}/branch-risk/{code}").gauss(0, RISK.branch_sd)
+            for code, _name, _region in self.branches
+        }
         self.customers: list[Customer] = []
         self.faker = Faker("en_US")
         self.faker.seed_instance(seed)
@@ -389,6 +483,9 @@ class _Generator:
             )
             if role == "loan_officer":
                 self.officers.setdefault(code, []).append(uid)
+                self.officer_effects[uid] = random.Random(f"{self.seed}/officer-risk/{uid}").gauss(
+                    0, RISK.officer_sd
+                )
         # Customers join over the history (plus a year before it), growing over time.
         n_customers = self.n_users - len(staff)
         span = (self.end - self.start).total_seconds() + 365 * 86400
@@ -508,9 +605,9 @@ class _Generator:
         for account in accounts:
             self._savings_activity(rng, c, account, saver_activity, dormant_after)
         if c.kyc == "verified" and rng.random() < 0.75:
-            self._loan_cycles(out, rng, c, savings, track=0)
+            self._loan_cycles(out, rng, c, savings, saver_activity, track=0)
             if rng.random() < 0.4:  # a second loan beside the first (e.g. an emergency loan)
-                self._loan_cycles(out, rng, c, savings, track=1)
+                self._loan_cycles(out, rng, c, savings, saver_activity, track=1)
         if c.income_cents and rng.random() < 0.12:
             for k in range(rng.choice((1, 1, 1, 2))):
                 self._investment(out, rng, c, savings, c.id * 4 + k)
@@ -564,22 +661,28 @@ class _Generator:
 
     # ---------------------------------------------------------------- loans
     def _loan_cycles(
-        self, out: _Writers, rng: random.Random, c: Customer, account: _Account, track: int
+        self,
+        out: _Writers,
+        rng: random.Random,
+        c: Customer,
+        account: _Account,
+        saver_activity: float,
+        track: int,
     ) -> None:
+        """A borrower's successive loans: each one's behaviour drawn from its own risk
+        (:class:`RiskModel`: the borrower, the loan, the loans before it)."""
         at = max(account.opened, self.start) + dt.timedelta(days=rng.randint(3, 240 + 300 * track))
         cycle = 0
         max_cycles = rng.choice((1, 2, 3, 3, 4, 5, 6, 8))
         officer = rng.choice(self.officers[c.branch])
-        profile = pick(rng, PROFILES)
+        history = _History(saver_activity, self.officer_effects[officer])
         while at < self.end and cycle < max_cycles:
             cycle += 1
             tmp_id = c.id * 64 + track * 32 + cycle
-            next_at = self._loan(out, rng, c, account, tmp_id, officer, at, profile, cycle)
+            next_at = self._loan(out, rng, c, account, tmp_id, officer, at, history, cycle)
             if next_at is None:
                 return
             at = next_at + dt.timedelta(days=rng.randint(1, 45))
-            if profile == "late" and rng.random() < 0.3:
-                profile = "on_time"
 
     def _loan(
         self,
@@ -590,7 +693,7 @@ class _Generator:
         tmp_id: int,
         officer: int,
         applied: dt.datetime,
-        profile: str,
+        history: _History,
         cycle: int,
     ) -> dt.datetime | None:
         """Write one loan with its payments; return when the next application may come."""
@@ -598,6 +701,20 @@ class _Generator:
         _w, (lo, hi), (rlo, rhi), methods, frequency, terms = PRODUCTS[product]
         growth = 1 + 0.25 * (cycle - 1)
         principal = max(100, round(rng.uniform(lo, hi) * growth / 50) * 50) * 100
+        probability = default_probability(
+            RISK.logit(
+                principal_cents=principal,
+                income_cents=c.income_cents,
+                risk_appetite=c.risk,
+                product=product,
+                previous_good=history.good,
+                previous_late=history.late,
+                saver_activity=history.saver_activity,
+                officer_effect=history.officer_effect,
+                branch_effect=self.branch_effects[c.branch],
+            )
+        )
+        profile = "default" if rng.random() < probability else pick(rng, PROFILES)
         rate = Decimal(round(rng.uniform(rlo, rhi), 4)).quantize(Decimal("0.0001"))
         method = pick(rng, methods)
         n = rng.choice(terms)
@@ -668,6 +785,10 @@ class _Generator:
                 loan["updated"],
             ),
         )
+        if loan["disbursed"] is not None:
+            out.row("loan_risk", (tmp_id, probability))
+            history.good += profile in ("on_time", "early")
+            history.late = profile in ("late", "default")
         return next_at
 
     def _repay(
@@ -1068,6 +1189,21 @@ insert into investments (id, user_id, product, principal, annual_rate, start_dat
     from _seed_investments;
 """
 
+#: the generator's truth beside the OLTP tables, published with them: `finhouse ml train`
+#: reads it when present (finhouse.ml.TRUE_RISK_TABLE, the same name: a unit test checks)
+RISK_TABLE = "seed_loan_default_risk"
+_PUBLISH_RISK = f"""
+drop table if exists {RISK_TABLE};
+create table {RISK_TABLE} as
+    select lm.id as loan_id, r.default_probability
+    from _seed_loan_risk r join _loan_map lm on lm.tmp = r.id;
+alter table {RISK_TABLE} add primary key (loan_id);
+comment on table {RISK_TABLE} is
+    'The seed generator''s own probability that each seeded loan defaults '
+    '(finhouse.oltp.seed.RiskModel): what a default model is judged against. '
+    'Not the institution''s data: never ingested.';
+"""
+
 
 def _staging(conn: psycopg.Connection, create: bool) -> None:
     for table in TABLES:
@@ -1077,6 +1213,12 @@ def _staging(conn: psycopg.Connection, create: bool) -> None:
             conn.execute(
                 sql.SQL("create unlogged table {} (like {})").format(staged, sql.Identifier(table))
             )
+    conn.execute("drop table if exists _seed_loan_risk")
+    if create:
+        conn.execute(
+            "create unlogged table _seed_loan_risk "
+            "(id bigint, default_probability double precision)"
+        )
 
 
 def _existing_rows(conn: psycopg.Connection) -> dict[str, int]:
@@ -1137,6 +1279,7 @@ def seed(
                         )
                     )
                 conn.execute(_PUBLISH)
+                conn.execute(_PUBLISH_RISK)
                 for table in TABLES:
                     conn.execute(
                         sql.SQL(

@@ -1,0 +1,129 @@
+"""The default-model DAGs (docs/ml.md):
+
+* ``finhouse_ml_train`` (``FINHOUSE_ML_TRAIN_SCHEDULE``, monthly by default; on demand from the
+  UI): trains a gradient-boosted model and the logistic-regression baseline on the marts'
+  training set, measures them out of time, stores the version with its model card, promotes
+  it only when it beats the serving model on the test set (:func:`finhouse.ml.train`), then
+  scores the active loans with whichever model serves.
+* ``finhouse_ml_score`` (``FINHOUSE_ML_SCORE_SCHEDULE``, daily): scores every active loan
+  with the serving model and measures the features' drift (:func:`finhouse.ml.score`).
+
+Both run as the transformer (the connection ``finhouse_dbt``), which owns the ``ml`` schema;
+the marts ``loan_default_scores`` and ``expected_loss_by_segment`` are views, current as soon
+as a scoring commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from airflow.sdk import DAG, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from finhouse import settings
+from finhouse.orchestration import alerts
+from finhouse.orchestration.ingestion import DEFAULT_ARGS, START
+
+log = logging.getLogger("finhouse.ml")
+
+TRAIN_DAG_ID = "finhouse_ml_train"
+SCORE_DAG_ID = "finhouse_ml_score"
+
+TRAIN_DOC = """
+### Default model: training
+
+Trains a gradient-boosted model (LightGBM) and a logistic-regression baseline on
+`marts.ml_training_set` and measures both on `marts.ml_testing_set` (loans disbursed after the
+split date: out of time) - AUC, KS, Brier score, calibration - with the seed generator's own
+risk beside them when the OLTP was seeded by finhouse. The version and its model card go to
+`FINHOUSE_ML_DIR`; it replaces the serving model only when its test AUC beats the serving
+model's on the same test set. Then `score` scores the active loans.
+
+Schedule: `FINHOUSE_ML_TRAIN_SCHEDULE` (monthly). By hand: `finhouse ml train`.
+"""
+
+SCORE_DOC = """
+### Default model: scoring
+
+Scores every active loan with the serving model into `ml.loan_default_scores` (marts
+`loan_default_scores`: PD, risk band, expected loss = PD x outstanding principal;
+`expected_loss_by_segment`) and measures each feature's drift since training
+(`marts.ml_feature_drift`, population stability index).
+
+Schedule: `FINHOUSE_ML_SCORE_SCHEDULE` (daily). By hand: `finhouse ml score`.
+"""
+
+
+def _score() -> dict[str, Any]:
+    from finhouse import ml  # noqa: PLC0415
+    from finhouse.orchestration import connections  # noqa: PLC0415
+
+    result = ml.score(connections.transformer_dsn())
+    log.info("%s", result.describe())
+    return {
+        "model_version": result.model_version,
+        "loans": result.loans,
+        "mean_probability": result.mean_probability,
+        "drifted": result.drifted,
+    }
+
+
+def build_train_dag() -> DAG:
+    cfg = settings.load()
+    with DAG(
+        dag_id=TRAIN_DAG_ID,
+        description="Trains the default model; it serves only if it beats the serving one",
+        doc_md=TRAIN_DOC,
+        schedule=CronTriggerTimetable(cfg.ml_train_schedule, timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=2),
+        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
+        tags=["finhouse", "ml"],
+    ) as dag:
+
+        @task(task_id="train")
+        def train() -> dict[str, Any]:
+            from finhouse import ml  # noqa: PLC0415
+            from finhouse.orchestration import connections  # noqa: PLC0415
+
+            try:
+                oltp: str | None = connections.oltp_extract_dsn()
+            except Exception:  # noqa: BLE001 - the generator's risk is optional
+                oltp = None
+            result = ml.train(connections.transformer_dsn(), oltp_dsn=oltp)
+            log.info("%s", result.describe())
+            return {"version": result.version, "promoted": result.promoted}
+
+        @task(task_id="score")
+        def score(_trained: Any) -> dict[str, Any]:
+            return _score()
+
+        score(train())
+    return dag
+
+
+def build_score_dag() -> DAG:
+    cfg = settings.load()
+    with DAG(
+        dag_id=SCORE_DAG_ID,
+        description="Scores every active loan with the serving default model",
+        doc_md=SCORE_DOC,
+        schedule=CronTriggerTimetable(cfg.ml_score_schedule, timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=dt.timedelta(hours=1),
+        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
+        tags=["finhouse", "ml"],
+    ) as dag:
+
+        @task(task_id="score")
+        def score() -> dict[str, Any]:
+            return _score()
+
+        score()
+    return dag
