@@ -92,7 +92,7 @@ def _book(n: int, rng: np.random.Generator) -> pd.DataFrame:
             "risk_appetite": appetite,
         }
     )
-    logit = -2.5 + 1.2 * np.log(principal / (12 * income)) + np.where(appetite == "high", 1.5, 0)
+    logit = 0.5 + 1.2 * np.log(principal / (12 * income)) + np.where(appetite == "high", 1.5, 0)
     frame[ml.LABEL] = rng.random(n) < 1 / (1 + np.exp(-logit))
     return frame
 
@@ -112,7 +112,7 @@ def test_prepare_derives_and_fills() -> None:
 
 def test_the_model_finds_a_signal_and_nothing_in_shuffled_labels() -> None:
     rng = np.random.default_rng(7)
-    training, testing = _book(3000, rng), _book(1500, rng)
+    training, testing = _book(4000, rng), _book(3000, rng)
     x_train, x_test = ml.prepare(training), ml.prepare(testing)
     y_train, y_test = ml.labels(training), ml.labels(testing)
     gbm = ml.gbm_model(seed=7).fit(x_train, y_train)
@@ -126,12 +126,15 @@ def test_the_model_finds_a_signal_and_nothing_in_shuffled_labels() -> None:
     drivers = [f["feature"] for f in ml.importance(gbm)[:3]]
     assert "leverage" in drivers or "monthly_income" in drivers
     assert sum(f["importance"] for f in ml.importance(gbm)) == pytest.approx(1.0)
-    # the same features with the labels shuffled: nothing to learn, AUC about 0.5
-    shuffled = rng.permutation(y_train)
-    noise = ml.gbm_model(seed=7).fit(x_train, shuffled)
-    noise_auc = ml.evaluate(y_test, noise.predict_proba(x_test)[:, 1]).auc
-    assert noise_auc is not None
-    assert abs(noise_auc - 0.5) < 0.06
+    # the same features with the labels shuffled: nothing to learn, AUC about 0.5 (the mean of
+    # five shuffles: one test AUC of noise alone strays by about 0.015 here)
+    noise_aucs = []
+    for _ in range(5):
+        noise = ml.gbm_model(seed=7).fit(x_train, rng.permutation(y_train))
+        noise_auc = ml.evaluate(y_test, noise.predict_proba(x_test)[:, 1]).auc
+        assert noise_auc is not None
+        noise_aucs.append(noise_auc)
+    assert abs(float(np.mean(noise_aucs)) - 0.5) < 0.04, noise_aucs
 
 
 def test_the_generators_risk_table_is_the_one_ml_reads() -> None:
