@@ -51,6 +51,7 @@ XDIST_UNITS: tuple[tuple[str, str | None], ...] = (
     # `built` (seeded, ingested, dbt-built once per worker) and the Superset that reads it
     ("tests/integration/dbt/", "dbt_warehouse"),
     ("tests/integration/superset/", "dbt_warehouse"),
+    ("tests/e2e/test_ml_dags.py", "dbt_warehouse"),
     # a module-scoped scale-1 OLTP
     ("tests/integration/oltp/test_seed.py", "oltp_seed"),
 )
