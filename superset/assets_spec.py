@@ -1075,7 +1075,11 @@ DASHBOARDS = [
                       time_scoped=False, fmt=PCT, width=3, height=40),
                 Chart("dr_bands", "Active loans by risk band", "bar",
                       "loan_default_scores", ["loans"], x="risk_band", time_scoped=False,
-                      fmt=",d", width=6, height=40),
+                      fmt=",d", width=3, height=40),
+                Chart("dr_distribution", "Score distribution: active loans by PD (from %, "
+                      "5-point steps)", "bar", "loan_default_scores", ["loans"],
+                      x="default_probability_step", time_scoped=False, fmt=",d", width=3,
+                      height=40),
             ],
             [
                 Chart("dr_by_branch", "Expected loss by branch", "table",

@@ -47,6 +47,7 @@ def integrity() -> dict:
                     "upstream": sorted(t.upstream_task_ids),
                     "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
                     "dbt_cmd_flags": [str(f) for f in getattr(t, "dbt_cmd_flags", None) or []],
+                    "sensor_mode": getattr(t, "mode", None),
                 }
                 for t in dag.tasks
             },

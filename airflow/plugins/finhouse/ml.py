@@ -41,6 +41,15 @@ from finhouse.errors import ConfigError
 
 log = logging.getLogger("finhouse.ml")
 
+
+class TooFewLoansError(ConfigError):
+    """The marts hold too few labelled loans to train on or to measure a model."""
+
+
+class NoServingModelError(ConfigError):
+    """No model has been promoted yet: nothing to score with."""
+
+
 SCHEMA = "ml"
 MARTS = "marts"
 LABEL = "is_default_within_6_months"
@@ -596,7 +605,7 @@ def train(
     for name, frame in (("training", training), ("testing", testing)):
         y = labels(frame) if len(frame) else np.array([])
         if len(frame) < 50 or y.sum() < 5 or y.sum() == len(y):
-            raise ConfigError(
+            raise TooFewLoansError(
                 f"the {name} set has {len(frame)} loans ({int(y.sum())} defaulted): too few to "
                 "train on or to measure (more history, or another var ml_split_date)"
             )
@@ -784,7 +793,7 @@ def score(dsn: str, *, folder: Path | None = None, now: dt.datetime | None = Non
     now = now or dt.datetime.now(dt.UTC)
     version = serving_version(folder)
     if version is None:
-        raise ConfigError(
+        raise NoServingModelError(
             f"no serving model in {folder}: train one first (`finhouse ml train`, or the "
             "finhouse_ml_train DAG)"
         )

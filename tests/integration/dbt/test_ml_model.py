@@ -105,7 +105,7 @@ def test_train_promote_and_score(built: Warehouse, tmp_path: Path) -> None:
         ).fetchone()
         scores = reporter.execute(
             "select loan_id, outstanding_principal, default_probability, expected_loss, "
-            "risk_band, model_version from marts.loan_default_scores"
+            "risk_band, model_version, default_probability_step from marts.loan_default_scores"
         ).fetchall()
         by_segment = reporter.execute(
             "select segment_type, sum(loans), sum(outstanding_principal), sum(expected_loss) "
@@ -119,8 +119,9 @@ def test_train_promote_and_score(built: Warehouse, tmp_path: Path) -> None:
     assert active is not None
     assert len(scores) == active[0] > 0
     assert len({s[0] for s in scores}) == len(scores)
-    for _loan, outstanding, probability, expected_loss, band, model in scores:
+    for _loan, outstanding, probability, expected_loss, band, model, step in scores:
         assert model == version
+        assert step == min(int(probability * 20), 19) * 5
         assert 0 < probability < 1
         assert expected_loss == (outstanding * probability).quantize(
             Decimal("0.01"), rounding=ROUND_HALF_UP

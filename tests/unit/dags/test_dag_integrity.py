@@ -83,17 +83,29 @@ def test_every_dag_file_imports_without_database_or_connections(bare: dict[str, 
 
 def test_the_ml_dags_train_monthly_then_score_and_score_daily(bare: dict[str, Any]) -> None:
     train = bare["dags"]["finhouse_ml_train"]
-    assert sorted(train["tasks"]) == ["score", "train"]
+    assert sorted(train["tasks"]) == ["marts_built", "score", "train"]
+    assert train["tasks"]["train"]["upstream"] == ["marts_built"]
     assert train["tasks"]["score"]["upstream"] == ["train"]
     assert train["cron"] == "0 4 2 * *"
     score = bare["dags"]["finhouse_ml_score"]
-    assert sorted(score["tasks"]) == ["score"]
+    assert sorted(score["tasks"]) == ["marts_built", "score"]
+    assert score["tasks"]["score"]["upstream"] == ["marts_built"]
     assert score["cron"] == "0 5 * * *"
+
+
+def test_the_dags_that_read_the_marts_wait_for_the_first_build(bare: dict[str, Any]) -> None:
+    # scheduled by the clock, they may start on a fresh platform before dbt built anything
+    for dag_id in ("finhouse_close", "finhouse_ml_train", "finhouse_ml_score"):
+        waiting = bare["dags"][dag_id]["tasks"]["marts_built"]
+        assert waiting["sensor_mode"] == "reschedule", dag_id
+        assert waiting["upstream"] == [], dag_id
+        assert waiting["retries"] >= 2, dag_id
 
 
 def test_the_close_dag_runs_monthly_after_the_configured_days(bare: dict[str, Any]) -> None:
     close = bare["dags"]["finhouse_close"]
-    assert sorted(close["tasks"]) == ["close_month", "report_pack"]
+    assert sorted(close["tasks"]) == ["close_month", "marts_built", "report_pack"]
+    assert close["tasks"]["close_month"]["upstream"] == ["marts_built"]
     assert close["tasks"]["report_pack"]["upstream"] == ["close_month"]
     assert close["params"] == ["month"]
     assert close["schedule"] == "CronTriggerTimetable"

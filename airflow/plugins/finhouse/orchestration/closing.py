@@ -10,6 +10,8 @@ workbook (:mod:`finhouse.report_pack`) - stored with the exports (``FINHOUSE_EXP
 * On demand (*Trigger DAG* with the param ``month``, ``YYYY-MM``): any month the marts hold
   complete. Closing a month again writes a new version only when a figure changed, with the
   restatement (``closes.restated_figures``, ``closes.restated_loans``).
+* On a fresh platform the run first waits for the first dbt build to create the marts
+  (``marts_built``, :mod:`finhouse.orchestration.marts_ready`).
 * The marts must hold the month complete (built as of a later day): otherwise the task fails
   saying so, and its retries wait for the next build.
 """
@@ -26,6 +28,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from finhouse import closes, settings
 from finhouse.orchestration import alerts
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START
+from finhouse.orchestration.marts_ready import WAIT, marts_built
 
 log = logging.getLogger("finhouse.closes")
 
@@ -68,7 +71,7 @@ def build_close_dag() -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=1),
+        dagrun_timeout=WAIT + dt.timedelta(hours=1),
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         params={
             "month": Param(
@@ -119,5 +122,7 @@ def build_close_dag() -> DAG:
             log.info("%s", report_pack.describe(pack, destination, wrote))
             return {"close_id": pack.close_id, "files": [f.path for f in manifest.files]}
 
-        report(close_month())
+        closed = close_month()
+        marts_built([section.mart for section in closes.SECTIONS]) >> closed
+        report(closed)
     return dag

@@ -8,6 +8,12 @@
 * ``finhouse_ml_score`` (``FINHOUSE_ML_SCORE_SCHEDULE``, daily): scores every active loan
   with the serving model and measures the features' drift (:func:`finhouse.ml.score`).
 
+Both first wait for the marts they read (``marts_built``: on a fresh platform, the first dbt
+build). On a young book they skip rather than fail: training when the marts hold too few
+labelled loans (``ml.TooFewLoansError``), scoring while no model has been promoted
+(``ml.NoServingModelError``); the task's log says why. ``finhouse ml train|score`` by hand
+report the same as errors.
+
 Both run as the transformer (the connection ``finhouse_dbt``), which owns the ``ml`` schema;
 the marts ``loan_default_scores`` and ``expected_loss_by_segment`` are views, current as soon
 as a scoring commits.
@@ -25,6 +31,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from finhouse import settings
 from finhouse.orchestration import alerts
 from finhouse.orchestration.ingestion import DEFAULT_ARGS, START
+from finhouse.orchestration.marts_ready import WAIT, marts_built
 
 log = logging.getLogger("finhouse.ml")
 
@@ -56,11 +63,22 @@ Schedule: `FINHOUSE_ML_SCORE_SCHEDULE` (daily). By hand: `finhouse ml score`.
 """
 
 
+#: what training reads, and what scoring reads (``marts_built`` waits for them)
+TRAIN_MARTS = ("ml_training_set", "ml_testing_set")
+SCORE_MARTS = ("loans_current", "ml_default_features")
+
+
 def _score() -> dict[str, Any]:
+    from airflow.sdk.exceptions import AirflowSkipException  # noqa: PLC0415
+
     from finhouse import ml  # noqa: PLC0415
     from finhouse.orchestration import connections  # noqa: PLC0415
 
-    result = ml.score(connections.transformer_dsn())
+    try:
+        result = ml.score(connections.transformer_dsn())
+    except ml.NoServingModelError as exc:
+        # a young platform: nothing promoted yet (training skipped, too little history)
+        raise AirflowSkipException(str(exc)) from None
     log.info("%s", result.describe())
     return {
         "model_version": result.model_version,
@@ -80,13 +98,15 @@ def build_train_dag() -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=2),
+        dagrun_timeout=WAIT + dt.timedelta(hours=2),
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "ml"],
     ) as dag:
 
         @task(task_id="train")
         def train() -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowSkipException  # noqa: PLC0415
+
             from finhouse import ml  # noqa: PLC0415
             from finhouse.orchestration import connections  # noqa: PLC0415
 
@@ -94,7 +114,11 @@ def build_train_dag() -> DAG:
                 oltp: str | None = connections.oltp_extract_dsn()
             except Exception:  # noqa: BLE001 - the generator's risk is optional
                 oltp = None
-            result = ml.train(connections.transformer_dsn(), oltp_dsn=oltp)
+            try:
+                result = ml.train(connections.transformer_dsn(), oltp_dsn=oltp)
+            except ml.TooFewLoansError as exc:
+                # too little history to learn from: skipped (and scoring with it), not failed
+                raise AirflowSkipException(str(exc)) from None
             log.info("%s", result.describe())
             return {"version": result.version, "promoted": result.promoted}
 
@@ -102,7 +126,9 @@ def build_train_dag() -> DAG:
         def score(_trained: Any) -> dict[str, Any]:
             return _score()
 
-        score(train())
+        trained = train()
+        marts_built(TRAIN_MARTS) >> trained
+        score(trained)
     return dag
 
 
@@ -116,7 +142,7 @@ def build_score_dag() -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=dt.timedelta(hours=1),
+        dagrun_timeout=WAIT + dt.timedelta(hours=1),
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "ml"],
     ) as dag:
@@ -125,5 +151,5 @@ def build_score_dag() -> DAG:
         def score() -> dict[str, Any]:
             return _score()
 
-        score()
+        marts_built(SCORE_MARTS) >> score()
     return dag

@@ -1,7 +1,8 @@
 {#- docs/ml.md "Scores and expected loss": every active loan (outstanding principal > 0 in
     loans_current) the serving default model scored in its latest run, with its risk band (seed
     ml_risk_bands) and expected loss = probability of default x outstanding principal, rounded
-    to cents. A view: it shows a scoring run as soon as it is written. -#}
+    to cents, and the 5-point step of PD it falls in (the score's distribution). A view: it
+    shows a scoring run as soon as it is written. -#}
 {{ config(materialized='view') }}
 
 with
@@ -28,6 +29,10 @@ final as (
         loans_current.days_past_due,
         loans_current.dpd_bucket,
         scores.default_probability,
+        -- the score's distribution: the 5-point step of PD the loan is in, by its start (0, 5..95)
+        cast(
+            least(floor(scores.default_probability * 20), 19) * 5 as integer
+        ) as default_probability_step,
         bands.risk_band,
         bands.band_order as risk_band_order,
         cast(
