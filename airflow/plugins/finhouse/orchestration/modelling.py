@@ -88,19 +88,30 @@ def _score() -> dict[str, Any]:
     }
 
 
-def build_train_dag() -> DAG:
-    cfg = settings.load()
-    with DAG(
-        dag_id=TRAIN_DAG_ID,
-        description="Trains the default model; it serves only if it beats the serving one",
-        doc_md=TRAIN_DOC,
-        schedule=CronTriggerTimetable(cfg.ml_train_schedule, timezone="UTC"),
+def _dag(dag_id: str, description: str, doc_md: str, cron: str, hours: float) -> DAG:
+    """A DAG of the model on a cron (UTC); ``hours``: its work's limit, beyond the wait for
+    the first build."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        doc_md=doc_md,
+        schedule=CronTriggerTimetable(cron, timezone="UTC"),
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        dagrun_timeout=WAIT + dt.timedelta(hours=2),
+        dagrun_timeout=WAIT + dt.timedelta(hours=hours),
         default_args={**DEFAULT_ARGS, **alerts.callbacks()},
         tags=["finhouse", "ml"],
+    )
+
+
+def build_train_dag() -> DAG:
+    with _dag(
+        TRAIN_DAG_ID,
+        "Trains the default model; it serves only if it beats the serving one",
+        TRAIN_DOC,
+        settings.load().ml_train_schedule,
+        hours=2,
     ) as dag:
 
         @task(task_id="train")
@@ -133,18 +144,12 @@ def build_train_dag() -> DAG:
 
 
 def build_score_dag() -> DAG:
-    cfg = settings.load()
-    with DAG(
-        dag_id=SCORE_DAG_ID,
-        description="Scores every active loan with the serving default model",
-        doc_md=SCORE_DOC,
-        schedule=CronTriggerTimetable(cfg.ml_score_schedule, timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=WAIT + dt.timedelta(hours=1),
-        default_args={**DEFAULT_ARGS, **alerts.callbacks()},
-        tags=["finhouse", "ml"],
+    with _dag(
+        SCORE_DAG_ID,
+        "Scores every active loan with the serving default model",
+        SCORE_DOC,
+        settings.load().ml_score_schedule,
+        hours=1,
     ) as dag:
 
         @task(task_id="score")
