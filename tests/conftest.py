@@ -258,3 +258,54 @@ def run_cli(
             f"finhouse {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
         )
     return out
+
+
+#: each worker's tests with their start and end (wall clock, setup to teardown): where the
+#: suite's time goes, and how evenly the two workers share it (``make test`` prints a line)
+TIMINGS = REPO / "artifacts" / "test-timings"
+_timings: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    import time  # noqa: PLC0415
+
+    began = time.time()
+    yield
+    _timings.append({"test": item.nodeid, "start": began, "end": time.time()})
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # the controller: this run's only
+        shutil.rmtree(TIMINGS, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    import json  # noqa: PLC0415
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None and _timings:
+        TIMINGS.mkdir(parents=True, exist_ok=True)
+        (TIMINGS / f"{worker}.json").write_text(json.dumps(_timings))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The controller's line on how the workers shared the run."""
+    import json  # noqa: PLC0415
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+        return
+    files = sorted(TIMINGS.glob("gw*.json")) if TIMINGS.is_dir() else []
+    runs = {f.stem: json.loads(f.read_text()) for f in files}
+    runs = {w: r for w, r in runs.items() if r}
+    if not runs:
+        return
+    first = min(t["start"] for r in runs.values() for t in r)
+    parts = []
+    for worker, tests in sorted(runs.items()):
+        busy = sum(t["end"] - t["start"] for t in tests)
+        last = max(t["end"] for t in tests) - first
+        parts.append(
+            f"{worker} {len(tests)} tests, busy {busy / 60:.1f} min, done at {last / 60:.1f}"
+        )
+    terminalreporter.write_line(f"workers: {'; '.join(parts)} ({TIMINGS.relative_to(REPO)})")
