@@ -8,6 +8,9 @@ PYTHON    ?= python3
 VENV      := .venv
 DBT_VENV  := .venv-dbt
 PIP_PIN   := pip==26.3
+# uv installs the pinned requirements (same packages as pip, ~10x faster: ~7 s for the
+# Airflow environment against ~80 s); pip only bootstraps it into each venv.
+UV_PIN    := uv==0.13.9
 SCALE     ?= 1
 SEED      ?= 42
 PYTEST_ARGS ?=
@@ -38,19 +41,23 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# $(call venv_install,VENV,REQUIREMENTS): the venv (created once), pip and uv at their pins,
+# then the requirements by uv (a changed pin is installed incrementally).
+define venv_install
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@$(1)/bin/python -m pip install -q --upgrade $(PIP_PIN) $(UV_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(1)/bin/uv pip install -q --python $(1)/bin/python -r $(2)
+endef
+
 $(AF_STAMP): requirements/airflow.txt pyproject.toml
-	@echo "==> installing the Airflow environment into $(VENV) (first time: ~1 min)"
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
-	@$(VENV)/bin/pip install -q -r requirements/airflow.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "==> installing the Airflow environment into $(VENV) (first time: ~20 s)"
+	$(call venv_install,$(VENV),requirements/airflow.txt)
 	@$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e . 2> >(grep -v "is ignored: it is neither\|BuildBackendWarning\|return '\\\\n'" >&2)
 	@rm -f $(VENV)/.finhouse-* && touch $@
 
 $(DBT_STAMP): requirements/dbt.txt
-	@echo "==> installing dbt into $(DBT_VENV) (first time: ~1 min)"
-	@test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
-	@$(DBT_VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
-	@$(DBT_VENV)/bin/pip install -q -r requirements/dbt.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "==> installing dbt into $(DBT_VENV) (first time: ~10 s)"
+	$(call venv_install,$(DBT_VENV),requirements/dbt.txt)
 	@rm -f $(DBT_VENV)/.finhouse-* && touch $@
 
 # The manifest Cosmos renders the dbt DAG from (never `dbt ls` at DAG parse time): rebuilt by

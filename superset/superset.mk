@@ -10,10 +10,8 @@ SUPERSET_STAMP := $(SUPERSET_VENV)/.finhouse-$(SUPERSET_HASH)
 CHROMEDRIVER   := /usr/bin/chromedriver
 
 $(SUPERSET_STAMP): requirements/superset.txt
-	@echo "==> installing Superset into $(SUPERSET_VENV) (first time: ~1-2 min, ~820 MB)"
-	@test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
-	@$(SUPERSET_VENV)/bin/python -m pip install -q --upgrade $(PIP_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
-	@$(SUPERSET_VENV)/bin/pip install -q -r requirements/superset.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "==> installing Superset into $(SUPERSET_VENV) (first time: ~30 s, ~820 MB)"
+	$(call venv_install,$(SUPERSET_VENV),requirements/superset.txt)
 	@rm -f $(SUPERSET_VENV)/.finhouse-* && touch $@
 
 # Never a prompt: sudo -n fails at once rather than asking for a password, and the frontend
