@@ -42,11 +42,13 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # $(call venv_install,VENV,REQUIREMENTS): the venv (created once), pip and uv at their pins,
-# then the requirements by uv (a changed pin is installed incrementally).
+# then the requirements by uv (a changed pin is installed incrementally), compiled to
+# bytecode as pip does: every Airflow task and CLI process imports from the .pyc files
+# (PYTHONDONTWRITEBYTECODE, set on some machines, would otherwise recompile at each start).
 define venv_install
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	@$(1)/bin/python -m pip install -q --upgrade $(PIP_PIN) $(UV_PIN) 2> >(grep -v "is ignored: it is neither" >&2)
-	@$(1)/bin/uv pip install -q --python $(1)/bin/python -r $(2)
+	@$(1)/bin/uv pip install -q --compile-bytecode --python $(1)/bin/python -r $(2)
 endef
 
 $(AF_STAMP): requirements/airflow.txt pyproject.toml
