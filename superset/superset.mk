@@ -10,7 +10,7 @@ SUPERSET_STAMP := $(SUPERSET_VENV)/.finhouse-$(SUPERSET_HASH)
 CHROMEDRIVER   := /usr/bin/chromedriver
 
 $(SUPERSET_STAMP): requirements/superset.txt
-	@echo "==> installing Superset into $(SUPERSET_VENV) (first time: ~30 s, ~820 MB)"
+	@echo "==> installing Superset into $(SUPERSET_VENV) (first time: ~20 s, ~820 MB)"
 	$(call venv_install,$(SUPERSET_VENV),requirements/superset.txt)
 	@rm -f $(SUPERSET_VENV)/.finhouse-* && touch $@
 
